@@ -1,0 +1,339 @@
+//! The HTTP edge: accept connections, authenticate, bound and parse bodies,
+//! hand the request to the [`Service`], write the answer and its
+//! provisioning-log record.
+//!
+//! Every response below `/scim/v2` is `application/scim+json`; every failure
+//! is an RFC 7644 error body. Nothing a client sends can make this module
+//! panic: malformed input becomes a 4xx, internal failures a 500 with a
+//! request id to find them in the process log.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::GracefulShutdown;
+use scim::ScimError;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::service::{Method, Route, ScimRequest, ScimResponse, Service, ServiceError, operation_name};
+use crate::store::{LogRecord, LogWriter, now_rfc3339};
+use crate::tokens::TokenAuthority;
+
+/// The SCIM base path.
+pub const SCIM_BASE: &str = "/scim/v2";
+const SCIM_JSON: &str = "application/scim+json";
+
+/// Everything a request needs, shared by all connections.
+pub struct AppState {
+    pub service: Service,
+    pub tokens: TokenAuthority,
+    pub log: LogWriter,
+    pub tenants: HashSet<String>,
+    pub max_body_bytes: usize,
+}
+
+/// Serve until `shutdown` resolves, then stop accepting and give in-flight
+/// requests up to `grace` to finish.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>, grace: Duration) {
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, go on.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let service = hyper::service::service_fn(move |req| handle(state.clone(), peer, req));
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("grace period over; closing remaining connections");
+    }
+}
+
+async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let request_id = request_id(&req);
+    let span = tracing::info_span!("request", %request_id, method = %req.method(), path = %req.uri().path(), %peer, tenant = tracing::field::Empty);
+    let response = async {
+        let outcome = handle_scim(&state, req, &request_id).await;
+        let (response, record) = match outcome {
+            Ok((resp, record)) => (resp, record),
+            Err(early) => (early, None),
+        };
+        if let Some(mut record) = record {
+            record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            state.log.append(record);
+        }
+        tracing::info!(status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "served");
+        response
+    }
+    .instrument(span)
+    .await;
+    let mut response = response;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    Ok(response)
+}
+
+/// Answer a request. `Err` carries a response for requests that never
+/// reached a tenant (no provisioning-log record then).
+async fn handle_scim(
+    state: &AppState,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> Result<(Response<Full<Bytes>>, Option<LogRecord>), Response<Full<Bytes>>> {
+    let path = req.uri().path().to_owned();
+    let Some(rest) = path.strip_prefix(SCIM_BASE).filter(|r| r.is_empty() || r.starts_with('/')) else {
+        return Err(error_response(&ScimError::not_found(format!("no endpoint at {path}"))));
+    };
+    let Some(route) = Route::parse(rest) else {
+        return Err(error_response(&ScimError::not_found(format!("no endpoint at {path}"))));
+    };
+    let method = match *req.method() {
+        hyper::Method::GET => Method::Get,
+        hyper::Method::POST => Method::Post,
+        hyper::Method::PUT => Method::Put,
+        hyper::Method::PATCH => Method::Patch,
+        hyper::Method::DELETE => Method::Delete,
+        _ => return Err(method_not_allowed()),
+    };
+
+    let tenant = match authenticate(state, &req) {
+        Ok(t) => t,
+        Err(resp) => return Err(resp),
+    };
+    tracing::Span::current().record("tenant", tenant.as_str());
+
+    let mut record = LogRecord {
+        time: now_rfc3339(),
+        tenant: tenant.clone(),
+        operation: operation_name(method, &route).to_owned(),
+        resource_type: route_resource_type(&route),
+        resource_id: match &route {
+            Route::Resource(_, id) => Some(id.clone()),
+            _ => None,
+        },
+        outcome: String::new(),
+        status: 0,
+        duration_ms: 0.0,
+        error: None,
+        request_id: Some(request_id.to_owned()),
+    };
+
+    let (parts, body) = req.into_parts();
+    let query = parts.uri.query().map(parse_query).unwrap_or_default();
+    let header = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let host = header(header::HOST).filter(|h| valid_host(h)).unwrap_or_else(|| "localhost".to_owned());
+    let outcome = match read_json_body(body, headers_content_length(&parts.headers), state.max_body_bytes).await {
+        Ok(body) => {
+            let scim_request = ScimRequest {
+                method,
+                route,
+                query,
+                body,
+                if_match: header(header::IF_MATCH),
+                if_none_match: header(header::IF_NONE_MATCH),
+                base_url: format!("http://{host}{SCIM_BASE}"),
+            };
+            run_service(state, tenant, scim_request)
+        }
+        Err(e) => Err(e),
+    };
+    let response = match outcome {
+        Ok(resp) => {
+            record.resource_id = resp.resource_id.clone().or(record.resource_id);
+            record.status = resp.status;
+            success_response(resp)
+        }
+        Err(err) => {
+            let (resp, scim) = failure_response(err, request_id);
+            record.status = resp.status().as_u16();
+            record.error = Some(scim.detail);
+            resp
+        }
+    };
+    record.outcome = if record.status < 400 { "ok" } else { "error" }.to_owned();
+    Ok((response, Some(record)))
+}
+
+fn headers_content_length(headers: &hyper::HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
+}
+
+fn run_service(state: &AppState, tenant: String, req: ScimRequest) -> Result<ScimResponse, ServiceError> {
+    // `Service::handle` does blocking SQLite work: tell the runtime, so the
+    // other tasks of this worker move to another thread meanwhile.
+    tokio::task::block_in_place(|| state.service.handle(&tenant, &req))
+}
+
+/// The tenant of the request's bearer token, or a 401 response.
+fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<String, Response<Full<Bytes>>> {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(presented) = presented else {
+        return Err(unauthorized("a bearer token is required"));
+    };
+    match tokio::task::block_in_place(|| state.tokens.authenticate(presented)) {
+        Ok(Some(tenant)) if state.tenants.contains(&tenant) => Ok(tenant),
+        Ok(_) => Err(unauthorized("the bearer token is not valid")),
+        Err(e) => {
+            tracing::error!(error = %e, "token lookup failed");
+            Err(error_response(&ScimError::status(503, "the token store is unavailable; retry shortly")))
+        }
+    }
+}
+
+/// Read and parse a JSON body of at most `limit` bytes. Empty means `None`.
+async fn read_json_body(body: Incoming, declared: Option<u64>, limit: usize) -> Result<Option<Value>, ServiceError> {
+    let too_large = || ScimError::status(413, format!("the request body exceeds {limit} bytes"));
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large().into());
+    }
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large().into()),
+        Err(e) => return Err(ScimError::invalid_syntax(format!("cannot read the request body: {e}")).into()),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")).into())
+}
+
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+fn valid_host(h: &str) -> bool {
+    !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+}
+
+/// The client's `X-Request-Id` when it is sane, else a fresh one.
+fn request_id(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+fn route_resource_type(route: &Route) -> Option<String> {
+    match route {
+        Route::Collection(k) | Route::Resource(k, _) | Route::Search(Some(k)) => Some(k.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+fn success_response(resp: ScimResponse) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(resp.status);
+    if let Some(etag) = resp.etag.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
+        builder = builder.header(header::ETAG, etag);
+    }
+    if let Some(loc) = resp.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+        builder = builder.header(header::LOCATION, loc);
+    }
+    let body = match resp.body {
+        Some(v) => {
+            builder = builder.header(header::CONTENT_TYPE, SCIM_JSON);
+            Full::new(Bytes::from(serde_json::to_vec(&v).unwrap_or_default()))
+        }
+        None => Full::new(Bytes::new()),
+    };
+    builder.body(body).unwrap_or_else(|_| internal_error_response())
+}
+
+/// Render a failure; internal errors are logged with the request id and
+/// answered without their details.
+fn failure_response(err: ServiceError, request_id: &str) -> (Response<Full<Bytes>>, ScimError) {
+    let scim = match err {
+        ServiceError::Scim(e) => e,
+        ServiceError::MethodNotAllowed => {
+            return (method_not_allowed(), ScimError::status(405, "method not allowed"));
+        }
+        ServiceError::Store(e) => {
+            tracing::error!(error = %e, "store failure");
+            let busy = matches!(&e, crate::store::StoreError::Db(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked));
+            if busy {
+                ScimError::status(503, format!("the store is busy; retry (request {request_id})"))
+            } else {
+                ScimError::status(500, format!("internal error (request {request_id})"))
+            }
+        }
+    };
+    (error_response(&scim), scim)
+}
+
+pub fn error_response(err: &ScimError) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, SCIM_JSON);
+    if err.status == 503 || err.status == 429 {
+        builder = builder.header(header::RETRY_AFTER, "1");
+    }
+    builder
+        .body(Full::new(Bytes::from(err.to_json().to_string())))
+        .unwrap_or_else(|_| internal_error_response())
+}
+
+fn unauthorized(detail: &str) -> Response<Full<Bytes>> {
+    let mut resp = error_response(&ScimError::status(401, detail));
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scimgate\""));
+    resp
+}
+
+fn method_not_allowed() -> Response<Full<Bytes>> {
+    let mut resp = error_response(&ScimError::status(405, "method not allowed on this endpoint"));
+    resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"));
+    resp
+}
+
+fn internal_error_response() -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(
+        br#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"500","detail":"internal error"}"#,
+    )));
+    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    resp
+}

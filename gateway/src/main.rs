@@ -1,0 +1,158 @@
+//! The `scimgate` command line. Errors become `anyhow` here, at the edge.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use scimgate::config::Config;
+use scimgate::store::{LogQuery, Store};
+use scimgate::tokens::TokenAuthority;
+
+#[derive(Parser)]
+#[command(name = "scimgate", version, about = "A SCIM 2.0 gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+        /// Overrides `server.listen` (use port 0 for any free port).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Issue, list and revoke bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print a tenant's recent provisioning-log records, newest first.
+    Log {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new token for a tenant (shown once; only its hash is kept).
+    Issue {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List live tokens (ids, never secrets).
+    List {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config: path, listen } => {
+            init_tracing();
+            let config = load(&path)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+            runtime.block_on(scimgate::server::run(config, &path, listen))?;
+        }
+        Command::Token { command } => token(command)?,
+        Command::Log { config, tenant, limit, json } => {
+            let config = load(&config)?;
+            require_tenant(&config, &tenant)?;
+            let store = Store::open(&config.store_path)?;
+            for r in store.recent_log(&LogQuery { tenant, limit })? {
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!(
+                        "{}  {:<7} {:<5} {:<6} {:<36} {:>3} {:>8.2}ms {}",
+                        r.time,
+                        r.operation,
+                        r.resource_type.as_deref().unwrap_or("-"),
+                        r.outcome,
+                        r.resource_id.as_deref().unwrap_or("-"),
+                        r.status,
+                        r.duration_ms,
+                        r.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Issue { config, tenant } => {
+            let config = load(&config)?;
+            require_tenant(&config, &tenant)?;
+            let issued = TokenAuthority::new(Store::open(&config.store_path)?).issue(&tenant)?;
+            eprintln!("token {} issued for tenant {tenant}; it is shown once, store it now", issued.id);
+            println!("{}", issued.token);
+        }
+        TokenCommand::List { config, tenant } => {
+            let config = load(&config)?;
+            for row in Store::open(&config.store_path)?.live_tokens(tenant.as_deref())? {
+                println!("{}\t{}\t{}", row.id, row.tenant, row.created);
+            }
+        }
+        TokenCommand::Revoke { config, id } => {
+            let config = load(&config)?;
+            if !Store::open(&config.store_path)?.revoke_token(&id)? {
+                bail!("no live token with id {id}");
+            }
+            eprintln!("token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+fn require_tenant(config: &Config, tenant: &str) -> anyhow::Result<()> {
+    if !config.tenants.contains_key(tenant) {
+        let known: Vec<&str> = config.tenants.keys().map(String::as_str).collect();
+        bail!("no tenant '{tenant}' in the config (tenants: {})", known.join(", "));
+    }
+    Ok(())
+}
+
+/// Process logs go to stderr: human-readable, or JSON with `SCIMGATE_LOG_FORMAT=json`.
+/// `RUST_LOG` sets the level (default `info`; `warn` keeps per-request lines out).
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("SCIMGATE_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,80 @@
+//! `scimgate serve`: open the store, bind, serve, shut down cleanly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::listener::{AppState, serve};
+use crate::service::Service;
+use crate::store::{LogWriter, Store};
+use crate::tokens::TokenAuthority;
+
+/// How long in-flight requests may take to finish after SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
+}
+
+/// Run the gateway until SIGTERM or Ctrl-C. Prints `listening on http://ADDR`
+/// on stdout once it accepts connections (scripts and tests wait for it).
+pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<SocketAddr>) -> Result<(), ServeError> {
+    let store = Store::open(&config.store_path)?;
+    let (log, log_thread) = LogWriter::start(&store)?;
+    let tenants: std::collections::HashSet<String> = config.tenants.keys().cloned().collect();
+    for tenant in &tenants {
+        if store.live_tokens(Some(tenant))?.is_empty() {
+            tracing::warn!(
+                %tenant,
+                "tenant has no token yet; issue one with: scimgate token issue --config {} --tenant {tenant}",
+                config_path.display()
+            );
+        }
+    }
+    let state = Arc::new(AppState {
+        service: Service::new(store.clone()),
+        tokens: TokenAuthority::new(store.clone()),
+        log,
+        tenants,
+        max_body_bytes: config.server.max_body_bytes,
+    });
+    let addr = listen.unwrap_or(config.server.listen);
+    let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{local}").and_then(|()| out.flush()).map_err(ServeError::Stdout)?;
+    }
+    tracing::info!(%local, scim_base = %format!("http://{local}/scim/v2"), store = %config.store_path.display(), "serving");
+    serve(listener, state, shutdown_signal(), SHUTDOWN_GRACE).await;
+    // Flush the provisioning log of every request that was answered.
+    log_thread.join();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the gateway");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+    }
+}

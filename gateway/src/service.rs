@@ -1,0 +1,489 @@
+//! SCIM operations on the embedded store, independent of HTTP.
+//!
+//! The listener turns a request into a [`ScimRequest`]; [`Service::handle`]
+//! answers it with a [`ScimResponse`]. Everything here is synchronous (it
+//! runs on tokio's blocking pool): parse, normalize, store, render, project.
+
+use scim::filter::{CompareOp, Filter};
+use scim::patch::PatchRequest;
+use scim::schema::{GROUP_SCHEMA, USER_SCHEMA};
+use scim::{ListQuery, Projection, ResourceSchema, ScimError, list_response, normalize, project};
+use serde_json::{Map, Value, json};
+
+use crate::store::{IndexedLookup, ResourceKind, Store, StoreError, StoredResource, etag_matches};
+
+/// Where a request goes, once the path is parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    ServiceProviderConfig,
+    Schemas(Option<String>),
+    ResourceTypes(Option<String>),
+    Collection(ResourceKind),
+    Resource(ResourceKind, String),
+    /// `POST /.search` (None) or `POST /Users/.search`.
+    Search(Option<ResourceKind>),
+    /// An endpoint RFC 7644 defines that this gateway does not offer.
+    Unsupported(&'static str),
+}
+
+impl Route {
+    /// Parse the path below the SCIM base (`/Users/abc`). `None`: no such endpoint.
+    pub fn parse(path: &str) -> Option<Route> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let kind = |s: &str| match s {
+            "Users" => Some(ResourceKind::User),
+            "Groups" => Some(ResourceKind::Group),
+            _ => None,
+        };
+        Some(match segments.as_slice() {
+            ["ServiceProviderConfig"] => Route::ServiceProviderConfig,
+            ["Schemas"] => Route::Schemas(None),
+            ["Schemas", id] => Route::Schemas(Some(percent_decode(id))),
+            ["ResourceTypes"] => Route::ResourceTypes(None),
+            ["ResourceTypes", id] => Route::ResourceTypes(Some(percent_decode(id))),
+            [".search"] => Route::Search(None),
+            ["Bulk"] => Route::Unsupported("Bulk"),
+            ["Me"] => Route::Unsupported("Me"),
+            [k] => Route::Collection(kind(k)?),
+            [k, ".search"] => Route::Search(Some(kind(k)?)),
+            [k, id] if !id.is_empty() => Route::Resource(kind(k)?, percent_decode(id)),
+            _ => return None,
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// The HTTP methods the SCIM API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// A SCIM request, stripped of HTTP.
+#[derive(Debug, Clone)]
+pub struct ScimRequest {
+    pub method: Method,
+    pub route: Route,
+    /// Decoded query parameters.
+    pub query: Vec<(String, String)>,
+    /// Parsed JSON body, when there was one.
+    pub body: Option<Value>,
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+    /// `http://host/scim/v2`, for `meta.location` and `$ref`.
+    pub base_url: String,
+}
+
+/// What to send back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScimResponse {
+    pub status: u16,
+    pub body: Option<Value>,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+    /// For the provisioning log.
+    pub resource_id: Option<String>,
+}
+
+impl ScimResponse {
+    fn json(status: u16, body: Value) -> Self {
+        ScimResponse { status, body: Some(body), etag: None, location: None, resource_id: None }
+    }
+
+    fn empty(status: u16) -> Self {
+        ScimResponse { status, body: None, etag: None, location: None, resource_id: None }
+    }
+}
+
+/// What a failed operation tells the listener.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The client's fault or a refused request: answered as-is.
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    /// Ours: answered as a 500 without internals.
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Scim(s) => ServiceError::Scim(s),
+            other => ServiceError::Store(other),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ServiceError>;
+
+/// The operation name recorded in the provisioning log.
+pub fn operation_name(method: Method, route: &Route) -> &'static str {
+    match (method, route) {
+        (_, Route::ServiceProviderConfig | Route::Schemas(_) | Route::ResourceTypes(_) | Route::Unsupported(_)) => {
+            "config"
+        }
+        (_, Route::Search(_)) => "search",
+        (Method::Get, Route::Collection(_)) => "list",
+        (Method::Post, Route::Collection(_)) => "create",
+        (Method::Get, Route::Resource(..)) => "get",
+        (Method::Put, _) => "replace",
+        (Method::Patch, _) => "patch",
+        (Method::Delete, _) => "delete",
+        _ => "other",
+    }
+}
+
+/// The SCIM service provider over the embedded store.
+pub struct Service {
+    store: Store,
+    users: ResourceSchema,
+    groups: ResourceSchema,
+}
+
+impl Service {
+    pub fn new(store: Store) -> Self {
+        Service { store, users: ResourceSchema::user(), groups: ResourceSchema::group() }
+    }
+
+    fn schema(&self, kind: ResourceKind) -> &ResourceSchema {
+        match kind {
+            ResourceKind::User => &self.users,
+            ResourceKind::Group => &self.groups,
+        }
+    }
+
+    /// Answer one request for `tenant`.
+    pub fn handle(&self, tenant: &str, req: &ScimRequest) -> Result<ScimResponse> {
+        use Method::*;
+        match (&req.route, req.method) {
+            (Route::ServiceProviderConfig, Get) => Ok(ScimResponse::json(200, service_provider_config(&req.base_url))),
+            (Route::Schemas(id), Get) => self.schemas(id.as_deref(), &req.base_url),
+            (Route::ResourceTypes(id), Get) => self.resource_types(id.as_deref(), &req.base_url),
+            (Route::Collection(kind), Get) => {
+                let pairs = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                let query = ListQuery::from_pairs(pairs, self.schema(*kind))?;
+                self.list(tenant, &[*kind], &query, &req.base_url)
+            }
+            (Route::Collection(kind), Post) => self.create(tenant, *kind, req),
+            (Route::Search(kind), Post) => {
+                let kinds: &[ResourceKind] = match kind {
+                    Some(k) => std::slice::from_ref(k),
+                    None => &[ResourceKind::User, ResourceKind::Group],
+                };
+                let body = require_body(req)?;
+                let query = ListQuery::from_search_request(body, self.schema(kinds[0]))?;
+                self.list(tenant, kinds, &query, &req.base_url)
+            }
+            (Route::Resource(kind, id), Get) => self.get(tenant, *kind, id, req),
+            (Route::Resource(kind, id), Put) => self.replace(tenant, *kind, id, req),
+            (Route::Resource(kind, id), Patch) => self.patch(tenant, *kind, id, req),
+            (Route::Resource(kind, id), Delete) => {
+                self.store.delete(tenant, *kind, id, req.if_match.as_deref())?;
+                Ok(ScimResponse { resource_id: Some(id.clone()), ..ScimResponse::empty(204) })
+            }
+            (Route::Unsupported(what), _) => {
+                Err(ScimError::status(501, format!("/{what} is not supported by this service provider")).into())
+            }
+            _ => Err(ServiceError::MethodNotAllowed),
+        }
+    }
+
+    fn create(&self, tenant: &str, kind: ResourceKind, req: &ScimRequest) -> Result<ScimResponse> {
+        let schema = self.schema(kind);
+        let doc = normalize(require_body(req)?, schema)?;
+        let stored = self.store.create(tenant, kind, doc)?;
+        let mut resp = self.respond(201, &stored, &projection(req)?, &req.base_url);
+        resp.location = Some(location(&req.base_url, &stored));
+        Ok(resp)
+    }
+
+    fn get(&self, tenant: &str, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
+        let stored = self.store.get(tenant, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+        if req.if_none_match.as_deref().is_some_and(|tags| etag_matches(tags, stored.version)) {
+            return Ok(ScimResponse { etag: Some(etag(&stored)), ..ScimResponse::empty(304) });
+        }
+        Ok(self.respond(200, &stored, &projection(req)?, &req.base_url))
+    }
+
+    fn replace(&self, tenant: &str, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
+        let doc = normalize(require_body(req)?, self.schema(kind))?;
+        let stored = self.store.replace(tenant, kind, id, doc, req.if_match.as_deref())?;
+        Ok(self.respond(200, &stored, &projection(req)?, &req.base_url))
+    }
+
+    fn patch(&self, tenant: &str, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
+        let patch = PatchRequest::from_json(require_body(req)?)?;
+        let projection = projection(req)?;
+        let schema = self.schema(kind);
+        let stored = self.store.modify(tenant, kind, id, req.if_match.as_deref(), |current| {
+            let mut doc = current.doc.clone();
+            if kind == ResourceKind::Group
+                && let Value::Object(map) = &mut doc
+            {
+                map.insert("members".into(), current.members_json());
+            }
+            scim::patch::apply(&doc, &patch, schema)
+        })?;
+        // Entra asks for 204 on group PATCH (member lists can be huge); a
+        // client that names attributes gets them.
+        if kind == ResourceKind::Group && projection.is_default() {
+            return Ok(ScimResponse { etag: Some(etag(&stored)), resource_id: Some(stored.id), ..ScimResponse::empty(204) });
+        }
+        Ok(self.respond(200, &stored, &projection, &req.base_url))
+    }
+
+    fn respond(&self, status: u16, stored: &StoredResource, projection: &Projection, base: &str) -> ScimResponse {
+        let full = render(stored, base);
+        ScimResponse {
+            status,
+            body: Some(project(&full, self.schema(stored.kind), projection)),
+            etag: Some(etag(stored)),
+            location: None,
+            resource_id: Some(stored.id.clone()),
+        }
+    }
+
+    /// List or search one or more resource types.
+    fn list(&self, tenant: &str, kinds: &[ResourceKind], query: &ListQuery, base: &str) -> Result<ScimResponse> {
+        let offset = query.start_index - 1;
+        // The common case, a plain page in storage order, never loads more
+        // than the page.
+        if let ([kind], None, None) = (kinds, &query.filter, &query.sort_by) {
+            let total = self.store.count(tenant, *kind)?;
+            let page = if query.count == 0 { Vec::new() } else { self.store.page(tenant, *kind, offset, query.count)? };
+            let schema = self.schema(*kind);
+            let resources = page.iter().map(|r| project(&render(r, base), schema, &query.projection)).collect();
+            return Ok(ScimResponse::json(200, list_response(total, query.start_index, resources)));
+        }
+        let mut matched: Vec<(ResourceKind, Value)> = Vec::new();
+        for &kind in kinds {
+            let schema = self.schema(kind);
+            let lookup = query.filter.as_ref().and_then(|f| indexed_lookup(f, kind));
+            for stored in self.store.candidates(tenant, kind, lookup.as_ref())? {
+                let doc = render(&stored, base);
+                if query.filter.as_ref().is_none_or(|f| f.matches(&doc, schema)) {
+                    matched.push((kind, doc));
+                }
+            }
+        }
+        if query.sort_by.is_some() {
+            let schema = self.schema(kinds[0]);
+            let mut docs: Vec<Value> = matched.iter().map(|(_, d)| d.clone()).collect();
+            query.sort(&mut docs, schema);
+            let kinds_of: Vec<ResourceKind> = docs.iter().map(|d| kind_of(d)).collect();
+            matched = kinds_of.into_iter().zip(docs).collect();
+        }
+        let total = matched.len();
+        let resources = matched
+            .into_iter()
+            .skip(offset)
+            .take(query.count)
+            .map(|(kind, doc)| project(&doc, self.schema(kind), &query.projection))
+            .collect();
+        Ok(ScimResponse::json(200, list_response(total, query.start_index, resources)))
+    }
+
+    fn schemas(&self, id: Option<&str>, base: &str) -> Result<ScimResponse> {
+        let all = [&self.users.core, &self.users.extensions[0], &self.groups.core];
+        match id {
+            None => {
+                let list: Vec<Value> = all.iter().map(|s| s.to_json(base)).collect();
+                Ok(ScimResponse::json(200, list_response(list.len(), 1, list)))
+            }
+            Some(id) => all
+                .iter()
+                .find(|s| s.id.eq_ignore_ascii_case(id))
+                .map(|s| ScimResponse::json(200, s.to_json(base)))
+                .ok_or_else(|| ScimError::not_found(format!("schema {id} not found")).into()),
+        }
+    }
+
+    fn resource_types(&self, id: Option<&str>, base: &str) -> Result<ScimResponse> {
+        let all = [&self.users, &self.groups];
+        match id {
+            None => {
+                let list: Vec<Value> = all.iter().map(|r| r.resource_type_json(base)).collect();
+                Ok(ScimResponse::json(200, list_response(list.len(), 1, list)))
+            }
+            Some(id) => all
+                .iter()
+                .find(|r| r.resource_type.eq_ignore_ascii_case(id))
+                .map(|r| ScimResponse::json(200, r.resource_type_json(base)))
+                .ok_or_else(|| ScimError::not_found(format!("resource type {id} not found")).into()),
+        }
+    }
+}
+
+fn require_body(req: &ScimRequest) -> Result<&Value> {
+    req.body.as_ref().ok_or_else(|| ScimError::invalid_syntax("the request needs a JSON body").into())
+}
+
+fn projection(req: &ScimRequest) -> Result<Projection> {
+    let find = |name: &str| req.query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    Ok(Projection::parse(find("attributes"), find("excludedAttributes"))?)
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> ServiceError {
+    ScimError::not_found(format!("{} {id} not found", kind.as_str())).into()
+}
+
+fn kind_of(doc: &Value) -> ResourceKind {
+    match doc.pointer("/meta/resourceType").and_then(Value::as_str) {
+        Some("Group") => ResourceKind::Group,
+        _ => ResourceKind::User,
+    }
+}
+
+/// The weak ETag of a stored version.
+pub fn etag(stored: &StoredResource) -> String {
+    format!("W/\"{}\"", stored.version)
+}
+
+fn location(base: &str, stored: &StoredResource) -> String {
+    format!("{base}/{}/{}", stored.kind.endpoint(), stored.id)
+}
+
+/// The full SCIM representation of a stored resource (before projection).
+pub fn render(stored: &StoredResource, base: &str) -> Value {
+    let mut out = Map::new();
+    let mut doc = match &stored.doc {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    out.insert("schemas".into(), doc.remove("schemas").unwrap_or_else(|| json!([default_schema(stored.kind)])));
+    out.insert("id".into(), Value::String(stored.id.clone()));
+    out.extend(doc);
+    let refs = |list: &[crate::store::MemberRef], with_type: Option<&str>| -> Value {
+        Value::Array(
+            list.iter()
+                .map(|m| {
+                    let mut o = Map::new();
+                    o.insert("value".into(), Value::String(m.id.clone()));
+                    o.insert("$ref".into(), Value::String(format!("{base}/{}/{}", m.kind.endpoint(), m.id)));
+                    if let Some(d) = &m.display {
+                        o.insert("display".into(), Value::String(d.clone()));
+                    }
+                    o.insert("type".into(), Value::String(with_type.unwrap_or(m.kind.as_str()).to_owned()));
+                    Value::Object(o)
+                })
+                .collect(),
+        )
+    };
+    match stored.kind {
+        ResourceKind::Group => {
+            out.insert("members".into(), refs(&stored.members, None));
+        }
+        ResourceKind::User if !stored.groups.is_empty() => {
+            out.insert("groups".into(), refs(&stored.groups, Some("direct")));
+        }
+        ResourceKind::User => {}
+    }
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": stored.kind.as_str(),
+            "created": stored.created,
+            "lastModified": stored.last_modified,
+            "location": location(base, stored),
+            "version": etag(stored),
+        }),
+    );
+    Value::Object(out)
+}
+
+fn default_schema(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => USER_SCHEMA,
+        ResourceKind::Group => GROUP_SCHEMA,
+    }
+}
+
+/// An index that narrows `filter` for `kind`: an `eq` on an indexed
+/// attribute anywhere in a top-level `and` chain.
+fn indexed_lookup(filter: &Filter, kind: ResourceKind) -> Option<IndexedLookup> {
+    match filter {
+        Filter::And(a, b) => indexed_lookup(a, kind).or_else(|| indexed_lookup(b, kind)),
+        Filter::Compare { path, op: CompareOp::Eq, value: Value::String(v) } => {
+            let core = match kind {
+                ResourceKind::User => USER_SCHEMA,
+                ResourceKind::Group => GROUP_SCHEMA,
+            };
+            if path.schema.as_deref().is_some_and(|s| !s.eq_ignore_ascii_case(core)) {
+                return None;
+            }
+            let attr = path.attr.to_ascii_lowercase();
+            let sub = path.sub_attr.as_deref().map(str::to_ascii_lowercase);
+            let v = v.clone();
+            match (kind, attr.as_str(), sub.as_deref()) {
+                (_, "id", None) => Some(IndexedLookup::Id(v)),
+                (_, "externalid", None) => Some(IndexedLookup::ExternalId(v)),
+                (ResourceKind::User, "username", None) | (ResourceKind::Group, "displayname", None) => {
+                    Some(IndexedLookup::Name(v))
+                }
+                (ResourceKind::User, "emails", None | Some("value")) => Some(IndexedLookup::Email(v)),
+                (ResourceKind::Group, "members", None | Some("value")) => Some(IndexedLookup::Member(v)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// RFC 7643 §5: what this service provider supports.
+fn service_provider_config(base: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
+        "patch": {"supported": true},
+        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": true, "maxResults": scim::list::MAX_COUNT},
+        "changePassword": {"supported": false},
+        "sort": {"supported": true},
+        "etag": {"supported": true},
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken",
+            "name": "OAuth Bearer Token",
+            "description": "Authentication with a bearer token issued by `scimgate token issue`.",
+            "primary": true,
+        }],
+        "meta": {"resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig")},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse() {
+        assert_eq!(Route::parse("/Users"), Some(Route::Collection(ResourceKind::User)));
+        assert_eq!(Route::parse("/Groups/abc/"), Some(Route::Resource(ResourceKind::Group, "abc".into())));
+        assert_eq!(Route::parse("/Users/.search"), Some(Route::Search(Some(ResourceKind::User))));
+        assert_eq!(
+            Route::parse("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User"),
+            Some(Route::Schemas(Some(USER_SCHEMA.into())))
+        );
+        assert_eq!(Route::parse("/Nope"), None);
+        assert_eq!(Route::parse("/Users/a/b"), None);
+    }
+
+    #[test]
+    fn index_planning_finds_eq_in_and_chains() {
+        let f = Filter::parse("active eq true and userName eq \"Bob\"").unwrap();
+        assert_eq!(indexed_lookup(&f, ResourceKind::User), Some(IndexedLookup::Name("Bob".into())));
+        let f = Filter::parse("userName eq \"a\" or userName eq \"b\"").unwrap();
+        assert_eq!(indexed_lookup(&f, ResourceKind::User), None);
+        let f = Filter::parse("members.value eq \"u1\"").unwrap();
+        assert_eq!(indexed_lookup(&f, ResourceKind::Group), Some(IndexedLookup::Member("u1".into())));
+    }
+}

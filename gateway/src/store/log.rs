@@ -1,0 +1,166 @@
+//! The provisioning log: one record per SCIM request, appended by a
+//! background thread in batches so that reads never wait on a log write.
+
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{Result, Store};
+
+/// One provisioning-log record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogRecord {
+    pub time: String,
+    pub tenant: String,
+    /// create, get, list, search, replace, patch, delete or config.
+    pub operation: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    /// `ok` for 2xx/3xx, else `error`.
+    pub outcome: String,
+    pub status: u16,
+    pub duration_ms: f64,
+    pub error: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// Filters for reading the log back.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub tenant: String,
+    pub limit: usize,
+}
+
+/// Records waiting beyond this are dropped (and counted in a warning) rather
+/// than letting a slow disk stall request handling.
+const QUEUE_CAPACITY: usize = 65_536;
+const BATCH: usize = 1024;
+
+enum Message {
+    Record(LogRecord),
+    /// Write what came before, then stop.
+    Stop,
+}
+
+/// The sending side of the log.
+#[derive(Clone)]
+pub struct LogWriter {
+    tx: SyncSender<Message>,
+}
+
+/// Owns the writer thread.
+pub struct LogThread {
+    handle: JoinHandle<()>,
+    tx: SyncSender<Message>,
+}
+
+impl LogWriter {
+    /// Start the writer thread on its own connection.
+    pub fn start(store: &Store) -> Result<(LogWriter, LogThread)> {
+        let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
+        let store = store.clone();
+        let handle = std::thread::Builder::new()
+            .name("provisioning-log".into())
+            .spawn(move || write_loop(&store, &rx))
+            .map_err(|source| super::StoreError::Io { path: "provisioning-log thread".into(), source })?;
+        Ok((LogWriter { tx: tx.clone() }, LogThread { handle, tx }))
+    }
+
+    /// Queue a record; never blocks the request.
+    pub fn append(&self, record: LogRecord) {
+        match self.tx.try_send(Message::Record(record)) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => tracing::warn!("provisioning log queue full; record dropped"),
+        }
+    }
+}
+
+impl LogThread {
+    /// Write every record queued so far, then stop the thread. Records
+    /// appended afterwards are dropped.
+    pub fn join(self) {
+        let _ = self.tx.send(Message::Stop);
+        if self.handle.join().is_err() {
+            tracing::error!("provisioning log thread panicked");
+        }
+    }
+}
+
+fn write_loop(store: &Store, rx: &Receiver<Message>) {
+    let mut stopping = false;
+    while !stopping {
+        let Ok(Message::Record(first)) = rx.recv() else { return };
+        let mut batch = vec![first];
+        // Gather what arrives in the next moment into the same transaction.
+        let deadline = std::time::Instant::now() + Duration::from_millis(20);
+        while batch.len() < BATCH {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Message::Record(r)) => batch.push(r),
+                Ok(Message::Stop) => {
+                    stopping = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = store.insert_log(&batch) {
+            tracing::error!(error = %e, records = batch.len(), "cannot write provisioning log");
+        }
+    }
+}
+
+impl Store {
+    fn insert_log(&self, records: &[LogRecord]) -> Result<()> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO provisioning_log (time, tenant, operation, resource_type, resource_id, outcome, status,
+                                               duration_us, error, request_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for r in records {
+                stmt.execute(params![
+                    r.time,
+                    r.tenant,
+                    r.operation,
+                    r.resource_type,
+                    r.resource_id,
+                    r.outcome,
+                    r.status,
+                    (r.duration_ms * 1000.0) as i64,
+                    r.error,
+                    r.request_id
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The most recent records of a tenant, newest first.
+    pub fn recent_log(&self, query: &LogQuery) -> Result<Vec<LogRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT time, tenant, operation, resource_type, resource_id, outcome, status, duration_us, error, request_id
+                 FROM provisioning_log WHERE tenant = ?1 ORDER BY seq DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![query.tenant, query.limit as i64], |r| {
+                Ok(LogRecord {
+                    time: r.get(0)?,
+                    tenant: r.get(1)?,
+                    operation: r.get(2)?,
+                    resource_type: r.get(3)?,
+                    resource_id: r.get(4)?,
+                    outcome: r.get(5)?,
+                    status: r.get(6)?,
+                    duration_ms: r.get::<_, i64>(7)? as f64 / 1000.0,
+                    error: r.get(8)?,
+                    request_id: r.get(9)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}

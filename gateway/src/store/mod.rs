@@ -1,0 +1,134 @@
+//! The embedded store: SQLite (WAL) holding every tenant's users, groups and
+//! memberships, the token hashes and the provisioning log.
+//!
+//! One writer connection behind a mutex serialises writes, so every check
+//! (uniqueness, `If-Match`, member existence) and the write it guards happen in
+//! one transaction. Readers come from a small pool and never block the writer.
+//! All calls are blocking; async callers go through `spawn_blocking`.
+//!
+//! Durability: `synchronous=NORMAL` in WAL mode means a committed transaction
+//! survives the process being killed (`kill -9`); it may be lost only if the
+//! operating system itself crashes before the WAL reaches the disk.
+
+mod log;
+mod resources;
+mod tokens;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use log::{LogQuery, LogRecord, LogThread, LogWriter};
+pub use resources::{IndexedLookup, MemberRef, ResourceKind, StoredResource, etag_matches};
+pub use tokens::TokenRow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A request the IdP made that the data refuses (uniqueness, not found,
+    /// stale version, unknown member).
+    #[error(transparent)]
+    Scim(#[from] scim::ScimError),
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("cannot create {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("stored document is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The most idle reader connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+const SCHEMA_SQL: &str = include_str!("schema.sql");
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `path` and bring its schema
+    /// up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
+        }
+        let writer = open_connection(path)?;
+        writer.execute_batch(SCHEMA_SQL)?;
+        Ok(Store {
+            inner: Arc::new(Inner { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Run `f` inside one write transaction; it commits only if `f` succeeds.
+    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = lock(&self.inner.writer);
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Run `f` on a pooled read connection.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = lock(&self.inner.readers).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.inner.path)?,
+        };
+        let out = f(&conn);
+        let mut idle = lock(&self.inner.readers);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
+
+    /// A quick round trip to the database, for readiness checks.
+    pub fn ping(&self) -> Result<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+    Ok(conn)
+}
+
+/// A poisoned lock only means another thread panicked while holding it; a
+/// SQLite connection stays consistent (its transaction rolled back on drop).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Now, as SCIM's `dateTime` (RFC 3339, UTC, milliseconds).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.millisecond()
+    )
+}

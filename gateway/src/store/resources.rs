@@ -1,0 +1,544 @@
+//! Users, groups and memberships.
+//!
+//! Documents come in already canonical (`scim::normalize`); this module owns
+//! ids, versions, timestamps, uniqueness and referential integrity.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use scim::ScimError;
+use serde_json::{Map, Value};
+
+use super::{Result, Store, StoreError, now_rfc3339};
+
+/// The two resource types the store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    User,
+    Group,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::User => "User",
+            ResourceKind::Group => "Group",
+        }
+    }
+
+    /// The endpoint path segment.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            ResourceKind::User => "Users",
+            ResourceKind::Group => "Groups",
+        }
+    }
+
+    fn parse(s: &str) -> Result<ResourceKind> {
+        match s {
+            "User" => Ok(ResourceKind::User),
+            "Group" => Ok(ResourceKind::Group),
+            other => Err(StoreError::Corrupt(format!("unknown kind {other}"))),
+        }
+    }
+
+    /// The attribute whose lower-cased value must be unique per tenant.
+    fn name_attribute(self) -> &'static str {
+        match self {
+            ResourceKind::User => "userName",
+            ResourceKind::Group => "displayName",
+        }
+    }
+}
+
+/// A reference to a member of a group, or to a group a user belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberRef {
+    pub id: String,
+    pub kind: ResourceKind,
+    pub display: Option<String>,
+}
+
+/// A resource as stored, before it is rendered for a client.
+#[derive(Debug, Clone)]
+pub struct StoredResource {
+    pub seq: i64,
+    pub id: String,
+    pub kind: ResourceKind,
+    pub version: i64,
+    pub created: String,
+    pub last_modified: String,
+    /// Canonical document without id, meta, members and groups.
+    pub doc: Value,
+    /// A group's members, in the order they were added.
+    pub members: Vec<MemberRef>,
+    /// The groups a user (or group) is a direct member of.
+    pub groups: Vec<MemberRef>,
+}
+
+/// An indexed lookup that narrows a filtered query before it is evaluated
+/// in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexedLookup {
+    Id(String),
+    /// `userName` (users) or `displayName` (groups), case-insensitive.
+    Name(String),
+    ExternalId(String),
+    /// `emails.value`, case-insensitive.
+    Email(String),
+    /// Groups that have this member id.
+    Member(String),
+}
+
+const RESOURCE_COLUMNS: &str = "seq, id, kind, version, created, last_modified, doc";
+
+impl Store {
+    /// Insert a new resource; `doc` is canonical and may carry `members`.
+    pub fn create(&self, tenant: &str, kind: ResourceKind, doc: Value) -> Result<StoredResource> {
+        let (doc, members) = split_members(kind, doc);
+        self.write(|tx| {
+            check_unique(tx, tenant, kind, &doc, None)?;
+            let member_rows = resolve_members(tx, tenant, &members)?;
+            let id = uuid::Uuid::new_v4().to_string();
+            let now = now_rfc3339();
+            tx.execute(
+                "INSERT INTO resources (tenant, kind, id, name_key, display, external_id, version, created, last_modified, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7, ?8)",
+                params![
+                    tenant,
+                    kind.as_str(),
+                    id,
+                    name_key(kind, &doc),
+                    display_of(kind, &doc),
+                    external_id(&doc),
+                    now,
+                    doc.to_string()
+                ],
+            )?;
+            let seq = tx.last_insert_rowid();
+            write_emails(tx, tenant, seq, &doc)?;
+            write_memberships(tx, seq, &member_rows)?;
+            load_by_seq(tx, seq)
+        })
+    }
+
+    /// Replace a resource wholesale (PUT). `if_match` is the version the
+    /// client last saw, when it sent `If-Match`.
+    pub fn replace(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        id: &str,
+        doc: Value,
+        if_match: Option<&str>,
+    ) -> Result<StoredResource> {
+        self.write(|tx| {
+            let current = load_by_id(tx, tenant, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+            check_version(&current, if_match)?;
+            update(tx, tenant, &current, doc)
+        })
+    }
+
+    /// Read, transform and write back in one transaction: the PATCH path.
+    /// `change` gets the current resource and returns the new canonical
+    /// document (with `members` for groups).
+    pub fn modify(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+        change: impl FnOnce(&StoredResource) -> std::result::Result<Value, ScimError>,
+    ) -> Result<StoredResource> {
+        self.write(|tx| {
+            let current = load_by_id(tx, tenant, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+            check_version(&current, if_match)?;
+            let doc = change(&current)?;
+            update(tx, tenant, &current, doc)
+        })
+    }
+
+    /// Delete a resource and every membership that names it.
+    pub fn delete(&self, tenant: &str, kind: ResourceKind, id: &str, if_match: Option<&str>) -> Result<()> {
+        self.write(|tx| {
+            let current = load_by_id(tx, tenant, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+            check_version(&current, if_match)?;
+            tx.execute("DELETE FROM resources WHERE seq = ?1", [current.seq])?;
+            Ok(())
+        })
+    }
+
+    pub fn get(&self, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
+        self.read(|c| load_by_id(c, tenant, kind, id))
+    }
+
+    /// How many resources of `kind` the tenant has.
+    pub fn count(&self, tenant: &str, kind: ResourceKind) -> Result<usize> {
+        self.read(|c| {
+            let n: i64 = c.query_row(
+                "SELECT count(*) FROM resources WHERE tenant = ?1 AND kind = ?2",
+                params![tenant, kind.as_str()],
+                |r| r.get(0),
+            )?;
+            Ok(n as usize)
+        })
+    }
+
+    /// One page in storage order: `offset` resources skipped, at most `limit`.
+    pub fn page(&self, tenant: &str, kind: ResourceKind, offset: usize, limit: usize) -> Result<Vec<StoredResource>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {RESOURCE_COLUMNS} FROM resources WHERE tenant = ?1 AND kind = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4"
+            ))?;
+            let rows = stmt.query_map(params![tenant, kind.as_str(), limit as i64, offset as i64], row_to_resource)?;
+            complete(c, rows)
+        })
+    }
+
+    /// Every resource of `kind` that may satisfy `lookup` (all of them with
+    /// `None`), in storage order. The caller evaluates its full filter.
+    pub fn candidates(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        lookup: Option<&IndexedLookup>,
+    ) -> Result<Vec<StoredResource>> {
+        self.read(|c| {
+            let base = format!("SELECT {RESOURCE_COLUMNS} FROM resources r WHERE tenant = ?1 AND kind = ?2");
+            let (sql, arg) = match lookup {
+                None => (format!("{base} AND ?3 IS NULL ORDER BY seq"), None),
+                Some(IndexedLookup::Id(v)) => (format!("{base} AND id = ?3"), Some(v.clone())),
+                Some(IndexedLookup::Name(v)) => (format!("{base} AND name_key = ?3"), Some(v.to_lowercase())),
+                Some(IndexedLookup::ExternalId(v)) => (format!("{base} AND external_id = ?3 ORDER BY seq"), Some(v.clone())),
+                Some(IndexedLookup::Email(v)) => (
+                    format!(
+                        "{base} AND seq IN (SELECT resource_seq FROM emails WHERE tenant = ?1 AND value_key = ?3) ORDER BY seq"
+                    ),
+                    Some(v.to_lowercase()),
+                ),
+                Some(IndexedLookup::Member(v)) => (
+                    format!(
+                        "{base} AND seq IN (SELECT m.group_seq FROM memberships m JOIN resources x ON x.seq = m.member_seq
+                                            WHERE x.tenant = ?1 AND x.id = ?3) ORDER BY seq"
+                    ),
+                    Some(v.clone()),
+                ),
+            };
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![tenant, kind.as_str(), arg], row_to_resource)?;
+            complete(c, rows)
+        })
+    }
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> StoreError {
+    ScimError::not_found(format!("{} {id} not found", kind.as_str())).into()
+}
+
+fn check_version(current: &StoredResource, if_match: Option<&str>) -> Result<()> {
+    match if_match {
+        None => Ok(()),
+        Some(tags) if etag_matches(tags, current.version) => Ok(()),
+        Some(_) => Err(ScimError::precondition_failed(format!(
+            "{} {} has changed: its version is now W/\"{}\"",
+            current.kind.as_str(),
+            current.id,
+            current.version
+        ))
+        .into()),
+    }
+}
+
+/// Does an `If-Match`/`If-None-Match` header value name `version`? Accepts
+/// `*`, lists, and strong or weak tags.
+pub fn etag_matches(header: &str, version: i64) -> bool {
+    let want = version.to_string();
+    header.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want
+    })
+}
+
+fn update(tx: &Connection, tenant: &str, current: &StoredResource, doc: Value) -> Result<StoredResource> {
+    let kind = current.kind;
+    let (doc, members) = split_members(kind, doc);
+    check_unique(tx, tenant, kind, &doc, Some(current.seq))?;
+    let member_rows = resolve_members(tx, tenant, &members)?;
+    tx.execute(
+        "UPDATE resources SET name_key = ?2, display = ?3, external_id = ?4, version = version + 1,
+                last_modified = ?5, doc = ?6 WHERE seq = ?1",
+        params![
+            current.seq,
+            name_key(kind, &doc),
+            display_of(kind, &doc),
+            external_id(&doc),
+            now_rfc3339(),
+            doc.to_string()
+        ],
+    )?;
+    tx.execute("DELETE FROM emails WHERE resource_seq = ?1", [current.seq])?;
+    write_emails(tx, tenant, current.seq, &doc)?;
+    if kind == ResourceKind::Group {
+        replace_memberships(tx, current.seq, &member_rows)?;
+    }
+    load_by_seq(tx, current.seq)
+}
+
+/// Separate a group's `members` from the rest of its document.
+fn split_members(kind: ResourceKind, doc: Value) -> (Value, Vec<(String, Option<String>)>) {
+    let Value::Object(mut map) = doc else { return (doc, Vec::new()) };
+    let members = match (kind, map.remove("members")) {
+        (ResourceKind::Group, Some(Value::Array(items))) => items
+            .iter()
+            .filter_map(|m| {
+                let id = m.get("value")?.as_str()?.to_owned();
+                let display = m.get("display").and_then(Value::as_str).map(str::to_owned);
+                Some((id, display))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    (Value::Object(map), members)
+}
+
+fn name_key(kind: ResourceKind, doc: &Value) -> String {
+    doc.get(kind.name_attribute()).and_then(Value::as_str).unwrap_or_default().to_lowercase()
+}
+
+fn display_of(kind: ResourceKind, doc: &Value) -> Option<String> {
+    let pick = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+    match kind {
+        ResourceKind::User => pick("displayName").or_else(|| pick("userName")),
+        ResourceKind::Group => pick("displayName"),
+    }
+}
+
+fn external_id(doc: &Value) -> Option<&str> {
+    doc.get("externalId").and_then(Value::as_str)
+}
+
+/// 409 when another resource of the tenant holds the same name or (for
+/// users) externalId.
+fn check_unique(c: &Connection, tenant: &str, kind: ResourceKind, doc: &Value, except: Option<i64>) -> Result<()> {
+    let taken = |sql: &str, value: &str| -> Result<bool> {
+        let seq: Option<i64> =
+            c.query_row(sql, params![tenant, kind.as_str(), value], |r| r.get(0)).optional()?;
+        Ok(seq.is_some_and(|s| Some(s) != except))
+    };
+    let attr = kind.name_attribute();
+    let name = name_key(kind, doc);
+    if taken("SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 AND name_key = ?3", &name)? {
+        let shown = doc.get(attr).and_then(Value::as_str).unwrap_or_default();
+        return Err(ScimError::uniqueness(format!("{attr} '{shown}' is already taken")).into());
+    }
+    if kind == ResourceKind::User
+        && let Some(ext) = external_id(doc)
+        && taken("SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 AND external_id = ?3", ext)?
+    {
+        return Err(ScimError::uniqueness(format!("externalId '{ext}' is already taken")).into());
+    }
+    Ok(())
+}
+
+/// Map member ids to rows of the same tenant; an unknown id is the IdP's
+/// error (400), never a dangling membership.
+fn resolve_members(
+    c: &Connection,
+    tenant: &str,
+    members: &[(String, Option<String>)],
+) -> Result<Vec<(i64, Option<String>)>> {
+    let mut stmt = c.prepare_cached("SELECT seq FROM resources WHERE tenant = ?1 AND id = ?2")?;
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(members.len());
+    for (id, display) in members {
+        let seq: Option<i64> = stmt.query_row(params![tenant, id], |r| r.get(0)).optional()?;
+        let Some(seq) = seq else {
+            return Err(ScimError::invalid_value(format!("member '{id}' does not exist")).into());
+        };
+        if seen.insert(seq) {
+            out.push((seq, display.clone()));
+        }
+    }
+    Ok(out)
+}
+
+fn write_memberships(c: &Connection, group_seq: i64, members: &[(i64, Option<String>)]) -> Result<()> {
+    let mut stmt =
+        c.prepare_cached("INSERT INTO memberships (group_seq, member_seq, display, position) VALUES (?1, ?2, ?3, ?4)")?;
+    for (pos, (member, display)) in members.iter().enumerate() {
+        if *member == group_seq {
+            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+        }
+        stmt.execute(params![group_seq, member, display, pos as i64])?;
+    }
+    Ok(())
+}
+
+/// Bring the membership rows to `members`, touching only what changed.
+fn replace_memberships(c: &Connection, group_seq: i64, members: &[(i64, Option<String>)]) -> Result<()> {
+    let wanted: HashMap<i64, usize> = members.iter().enumerate().map(|(i, (s, _))| (*s, i)).collect();
+    let existing: Vec<i64> = {
+        let mut stmt = c.prepare_cached("SELECT member_seq FROM memberships WHERE group_seq = ?1")?;
+        stmt.query_map([group_seq], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+    };
+    let mut del = c.prepare_cached("DELETE FROM memberships WHERE group_seq = ?1 AND member_seq = ?2")?;
+    for seq in &existing {
+        if !wanted.contains_key(seq) {
+            del.execute(params![group_seq, seq])?;
+        }
+    }
+    let existing: HashSet<i64> = existing.into_iter().collect();
+    let mut upsert = c.prepare_cached(
+        "INSERT INTO memberships (group_seq, member_seq, display, position) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (group_seq, member_seq) DO UPDATE SET display = coalesce(excluded.display, display)",
+    )?;
+    for (pos, (member, display)) in members.iter().enumerate() {
+        if *member == group_seq {
+            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+        }
+        if !existing.contains(member) || display.is_some() {
+            upsert.execute(params![group_seq, member, display, pos as i64])?;
+        }
+    }
+    Ok(())
+}
+
+fn write_emails(c: &Connection, tenant: &str, seq: i64, doc: &Value) -> Result<()> {
+    let Some(Value::Array(emails)) = doc.get("emails") else { return Ok(()) };
+    let mut stmt = c.prepare_cached("INSERT INTO emails (resource_seq, tenant, value_key) VALUES (?1, ?2, ?3)")?;
+    for value in emails.iter().filter_map(|e| e.get("value").and_then(Value::as_str)) {
+        stmt.execute(params![seq, tenant, value.to_lowercase()])?;
+    }
+    Ok(())
+}
+
+fn row_to_resource(row: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, String, String, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?))
+}
+
+type RawRow = (i64, String, String, i64, String, String, String);
+
+/// Turn raw rows into resources, loading members and groups.
+fn complete(c: &Connection, rows: impl Iterator<Item = rusqlite::Result<RawRow>>) -> Result<Vec<StoredResource>> {
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(finish(c, row?)?);
+    }
+    Ok(out)
+}
+
+fn finish(c: &Connection, (seq, id, kind, version, created, last_modified, doc): RawRow) -> Result<StoredResource> {
+    let kind = ResourceKind::parse(&kind)?;
+    let doc: Value = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("{id}: {e}")))?;
+    if !doc.is_object() {
+        return Err(StoreError::Corrupt(format!("{id}: not an object")));
+    }
+    let members = if kind == ResourceKind::Group {
+        refs(
+            c,
+            "SELECT r.id, r.kind, coalesce(m.display, r.display) FROM memberships m JOIN resources r ON r.seq = m.member_seq
+             WHERE m.group_seq = ?1 ORDER BY m.position, r.seq",
+            seq,
+        )?
+    } else {
+        Vec::new()
+    };
+    let groups = refs(
+        c,
+        "SELECT r.id, r.kind, r.display FROM memberships m JOIN resources r ON r.seq = m.group_seq
+         WHERE m.member_seq = ?1 ORDER BY r.seq",
+        seq,
+    )?;
+    Ok(StoredResource { seq, id, kind, version, created, last_modified, doc, members, groups })
+}
+
+fn refs(c: &Connection, sql: &str, seq: i64) -> Result<Vec<MemberRef>> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map([seq], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, kind, display) = row?;
+        out.push(MemberRef { id, kind: ResourceKind::parse(&kind)?, display });
+    }
+    Ok(out)
+}
+
+fn load_by_id(c: &Connection, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {RESOURCE_COLUMNS} FROM resources WHERE tenant = ?1 AND kind = ?2 AND id = ?3"
+    ))?;
+    let row = stmt.query_row(params![tenant, kind.as_str(), id], row_to_resource).optional()?;
+    row.map(|r| finish(c, r)).transpose()
+}
+
+fn load_by_seq(c: &Connection, seq: i64) -> Result<StoredResource> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE seq = ?1"))?;
+    let row = stmt.query_row([seq], row_to_resource)?;
+    finish(c, row)
+}
+
+impl StoredResource {
+    /// The members as a PATCH sees them: `[{"value": id, "display": ...}]`.
+    pub fn members_json(&self) -> Value {
+        Value::Array(
+            self.members
+                .iter()
+                .map(|m| {
+                    let mut o = Map::new();
+                    o.insert("value".into(), Value::String(m.id.clone()));
+                    if let Some(d) = &m.display {
+                        o.insert("display".into(), Value::String(d.clone()));
+                    }
+                    Value::Object(o)
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn uniqueness_is_per_tenant_and_case_insensitive() {
+        let (_d, s) = store();
+        s.create("a", ResourceKind::User, json!({"userName": "Bob", "externalId": "x1"})).unwrap();
+        let e = s.create("a", ResourceKind::User, json!({"userName": "bob"})).unwrap_err();
+        assert!(matches!(e, StoreError::Scim(ref e) if e.status == 409), "{e}");
+        let e = s.create("a", ResourceKind::User, json!({"userName": "other", "externalId": "x1"})).unwrap_err();
+        assert!(matches!(e, StoreError::Scim(ref e) if e.status == 409));
+        s.create("b", ResourceKind::User, json!({"userName": "bob", "externalId": "x1"})).unwrap();
+    }
+
+    #[test]
+    fn memberships_follow_their_members() {
+        let (_d, s) = store();
+        let u = s.create("a", ResourceKind::User, json!({"userName": "u"})).unwrap();
+        let other = s.create("b", ResourceKind::User, json!({"userName": "v"})).unwrap();
+        let bad = s.create("a", ResourceKind::Group, json!({"displayName": "g", "members": [{"value": other.id}]}));
+        assert!(matches!(bad, Err(StoreError::Scim(ref e)) if e.status == 400), "another tenant's user is unknown here");
+        let g = s.create("a", ResourceKind::Group, json!({"displayName": "g", "members": [{"value": u.id}]})).unwrap();
+        assert_eq!(g.members.len(), 1);
+        assert_eq!(s.get("a", ResourceKind::User, &u.id).unwrap().unwrap().groups[0].id, g.id);
+        s.delete("a", ResourceKind::User, &u.id, None).unwrap();
+        assert!(s.get("a", ResourceKind::Group, &g.id).unwrap().unwrap().members.is_empty());
+    }
+
+    #[test]
+    fn if_match_guards_writes() {
+        let (_d, s) = store();
+        let u = s.create("a", ResourceKind::User, json!({"userName": "u"})).unwrap();
+        let u2 = s.replace("a", ResourceKind::User, &u.id, json!({"userName": "u2"}), Some("W/\"1\"")).unwrap();
+        assert_eq!(u2.version, 2);
+        let stale = s.replace("a", ResourceKind::User, &u.id, json!({"userName": "u3"}), Some("W/\"1\""));
+        assert!(matches!(stale, Err(StoreError::Scim(ref e)) if e.status == 412));
+        assert_eq!(s.candidates("a", ResourceKind::User, Some(&IndexedLookup::Name("U2".into()))).unwrap().len(), 1);
+    }
+}

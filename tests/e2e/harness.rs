@@ -1,0 +1,634 @@
+//! Starts the real `scimgate` binary and talks HTTP to it.
+//!
+//! [`Gateway`] owns a temp dir (config + store), the child process and its
+//! captured stderr. [`Client`] is a cloneable, `Send` HTTP client bound to one
+//! gateway address (threads in the crash test each get a clone).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_scimgate");
+
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+/// How long we wait for the gateway to print its address.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Generous deadline for "eventually" conditions (the contracts promise 2 s;
+/// we only poll, we never assert how long it took).
+pub const EVENTUALLY: Duration = Duration::from_secs(15);
+
+// ---------------------------------------------------------------------------
+// HTTP
+
+/// A response with its body already read.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// The body parsed as JSON; `Value::Null` if empty or not JSON.
+    pub json: Value,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// `status body` for assertion messages.
+    pub fn describe(&self) -> String {
+        format!("HTTP {} {:?} body: {}", self.status, self.headers, self.body)
+    }
+
+    /// Panics unless the status is `want`.
+    #[track_caller]
+    pub fn expect(self, want: u16) -> Self {
+        assert_eq!(self.status, want, "unexpected status: {}", self.describe());
+        self
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    /// `http://127.0.0.1:PORT`
+    pub root: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(root: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Client { root: root.trim_end_matches('/').to_string(), agent }
+    }
+
+    /// SCIM base, `http://127.0.0.1:PORT/scim/v2`.
+    pub fn scim_base(&self) -> String {
+        format!("{}/scim/v2", self.root)
+    }
+
+    /// Any request against a path under the server root (e.g. `/scim/v2/Users`
+    /// or `/health`). The query string is percent-encoded here, so tests may
+    /// write filters as IdPs mean them: `?filter=userName eq "x"`.
+    pub fn try_raw(
+        &self,
+        method: &str,
+        root_path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, ureq::Error> {
+        let url = format!("{}{}", self.root, encode_query(root_path));
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        req = req.header("Accept", "application/scim+json");
+        if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            req = req.header("Content-Type", "application/scim+json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut resp = match body {
+            Some(b) => self.agent.run(req.body(b).expect("request builds"))?,
+            None => self.agent.run(req.body(()).expect("request builds"))?,
+        };
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let body = resp.body_mut().with_config().limit(64 << 20).read_to_string()?;
+        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+        Ok(Response { status, headers, body, json })
+    }
+
+    /// Like [`Client::try_raw`] but the path is relative to the SCIM base and a
+    /// transport error panics.
+    #[track_caller]
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Response {
+        match self.try_raw(method, &format!("/scim/v2{path}"), token, headers, body) {
+            Ok(r) => r,
+            Err(e) => panic!("{method} {path}: transport error: {e}"),
+        }
+    }
+
+    /// `send`, returning `Err` on transport errors (for the crash test).
+    pub fn try_send(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Result<Response, ureq::Error> {
+        let body = body.map(|b| serde_json::to_vec(b).unwrap());
+        self.try_raw(method, &format!("/scim/v2{path}"), Some(token), &[], body)
+    }
+
+    #[track_caller]
+    pub fn get(&self, path: &str, token: &str) -> Response {
+        self.send("GET", path, Some(token), &[], None)
+    }
+    #[track_caller]
+    pub fn delete(&self, path: &str, token: &str) -> Response {
+        self.send("DELETE", path, Some(token), &[], None)
+    }
+    #[track_caller]
+    pub fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.send("POST", path, Some(token), &[], Some(serde_json::to_vec(body).unwrap()))
+    }
+    #[track_caller]
+    pub fn put(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.send("PUT", path, Some(token), &[], Some(serde_json::to_vec(body).unwrap()))
+    }
+    #[track_caller]
+    pub fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.send("PATCH", path, Some(token), &[], Some(serde_json::to_vec(body).unwrap()))
+    }
+}
+
+/// Percent-encodes the query part of `path` (everything after the first
+/// `?`), keeping `=`, `&` and `%` so that pre-encoded queries pass unchanged.
+pub fn encode_query(path: &str) -> String {
+    let Some((p, q)) = path.split_once('?') else {
+        return path.to_string();
+    };
+    let mut out = String::with_capacity(path.len() + 16);
+    out.push_str(p);
+    out.push('?');
+    for b in q.bytes() {
+        let keep = b.is_ascii_alphanumeric() || b"-._~=&%/:@!$'()*,;?".contains(&b);
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Gateway process
+
+pub struct Gateway {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    child: Option<Child>,
+    client: Client,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+    env: Vec<(String, String)>,
+}
+
+impl Gateway {
+    /// A gateway with one table per tenant and default settings.
+    pub fn start(tenants: &[&str]) -> Gateway {
+        Gateway::start_with(tenants, "", &[])
+    }
+
+    /// `server_extra` is TOML put under `[server]`, `env` is added to the
+    /// child's environment.
+    pub fn start_with(tenants: &[&str], server_extra: &str, env: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::Builder::new().prefix("scimgate-e2e-").tempdir().expect("temp dir");
+        let config = dir.path().join("scimgate.toml");
+        let mut toml = format!("[server]\n{server_extra}\n\n[store]\npath = \"scimgate.db\"\n");
+        for t in tenants {
+            toml.push_str(&format!("\n[tenants.{t}]\n"));
+        }
+        std::fs::write(&config, toml).expect("write config");
+        // Run the processes from a different directory than the config's, so
+        // that relative store paths must resolve against the config file.
+        std::fs::create_dir(dir.path().join("cwd")).expect("cwd dir");
+        let mut gw = Gateway {
+            dir,
+            config,
+            child: None,
+            client: Client::new("http://127.0.0.1:1"),
+            stderr: Arc::default(),
+            stdout: Arc::default(),
+            readers: Vec::new(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        gw.spawn();
+        gw
+    }
+
+    fn cwd(&self) -> PathBuf {
+        self.dir.path().join("cwd")
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "gateway already running");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--config"])
+            .arg(&self.config)
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(self.cwd())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+        let out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+
+        let (tx, rx) = mpsc::channel::<String>();
+        let stdout = self.stdout.clone();
+        self.readers.push(std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                stdout.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        }));
+        let stderr = self.stderr.clone();
+        self.readers.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                stderr.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        }));
+        self.child = Some(child);
+
+        let line = rx.recv_timeout(STARTUP_TIMEOUT);
+        let addr = line.as_deref().ok().and_then(|l| l.strip_prefix("listening on http://127.0.0.1:"));
+        match addr.and_then(|port| port.trim().parse::<u16>().ok()) {
+            Some(port) => self.client = Client::new(&format!("http://127.0.0.1:{port}")),
+            None => {
+                let status = self.stop_hard();
+                // Let the reader threads drain the pipes.
+                for h in self.readers.drain(..) {
+                    let _ = h.join();
+                }
+                panic!(
+                    "gateway did not report `listening on http://127.0.0.1:PORT` (got {line:?}, exit {status:?})\n--- stderr ---\n{}",
+                    self.stderr()
+                );
+            }
+        }
+    }
+
+    /// Kills the child if it is running and reaps it.
+    fn stop_hard(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// `http://127.0.0.1:PORT/scim/v2`
+    pub fn scim_base(&self) -> String {
+        self.client.scim_base()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("gateway running").id()
+    }
+
+    /// Everything the gateway wrote to stderr so far (all runs).
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Every stdout line of all runs so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Runs `scimgate ARGS --config F` to completion.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).arg("--config").arg(&self.config).current_dir(self.cwd()).stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap_or_else(|e| panic!("run scimgate {args:?}: {e}"))
+    }
+
+    /// Runs the CLI, asserts success and returns stdout.
+    #[track_caller]
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "scimgate {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// `scimgate token issue --tenant T`: the new bearer token.
+    #[track_caller]
+    pub fn token(&self, tenant: &str) -> String {
+        let out = self.cli_ok(&["token", "issue", "--tenant", tenant]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "token issue must print exactly one line, got {out:?}");
+        let token = lines[0].trim();
+        assert!(!token.is_empty() && !token.contains(char::is_whitespace), "bad token line {out:?}");
+        token.to_string()
+    }
+
+    /// SIGKILL, no chance to flush anything.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("gateway running");
+        // SAFETY: plain syscall on a pid we spawned and have not reaped yet.
+        let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+        assert_eq!(rc, 0, "kill -9 failed");
+        child.wait().expect("reap gateway");
+    }
+
+    /// SIGTERM and wait (bounded) for the exit; returns the exit status.
+    pub fn sigterm(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("gateway running");
+        // SAFETY: plain syscall on a pid we spawned and have not reaped yet.
+        let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("gateway did not exit after SIGTERM\n--- stderr ---\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the gateway (gracefully if it is running) and starts it again on
+    /// the same config and store. The port changes; use a fresh [`Client`].
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            let status = self.sigterm();
+            assert!(status.success(), "graceful stop failed: {status}\n--- stderr ---\n{}", self.stderr());
+        }
+        self.spawn();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => c.try_wait().expect("try_wait").is_none(),
+            None => false,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    // Shortcuts to the current client.
+    #[track_caller]
+    pub fn get(&self, path: &str, token: &str) -> Response {
+        self.client.get(path, token)
+    }
+    #[track_caller]
+    pub fn delete(&self, path: &str, token: &str) -> Response {
+        self.client.delete(path, token)
+    }
+    #[track_caller]
+    pub fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client.post(path, token, body)
+    }
+    #[track_caller]
+    pub fn put(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client.put(path, token, body)
+    }
+    #[track_caller]
+    pub fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client.patch(path, token, body)
+    }
+    #[track_caller]
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Response {
+        self.client.send(method, path, token, headers, body)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop_hard();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers shared by the test modules
+
+/// Polls `f` until it returns `Some`, panicking with `what` after [`EVENTUALLY`].
+#[track_caller]
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A process-unique string (safe in userNames, displayNames and URLs).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A random-looking GUID (8-4-4-4-12 hex), like Entra's Test Connection.
+pub fn guid() -> String {
+    static N: AtomicU64 = AtomicU64::new(1);
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut x = t ^ (u64::from(std::process::id()) << 32) ^ N.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    let mut next = || {
+        // splitmix64
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let (a, b) = (next(), next());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// Asserts an RFC 7644 §3.12 error response.
+#[track_caller]
+pub fn assert_scim_error(resp: &Response, status: u16, scim_type: Option<&str>) {
+    assert_eq!(resp.status, status, "status: {}", resp.describe());
+    assert_scim_content_type(resp);
+    let body = &resp.json;
+    assert_eq!(body["schemas"], json!([ERROR_SCHEMA]), "error schemas: {}", resp.describe());
+    assert_eq!(body["status"], json!(status.to_string()), "error `status` must be a string: {}", resp.describe());
+    if let Some(t) = scim_type {
+        assert_eq!(body["scimType"], json!(t), "scimType: {}", resp.describe());
+    }
+}
+
+#[track_caller]
+pub fn assert_scim_content_type(resp: &Response) {
+    let ct = resp.header("content-type").unwrap_or("");
+    assert!(ct.starts_with("application/scim+json"), "Content-Type must be application/scim+json: {}", resp.describe());
+}
+
+/// Asserts a ListResponse (integers, startIndex, Resources array) and returns
+/// its Resources.
+#[track_caller]
+pub fn list_resources(resp: &Response) -> Vec<Value> {
+    assert_eq!(resp.status, 200, "list status: {}", resp.describe());
+    assert_scim_content_type(resp);
+    let b = &resp.json;
+    assert_eq!(b["schemas"], json!([LIST_SCHEMA]), "ListResponse schemas: {}", resp.describe());
+    for k in ["totalResults", "startIndex", "itemsPerPage"] {
+        assert!(b[k].is_u64(), "`{k}` must be a JSON integer: {}", resp.describe());
+    }
+    let res = b["Resources"].as_array().unwrap_or_else(|| panic!("`Resources` must be an array: {}", resp.describe()));
+    assert_eq!(b["itemsPerPage"].as_u64().unwrap() as usize, res.len(), "itemsPerPage != len(Resources): {}", resp.describe());
+    assert!(b["totalResults"].as_u64().unwrap() as usize >= res.len(), "totalResults < len(Resources): {}", resp.describe());
+    res.clone()
+}
+
+/// Asserts that every attribute the client sent comes back with the same value.
+/// Objects are compared key by key (the server may add keys), arrays element by
+/// element. `null` or empty arrays sent may come back missing.
+#[track_caller]
+pub fn assert_echoes(sent: &Value, got: &Value, ctx: &str) {
+    fn walk(sent: &Value, got: &Value, at: &str, errs: &mut Vec<String>) {
+        match (sent, got) {
+            (Value::Null, Value::Null) => {}
+            (Value::Null, _) => errs.push(format!("{at}: sent null, got {got}")),
+            (Value::Array(s), Value::Null) if s.is_empty() => {}
+            (Value::Object(s), Value::Object(g)) => {
+                for (k, v) in s {
+                    let gv = g.get(k).unwrap_or(&Value::Null);
+                    if v.is_null() && gv.is_null() {
+                        continue;
+                    }
+                    walk(v, gv, &format!("{at}.{k}"), errs);
+                }
+            }
+            (Value::Array(s), Value::Array(g)) => {
+                if s.len() != g.len() {
+                    errs.push(format!("{at}: sent {} elements {sent}, got {} {got}", s.len(), g.len()));
+                } else {
+                    for (i, (sv, gv)) in s.iter().zip(g).enumerate() {
+                        walk(sv, gv, &format!("{at}[{i}]"), errs);
+                    }
+                }
+            }
+            _ if sent == got => {}
+            _ => errs.push(format!("{at}: sent {sent}, got {got}")),
+        }
+    }
+    let mut errs = Vec::new();
+    walk(sent, got, "", &mut errs);
+    assert!(errs.is_empty(), "{ctx}: values not returned as sent:\n  {}\nfull response: {got}", errs.join("\n  "));
+}
+
+/// Asserts the server-generated parts of a resource: opaque id, meta.
+#[track_caller]
+pub fn assert_resource_meta(res: &Value, resource_type: &str, base: &str) {
+    let id = res["id"].as_str().unwrap_or_else(|| panic!("resource without string id: {res}"));
+    assert!(!id.is_empty(), "empty id: {res}");
+    let meta = &res["meta"];
+    assert_eq!(meta["resourceType"], json!(resource_type), "meta.resourceType: {res}");
+    for k in ["created", "lastModified", "location", "version"] {
+        assert!(meta[k].is_string(), "meta.{k} missing: {res}");
+    }
+    let plural = if resource_type == "User" { "Users" } else { "Groups" };
+    assert_eq!(meta["location"], json!(format!("{base}/{plural}/{id}")), "meta.location: {res}");
+    assert!(meta["version"].as_str().unwrap().starts_with("W/\""), "meta.version must be a weak ETag: {res}");
+    assert!(res.get("password").is_none(), "password must never be returned: {res}");
+}
+
+/// A minimal user body.
+pub fn user_body(user_name: &str) -> Value {
+    json!({
+        "schemas": [USER_SCHEMA],
+        "userName": user_name,
+        "name": {"givenName": "Given", "familyName": "Family"},
+        "emails": [{"value": format!("{user_name}@example.com"), "type": "work", "primary": true}],
+        "active": true
+    })
+}
+
+/// POSTs a user, asserts 201 and returns the created resource.
+#[track_caller]
+pub fn create_user(c: &Client, token: &str, user_name: &str) -> Value {
+    let r = c.post("/Users", token, &user_body(user_name));
+    assert_eq!(r.status, 201, "create user {user_name}: {}", r.describe());
+    r.json
+}
+
+/// POSTs a group with the given member ids, asserts 201, returns the resource.
+#[track_caller]
+pub fn create_group(c: &Client, token: &str, display_name: &str, members: &[&str]) -> Value {
+    let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+    let r = c.post("/Groups", token, &json!({"schemas": [GROUP_SCHEMA], "displayName": display_name, "members": members}));
+    assert_eq!(r.status, 201, "create group {display_name}: {}", r.describe());
+    r.json
+}
+
+pub fn id_of(res: &Value) -> String {
+    res["id"].as_str().unwrap_or_else(|| panic!("no id in {res}")).to_string()
+}
+
+/// The member ids of a group resource (empty if `members` is absent).
+pub fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|a| a.iter().map(|m| m["value"].as_str().unwrap_or_default().to_string()).collect())
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// A PatchOp body.
+pub fn patch_ops(ops: Value) -> Value {
+    json!({"schemas": [PATCH_SCHEMA], "Operations": ops})
+}
