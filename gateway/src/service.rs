@@ -113,6 +113,9 @@ pub enum ServiceError {
     Store(StoreError),
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A failure of the gateway itself (a task that died); answered as 500.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<StoreError> for ServiceError {

@@ -27,7 +27,7 @@ fn load(c: Client, token: String, thread: usize, killed: Arc<AtomicBool>, until:
     let mut n = 0usize;
     while Instant::now() < until {
         n += 1;
-        let (method, path, body) = if n % 5 == 0 || own_groups.is_empty() && n > 2 {
+        let (method, path, body) = if n.is_multiple_of(5) || own_groups.is_empty() && n > 2 {
             let name = format!("group-{thread}-{n}");
             ("POST", "/Groups".to_string(), json!({"schemas": [GROUP_SCHEMA], "displayName": name, "members": []}))
         } else if n % 5 == 3 && !own_groups.is_empty() && !own_users.is_empty() {
@@ -113,7 +113,13 @@ fn acknowledged_writes_survive_sigkill_during_concurrent_load() {
     let users: Vec<&(String, Value)> = results.iter().flat_map(|a| &a.users).collect();
     let groups: Vec<&(String, String)> = results.iter().flat_map(|a| &a.groups).collect();
     let members: Vec<&(String, String)> = results.iter().flat_map(|a| &a.members).collect();
-    assert!(users.len() >= 4 && !groups.is_empty(), "load too small to mean anything: {} users, {} groups", users.len(), groups.len());
+    eprintln!("load acknowledged {} users, {} groups, {} memberships", users.len(), groups.len(), members.len());
+    assert!(
+        users.len() >= 4 && !groups.is_empty(),
+        "load too small to mean anything: {} users, {} groups",
+        users.len(),
+        groups.len()
+    );
 
     gw.restart();
     let c = gw.client();
@@ -160,7 +166,10 @@ fn acknowledged_writes_survive_sigkill_during_concurrent_load() {
     // The user side of acknowledged memberships agrees.
     for (g, u) in &members {
         let user = c.get(&format!("/Users/{u}"), &token).expect(200).json;
-        let groups: Vec<&str> = user["groups"].as_array().map(|a| a.iter().filter_map(|x| x["value"].as_str()).collect()).unwrap_or_default();
+        let groups: Vec<&str> = user["groups"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["value"].as_str()).collect())
+            .unwrap_or_default();
         assert!(groups.contains(&g.as_str()), "user {u} does not list group {g}: {user}");
     }
     // And the restarted gateway still takes writes.
@@ -174,14 +183,23 @@ fn sequential_updates_and_deletes_survive_sigkill_right_after_ack() {
     let c = gw.client();
     let ids: Vec<String> = (0..10).map(|i| id_of(&create_user(&c, &token, &format!("seq{i}@crash.test")))).collect();
     let gid = id_of(&create_group(&c, &token, "Crashers", &[&ids[0], &ids[1], &ids[2]]));
-    c.patch(&format!("/Users/{}", ids[3]), &token, &patch_ops(json!([{"op": "replace", "path": "active", "value": false}]))).expect(200);
+    c.patch(
+        &format!("/Users/{}", ids[3]),
+        &token,
+        &patch_ops(json!([{"op": "replace", "path": "active", "value": false}])),
+    )
+    .expect(200);
     let mut put = user_body("renamed@crash.test");
     put["displayName"] = json!("Renamed");
     c.put(&format!("/Users/{}", ids[4]), &token, &put).expect(200);
     c.delete(&format!("/Users/{}", ids[5]), &token).expect(204);
     c.delete(&format!("/Users/{}", ids[0]), &token).expect(204);
-    c.patch(&format!("/Groups/{gid}"), &token, &patch_ops(json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[1])}])))
-        .expect(204);
+    c.patch(
+        &format!("/Groups/{gid}"),
+        &token,
+        &patch_ops(json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[1])}])),
+    )
+    .expect(204);
     gw.kill9();
     gw.restart();
     let c = gw.client();
@@ -228,4 +246,35 @@ fn store_path_resolves_against_the_config_directory_not_the_cwd() {
     assert!(gw.data_dir().join("scimgate.db").exists(), "store not created next to the config file");
     let cwd_files: Vec<_> = std::fs::read_dir(gw.data_dir().join("cwd")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(cwd_files.is_empty(), "files created in the working directory: {cwd_files:?}");
+}
+
+#[test]
+fn serve_uses_server_listen_from_the_config_without_listen_flag() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("scimgate.toml");
+    std::fs::write(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\npath = \"data/s.db\"\n\n[tenants.acme]\n")
+        .unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("no `listening on` line");
+    assert!(line.starts_with("listening on http://127.0.0.1:"), "{line:?}");
+    assert!(dir.path().join("data/s.db").exists(), "store path relative to the config file");
 }

@@ -83,7 +83,11 @@ fn unknown_ids_get_404_scim_error_for_every_method() {
     for kind in ["Users", "Groups"] {
         let p = format!("/{kind}/does-not-exist");
         assert_scim_error(&gw.get(&p, &t), 404, None);
-        let body = if kind == "Users" { user_body("x@example.com") } else { json!({"schemas": [GROUP_SCHEMA], "displayName": "x"}) };
+        let body = if kind == "Users" {
+            user_body("x@example.com")
+        } else {
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "x"})
+        };
         assert_scim_error(&gw.put(&p, &t, &body), 404, None);
         let patch = patch_ops(json!([{"op": "replace", "path": "displayName", "value": "y"}]));
         assert_scim_error(&gw.patch(&p, &t, &patch), 404, None);
@@ -127,8 +131,16 @@ fn invalid_filter_gets_400_invalid_filter_with_position_in_detail() {
             "detail should name the position (one of {positions:?}, 0- or 1-based) of the error in {filter:?}: {detail:?}"
         );
     }
-    for filter in ["userName eq", "userName eq \"unterminated", "eq \"x\"", "userName eq \"x\" and or userName eq \"y\"", "emails[type eq \"work\" ", ""] {
+    for filter in [
+        "userName eq",
+        "userName eq \"unterminated",
+        "eq \"x\"",
+        "userName eq \"x\" and or userName eq \"y\"",
+        "emails[type eq \"work\" ",
+        "userName",
+    ] {
         let r = gw.get(&format!("/Users?filter={filter}"), &t);
+        assert_eq!(r.status, 400, "filter {filter:?}: {}", r.describe());
         assert_scim_error(&r, 400, Some("invalidFilter"));
     }
     let r = gw.post("/Users/.search", &t, &json!({"schemas": [SEARCH_SCHEMA], "filter": "userName xx \"x\""}));
@@ -185,13 +197,19 @@ fn body_over_the_default_limit_gets_413_with_scim_error() {
     body["nickName"] = json!("x".repeat(2 << 20));
     let bytes = serde_json::to_vec(&body).unwrap();
     assert!(bytes.len() > 2 << 20);
-    let r = gw
-        .client()
+    let c = gw.client();
+    let r = c
         .try_raw("POST", "/scim/v2/Users", Some(&t), &[], Some(bytes))
         .unwrap_or_else(|e| panic!("2 MiB body: the gateway must answer 413, not drop the connection: {e}"));
     assert_scim_error(&r, 413, None);
+    // The connection the 413 came on is either still usable or was announced
+    // as closing (`Connection: close`); a client's next request on it works.
+    let next = c.try_raw("GET", "/scim/v2/Users?filter=userName eq \"big@example.com\"", Some(&t), &[], None);
+    let next = next.unwrap_or_else(|e| {
+        panic!("request after the 413 failed ({e}): the 413 response kept the connection open ({:?}) but the server dropped it", r.headers)
+    });
     // Nothing was created and the gateway is fine.
-    assert!(list_resources(&gw.get("/Users?filter=userName eq \"big@example.com\"", &t)).is_empty());
+    assert!(list_resources(&next).is_empty());
     create_user(&gw.client(), &t, "small@example.com");
 }
 
@@ -207,7 +225,10 @@ fn max_body_bytes_from_config_is_enforced() {
     body["nickName"] = json!("x".repeat(100));
     gw.post("/Users", &t, &body).expect(201);
     // Chunked bodies (no Content-Length) are limited too.
-    let big = serde_json::to_vec(&json!({"schemas": [USER_SCHEMA], "userName": "chunky@example.com", "nickName": "y".repeat(8192)})).unwrap();
+    let big = serde_json::to_vec(
+        &json!({"schemas": [USER_SCHEMA], "userName": "chunky@example.com", "nickName": "y".repeat(8192)}),
+    )
+    .unwrap();
     let url = format!("{}/Users", gw.scim_base());
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut resp = agent
@@ -234,19 +255,39 @@ fn uniqueness_conflicts_get_409_for_post_put_and_patch() {
     dup_ext["externalId"] = json!("ext-taken");
     assert_scim_error(&c.post("/Users", &t, &dup_ext), 409, Some("uniqueness"));
     assert_scim_error(&c.put(&format!("/Users/{other}"), &t, &user_body("taken@example.com")), 409, Some("uniqueness"));
-    let r = c.patch(&format!("/Users/{other}"), &t, &patch_ops(json!([{"op": "replace", "path": "userName", "value": "TAKEN@example.com"}])));
+    let r = c.patch(
+        &format!("/Users/{other}"),
+        &t,
+        &patch_ops(json!([{"op": "replace", "path": "userName", "value": "TAKEN@example.com"}])),
+    );
     assert_scim_error(&r, 409, Some("uniqueness"));
-    let r = c.patch(&format!("/Users/{other}"), &t, &patch_ops(json!([{"op": "replace", "path": "externalId", "value": "ext-taken"}])));
+    let r = c.patch(
+        &format!("/Users/{other}"),
+        &t,
+        &patch_ops(json!([{"op": "replace", "path": "externalId", "value": "ext-taken"}])),
+    );
     assert_scim_error(&r, 409, Some("uniqueness"));
     // The loser is unchanged; renaming a user to its own name in another case is fine.
     assert_eq!(c.get(&format!("/Users/{other}"), &t).expect(200).json["userName"], json!("other@example.com"));
-    let r = c.patch(&format!("/Users/{other}"), &t, &patch_ops(json!([{"op": "replace", "path": "userName", "value": "OTHER@example.com"}])));
+    let r = c.patch(
+        &format!("/Users/{other}"),
+        &t,
+        &patch_ops(json!([{"op": "replace", "path": "userName", "value": "OTHER@example.com"}])),
+    );
     assert_eq!(r.expect(200).json["userName"], json!("OTHER@example.com"));
 
     create_group(&c, &t, "Admins", &[]);
     let g2 = id_of(&create_group(&c, &t, "Users", &[]));
-    assert_scim_error(&c.post("/Groups", &t, &json!({"schemas": [GROUP_SCHEMA], "displayName": "ADMINS"})), 409, Some("uniqueness"));
-    let r = c.patch(&format!("/Groups/{g2}"), &t, &patch_ops(json!([{"op": "replace", "path": "displayName", "value": "admins"}])));
+    assert_scim_error(
+        &c.post("/Groups", &t, &json!({"schemas": [GROUP_SCHEMA], "displayName": "ADMINS"})),
+        409,
+        Some("uniqueness"),
+    );
+    let r = c.patch(
+        &format!("/Groups/{g2}"),
+        &t,
+        &patch_ops(json!([{"op": "replace", "path": "displayName", "value": "admins"}])),
+    );
     assert_scim_error(&r, 409, Some("uniqueness"));
     let r = c.put(&format!("/Groups/{g2}"), &t, &json!({"schemas": [GROUP_SCHEMA], "displayName": "Admins"}));
     assert_scim_error(&r, 409, Some("uniqueness"));
@@ -287,7 +328,8 @@ fn stale_if_match_on_patch_and_delete_gets_412() {
     let id = id_of(&created);
     let v1 = created["meta"]["version"].as_str().unwrap().to_string();
     let path = format!("/Users/{id}");
-    let patch = serde_json::to_vec(&patch_ops(json!([{"op": "replace", "path": "displayName", "value": "p"}]))).unwrap();
+    let patch =
+        serde_json::to_vec(&patch_ops(json!([{"op": "replace", "path": "displayName", "value": "p"}]))).unwrap();
     gw.send("PATCH", &path, Some(&t), &[("If-Match", &v1)], Some(patch.clone())).expect(200);
     let r = gw.send("PATCH", &path, Some(&t), &[("If-Match", &v1)], Some(patch));
     assert_scim_error(&r, 412, None);
@@ -314,7 +356,13 @@ fn wrong_method_gets_405_with_scim_error() {
     ] {
         let r = gw.send(m, &p, Some(&t), &[], body_for(m));
         assert_scim_error(&r, 405, None);
-        assert!(r.header("allow").is_some(), "405 must carry an Allow header (RFC 9110 §15.5.6): {m} {p}: {}", r.describe());
+        let allow =
+            r.header("allow").unwrap_or_else(|| panic!("405 must carry an Allow header (RFC 9110 §15.5.6): {m} {p}"));
+        let allowed: Vec<&str> = allow.split(',').map(str::trim).collect();
+        assert!(
+            !allowed.contains(&m),
+            "Allow must list the methods the target supports, not the refused one: {m} {p} -> Allow: {allow}"
+        );
     }
     gw.get(&format!("/Users/{uid}"), &t).expect(200);
 }
@@ -324,7 +372,9 @@ fn patch_with_bad_path_gets_400_invalid_path() {
     let (gw, t) = setup();
     let uid = id_of(&create_user(&gw.client(), &t, "patch@example.com"));
     let p = format!("/Users/{uid}");
-    for path in ["emails[type eq \"work\"", "name..givenName", "emails[type eq]", "]", "emails[type eq \"work\"].", "urn:"] {
+    for path in
+        ["emails[type eq \"work\"", "name..givenName", "emails[type eq]", "]", "emails[type eq \"work\"].", "urn:"]
+    {
         let r = gw.patch(&p, &t, &patch_ops(json!([{"op": "replace", "path": path, "value": "x"}])));
         assert_scim_error(&r, 400, Some("invalidPath"));
     }
@@ -346,9 +396,14 @@ fn patch_remove_without_path_gets_400_no_target() {
 fn patch_replace_readonly_id_gets_400_mutability() {
     let (gw, t) = setup();
     let uid = id_of(&create_user(&gw.client(), &t, "patch@example.com"));
-    let r = gw.patch(&format!("/Users/{uid}"), &t, &patch_ops(json!([{"op": "replace", "path": "id", "value": "new-id"}])));
+    let r =
+        gw.patch(&format!("/Users/{uid}"), &t, &patch_ops(json!([{"op": "replace", "path": "id", "value": "new-id"}])));
     assert_scim_error(&r, 400, Some("mutability"));
-    let r = gw.patch(&format!("/Users/{uid}"), &t, &patch_ops(json!([{"op": "replace", "path": "meta.created", "value": "2000-01-01T00:00:00Z"}])));
+    let r = gw.patch(
+        &format!("/Users/{uid}"),
+        &t,
+        &patch_ops(json!([{"op": "replace", "path": "meta.created", "value": "2000-01-01T00:00:00Z"}])),
+    );
     assert_scim_error(&r, 400, Some("mutability"));
     gw.get(&format!("/Users/{uid}"), &t).expect(200);
     assert_scim_error(&gw.get("/Users/new-id", &t), 404, None);
@@ -377,14 +432,65 @@ fn patch_atomic_when_a_later_operation_fails() {
 fn patch_unknown_op_and_invalid_members_get_400() {
     let (gw, t) = setup();
     let uid = id_of(&create_user(&gw.client(), &t, "patch@example.com"));
-    let r = gw.patch(&format!("/Users/{uid}"), &t, &patch_ops(json!([{"op": "frobnicate", "path": "displayName", "value": "x"}])));
+    let r = gw.patch(
+        &format!("/Users/{uid}"),
+        &t,
+        &patch_ops(json!([{"op": "frobnicate", "path": "displayName", "value": "x"}])),
+    );
     assert_scim_error(&r, 400, None);
     let gid = id_of(&create_group(&gw.client(), &t, "G", &[]));
-    let r = gw.patch(&format!("/Groups/{gid}"), &t, &patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": "no-such-user"}]}])));
+    let r = gw.patch(
+        &format!("/Groups/{gid}"),
+        &t,
+        &patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": "no-such-user"}]}])),
+    );
     assert_scim_error(&r, 400, Some("invalidValue"));
-    let r = gw.post("/Groups", &t, &json!({"schemas": [GROUP_SCHEMA], "displayName": "H", "members": [{"value": "no-such-user"}]}));
+    let r = gw.post(
+        "/Groups",
+        &t,
+        &json!({"schemas": [GROUP_SCHEMA], "displayName": "H", "members": [{"value": "no-such-user"}]}),
+    );
     assert_scim_error(&r, 400, Some("invalidValue"));
     // A string where a boolean is required (not one of the accepted "True"/"False").
-    let r = gw.patch(&format!("/Users/{uid}"), &t, &patch_ops(json!([{"op": "replace", "path": "active", "value": "maybe"}])));
+    let r = gw.patch(
+        &format!("/Users/{uid}"),
+        &t,
+        &patch_ops(json!([{"op": "replace", "path": "active", "value": "maybe"}])),
+    );
     assert_scim_error(&r, 400, Some("invalidValue"));
+}
+
+#[test]
+fn deeply_nested_filter_is_rejected_without_crashing_the_gateway() {
+    let (mut gw, t) = setup();
+    create_user(&gw.client(), &t, "deep@example.com");
+    // In the query string (well under hyper's header limits) ...
+    let depth = 5_000;
+    let filter = format!("{}userName eq \"x\"{}", "(".repeat(depth), ")".repeat(depth));
+    let r = gw.client().try_raw("GET", &format!("/scim/v2/Users?filter={filter}"), Some(&t), &[], None);
+    match r {
+        Ok(r) => assert!(r.status == 200 || r.status == 400, "nested filter: {}", r.describe()),
+        Err(e) => panic!("the gateway dropped the connection on a nested filter: {e}\n{}", gw.stderr()),
+    }
+    // ... and in a .search body (1 MiB allows far deeper nesting).
+    let depth = 150_000;
+    let filter = format!("{}userName eq \"x\"", "not (".repeat(depth)) + &")".repeat(depth);
+    let body = serde_json::to_vec(&json!({"schemas": [SEARCH_SCHEMA], "filter": filter})).unwrap();
+    let r = gw.client().try_raw("POST", "/scim/v2/Users/.search", Some(&t), &[], Some(body));
+    match r {
+        Ok(r) => assert!(r.status == 200 || r.status == 400, "nested .search filter: {}", r.describe()),
+        Err(e) => panic!("the gateway dropped the connection on a nested .search filter: {e}\n{}", gw.stderr()),
+    }
+    // Deep PATCH path filters too.
+    let uid = id_of(&create_user(&gw.client(), &t, "deep2@example.com"));
+    let path = format!("emails[{}type eq \"work\"{}].value", "(".repeat(100_000), ")".repeat(100_000));
+    let body =
+        serde_json::to_vec(&patch_ops(json!([{"op": "replace", "path": path, "value": "x@example.com"}]))).unwrap();
+    let r = gw.client().try_raw("PATCH", &format!("/scim/v2/Users/{uid}"), Some(&t), &[], Some(body));
+    match r {
+        Ok(r) => assert!(r.status == 200 || r.status == 400, "nested PATCH path: {}", r.describe()),
+        Err(e) => panic!("the gateway dropped the connection on a nested PATCH path: {e}\n{}", gw.stderr()),
+    }
+    assert!(gw.is_running(), "the gateway died:\n{}", gw.stderr());
+    gw.get("/Users", &t).expect(200);
 }

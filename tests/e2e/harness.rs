@@ -141,7 +141,13 @@ impl Client {
     }
 
     /// `send`, returning `Err` on transport errors (for the crash test).
-    pub fn try_send(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Result<Response, ureq::Error> {
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Result<Response, ureq::Error> {
         let body = body.map(|b| serde_json::to_vec(b).unwrap());
         self.try_raw(method, &format!("/scim/v2{path}"), Some(token), &[], body)
     }
@@ -311,10 +317,6 @@ impl Gateway {
         self.client.scim_base()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("gateway running").id()
-    }
-
     /// Everything the gateway wrote to stderr so far (all runs).
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
@@ -399,11 +401,9 @@ impl Gateway {
         self.spawn();
     }
 
+    /// Whether the child is still alive.
     pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(c) => c.try_wait().expect("try_wait").is_none(),
-            None => false,
-        }
+        self.child.as_mut().is_some_and(|c| c.try_wait().expect("try_wait").is_none())
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -466,13 +466,6 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// A process-unique string (safe in userNames, displayNames and URLs).
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
-}
-
 /// A random-looking GUID (8-4-4-4-12 hex), like Entra's Test Connection.
 pub fn guid() -> String {
     static N: AtomicU64 = AtomicU64::new(1);
@@ -528,8 +521,17 @@ pub fn list_resources(resp: &Response) -> Vec<Value> {
         assert!(b[k].is_u64(), "`{k}` must be a JSON integer: {}", resp.describe());
     }
     let res = b["Resources"].as_array().unwrap_or_else(|| panic!("`Resources` must be an array: {}", resp.describe()));
-    assert_eq!(b["itemsPerPage"].as_u64().unwrap() as usize, res.len(), "itemsPerPage != len(Resources): {}", resp.describe());
-    assert!(b["totalResults"].as_u64().unwrap() as usize >= res.len(), "totalResults < len(Resources): {}", resp.describe());
+    assert_eq!(
+        b["itemsPerPage"].as_u64().unwrap() as usize,
+        res.len(),
+        "itemsPerPage != len(Resources): {}",
+        resp.describe()
+    );
+    assert!(
+        b["totalResults"].as_u64().unwrap() as usize >= res.len(),
+        "totalResults < len(Resources): {}",
+        resp.describe()
+    );
     res.clone()
 }
 
@@ -609,7 +611,8 @@ pub fn create_user(c: &Client, token: &str, user_name: &str) -> Value {
 #[track_caller]
 pub fn create_group(c: &Client, token: &str, display_name: &str, members: &[&str]) -> Value {
     let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
-    let r = c.post("/Groups", token, &json!({"schemas": [GROUP_SCHEMA], "displayName": display_name, "members": members}));
+    let r =
+        c.post("/Groups", token, &json!({"schemas": [GROUP_SCHEMA], "displayName": display_name, "members": members}));
     assert_eq!(r.status, 201, "create group {display_name}: {}", r.describe());
     r.json
 }

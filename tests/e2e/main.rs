@@ -1,1 +1,13 @@
-fn main(){}
+//! End-to-end tests: start the real `scimgate` binary and talk HTTP to it the
+//! way Microsoft Entra ID and Okta do. Each test starts its own gateway (own
+//! temp dir, own port), so tests run in parallel.
+
+mod concurrency;
+mod crash;
+mod entra;
+mod errors;
+mod harness;
+mod okta;
+mod protocol;
+mod provlog;
+mod tenants;

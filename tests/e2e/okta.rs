@@ -177,9 +177,8 @@ fn okta_patch_deactivate_and_reactivate_with_no_path_value_object() {
     let o = Okta::new();
     let id = id_of(&o.create_user());
     let path = format!("/Users/{id}");
-    let r = o
-        .gw
-        .patch(
+    let r =
+        o.gw.patch(
             &path,
             &o.token,
             &json!({
@@ -194,7 +193,11 @@ fn okta_patch_deactivate_and_reactivate_with_no_path_value_object() {
         )
         .expect(200);
     assert_eq!(r.json["active"], json!(false), "{}", r.describe());
-    assert_echoes(&json!({"userName": "test.user@okta.local", "name": {"givenName": "Test", "familyName": "User"}}), &r.json, "rest unchanged");
+    assert_echoes(
+        &json!({"userName": "test.user@okta.local", "name": {"givenName": "Test", "familyName": "User"}}),
+        &r.json,
+        "rest unchanged",
+    );
     assert_eq!(o.get(&path).expect(200).json["active"], json!(false));
 
     let r = o.gw.patch(&path, &o.token, &patch_ops(json!([{"op": "replace", "value": {"active": true}}]))).expect(200);
@@ -249,9 +252,16 @@ fn okta_password_is_accepted_but_never_returned() {
         o.get("/Users?filter=userName eq \"test.user@okta.local\"").expect(200),
         o.gw.put(&path, &o.token, &put).expect(200),
         // Okta's password sync (OIN) is a PATCH.
-        o.gw.patch(&path, &o.token, &patch_ops(json!([{"op": "replace", "value": {"password": "0therPassw0rd"}}]))).expect(200),
-        o.gw.patch(&path, &o.token, &patch_ops(json!([{"op": "replace", "path": "password", "value": "3rdPassw0rd"}]))).expect(200),
-        o.gw.post("/Users/.search", &o.token, &json!({"schemas": [SEARCH_SCHEMA], "filter": "userName eq \"test.user@okta.local\""})).expect(200),
+        o.gw.patch(&path, &o.token, &patch_ops(json!([{"op": "replace", "value": {"password": "0therPassw0rd"}}])))
+            .expect(200),
+        o.gw.patch(&path, &o.token, &patch_ops(json!([{"op": "replace", "path": "password", "value": "3rdPassw0rd"}])))
+            .expect(200),
+        o.gw.post(
+            "/Users/.search",
+            &o.token,
+            &json!({"schemas": [SEARCH_SCHEMA], "filter": "userName eq \"test.user@okta.local\""}),
+        )
+        .expect(200),
         o.get(&format!("{path}?attributes=password")).expect(200),
     ];
     for r in responses {
@@ -268,7 +278,8 @@ fn okta_password_is_accepted_but_never_returned() {
 fn okta_import_pages_through_250_users_with_count_100() {
     let o = Okta::new();
     let c = o.gw.client();
-    let created: Vec<String> = (0..250).map(|i| id_of(&create_user(&c, &o.token, &format!("user{i:03}@okta.local")))).collect();
+    let created: Vec<String> =
+        (0..250).map(|i| id_of(&create_user(&c, &o.token, &format!("user{i:03}@okta.local")))).collect();
 
     // Okta's import loop: always count=100, startIndex += 100 while it has seen
     // fewer than totalResults.
@@ -336,9 +347,8 @@ fn okta_group_push_create_find_rename_membership_and_delete() {
     assert_empty_okta_list(&o.get(find));
 
     // Create.
-    let r = o
-        .gw
-        .post(
+    let r =
+        o.gw.post(
             "/Groups",
             &o.token,
             &json!({
@@ -380,8 +390,14 @@ fn okta_group_push_create_find_rename_membership_and_delete() {
     assert_eq!(o.get(&gpath).expect(200).json["displayName"], json!("Test SCIMv2"));
 
     // Membership (OIN PATCH): remove one member by filter and add another, in one request.
-    o.gw.patch(&gpath, &o.token, &patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": u2, "display": "second.user@okta.local"}]}])))
-        .expect(204);
+    o.gw.patch(
+        &gpath,
+        &o.token,
+        &patch_ops(
+            json!([{"op": "add", "path": "members", "value": [{"value": u2, "display": "second.user@okta.local"}]}]),
+        ),
+    )
+    .expect(204);
     assert_eq!(member_ids(&o.get(&gpath).expect(200).json), vec![u2.clone()]);
     let r = o.gw.patch(
         &gpath,
@@ -410,9 +426,8 @@ fn okta_group_push_create_find_rename_membership_and_delete() {
     assert!(m["display"].is_string(), "member display: {g}");
 
     // Membership (AIW PUT).
-    let r = o
-        .gw
-        .put(
+    let r =
+        o.gw.put(
             &gpath,
             &o.token,
             &json!({
@@ -461,7 +476,8 @@ fn okta_group_push_create_find_rename_membership_and_delete() {
     .expect(204);
     assert_eq!(member_ids(&o.get(&gpath).expect(200).json), both);
     // Replacing with the same set again is idempotent.
-    o.gw.patch(&gpath, &o.token, &patch_ops(json!([{"op": "replace", "path": "members", "value": [{"value": u2}]}]))).expect(204);
+    o.gw.patch(&gpath, &o.token, &patch_ops(json!([{"op": "replace", "path": "members", "value": [{"value": u2}]}])))
+        .expect(204);
     assert_eq!(member_ids(&o.get(&gpath).expect(200).json), vec![u2.clone()]);
 
     // Import lists it.

@@ -31,7 +31,11 @@ fn normalized(r: &Response, id: &str) -> Value {
 fn assert_same_404(what: &str, resp: &Response, id: &str, random: &Response, random_id: &str) {
     assert_scim_error(resp, 404, None);
     assert_scim_error(random, 404, None);
-    assert_eq!(normalized(resp, id), normalized(random, random_id), "{what}: 404 for another tenant's id differs from 404 for a random id");
+    assert_eq!(
+        normalized(resp, id),
+        normalized(random, random_id),
+        "{what}: 404 for another tenant's id differs from 404 for a random id"
+    );
     assert_eq!(resp.header("content-type"), random.header("content-type"), "{what}");
 }
 
@@ -60,7 +64,13 @@ fn other_tenants_user_and_group_are_404_like_a_random_id_for_every_method() {
         let g = c.get(&mine(id), &t.b);
         assert_same_404(&format!("GET {kind}"), &g, id, &c.get(&mine(&rnd), &t.b), &rnd);
         let g = c.get(&format!("{}?attributes=id", mine(id)), &t.b);
-        assert_same_404(&format!("GET {kind}?attributes"), &g, id, &c.get(&format!("{}?attributes=id", mine(&rnd)), &t.b), &rnd);
+        assert_same_404(
+            &format!("GET {kind}?attributes"),
+            &g,
+            id,
+            &c.get(&format!("{}?attributes=id", mine(&rnd)), &t.b),
+            &rnd,
+        );
         let p = c.put(&mine(id), &t.b, put);
         assert_same_404(&format!("PUT {kind}"), &p, id, &c.put(&mine(&rnd), &t.b, put), &rnd);
         for body in patches {
@@ -94,7 +104,12 @@ fn other_tenants_resources_never_appear_in_lists_filters_or_searches() {
     let only_b = |what: &str, r: Response, want: &[&str]| {
         let ids: Vec<String> = list_resources(&r).iter().map(id_of).collect();
         assert_eq!(ids, want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{what}: {}", r.describe());
-        assert_eq!(r.json["totalResults"], json!(want.len()), "{what}: totalResults counts other tenants: {}", r.describe());
+        assert_eq!(
+            r.json["totalResults"],
+            json!(want.len()),
+            "{what}: totalResults counts other tenants: {}",
+            r.describe()
+        );
     };
     only_b("GET /Users", c.get("/Users", &t.b), &[&b1]);
     only_b("GET /Users paged", c.get("/Users?startIndex=1&count=1000", &t.b), &[&b1]);
@@ -109,7 +124,11 @@ fn other_tenants_resources_never_appear_in_lists_filters_or_searches() {
     only_b("members.value eq", c.get(&format!("/Groups?filter=members.value eq \"{a1}\""), &t.b), &[]);
     only_b(
         "POST /Users/.search",
-        c.post("/Users/.search", &t.b, &json!({"schemas": [SEARCH_SCHEMA], "filter": "userName eq \"alice@acme.test\""})),
+        c.post(
+            "/Users/.search",
+            &t.b,
+            &json!({"schemas": [SEARCH_SCHEMA], "filter": "userName eq \"alice@acme.test\""}),
+        ),
         &[],
     );
     only_b(
@@ -152,11 +171,23 @@ fn same_username_external_id_and_group_name_are_allowed_in_two_tenants() {
     }
     // Uniqueness is still enforced within a tenant.
     assert_scim_error(&c.post("/Users", &t.a, &body), 409, Some("uniqueness"));
-    assert_scim_error(&c.post("/Groups", &t.b, &json!({"schemas": [GROUP_SCHEMA], "displayName": "engineering"})), 409, Some("uniqueness"));
+    assert_scim_error(
+        &c.post("/Groups", &t.b, &json!({"schemas": [GROUP_SCHEMA], "displayName": "engineering"})),
+        409,
+        Some("uniqueness"),
+    );
     // A rename in one tenant does not collide with the other tenant.
-    let r = c.patch(&format!("/Users/{}", id_of(&ua)), &t.a, &patch_ops(json!([{"op": "replace", "path": "userName", "value": "only-a@example.com"}])));
+    let r = c.patch(
+        &format!("/Users/{}", id_of(&ua)),
+        &t.a,
+        &patch_ops(json!([{"op": "replace", "path": "userName", "value": "only-a@example.com"}])),
+    );
     r.expect(200);
-    let r = c.patch(&format!("/Users/{}", id_of(&ub)), &t.b, &patch_ops(json!([{"op": "replace", "path": "userName", "value": "only-a@example.com"}])));
+    let r = c.patch(
+        &format!("/Users/{}", id_of(&ub)),
+        &t.b,
+        &patch_ops(json!([{"op": "replace", "path": "userName", "value": "only-a@example.com"}])),
+    );
     r.expect(200);
 }
 
@@ -166,12 +197,24 @@ fn group_members_from_another_tenant_are_rejected_as_invalid_value() {
     let c = t.gw.client();
     let ua = id_of(&create_user(&c, &t.a, "alice@acme.test"));
     let ub = id_of(&create_user(&c, &t.b, "bob@globex.test"));
-    let r = c.post("/Groups", &t.b, &json!({"schemas": [GROUP_SCHEMA], "displayName": "Mixed", "members": [{"value": ua}]}));
+    let r = c.post(
+        "/Groups",
+        &t.b,
+        &json!({"schemas": [GROUP_SCHEMA], "displayName": "Mixed", "members": [{"value": ua}]}),
+    );
     assert_scim_error(&r, 400, Some("invalidValue"));
     let gb = id_of(&create_group(&c, &t.b, "Globex", &[&ub]));
-    let r = c.patch(&format!("/Groups/{gb}"), &t.b, &patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": ua}]}])));
+    let r = c.patch(
+        &format!("/Groups/{gb}"),
+        &t.b,
+        &patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": ua}]}])),
+    );
     assert_scim_error(&r, 400, Some("invalidValue"));
-    let r = c.put(&format!("/Groups/{gb}"), &t.b, &json!({"schemas": [GROUP_SCHEMA], "displayName": "Globex", "members": [{"value": ub}, {"value": ua}]}));
+    let r = c.put(
+        &format!("/Groups/{gb}"),
+        &t.b,
+        &json!({"schemas": [GROUP_SCHEMA], "displayName": "Globex", "members": [{"value": ub}, {"value": ua}]}),
+    );
     assert_scim_error(&r, 400, Some("invalidValue"));
     // The failed requests changed nothing.
     assert_eq!(member_ids(&c.get(&format!("/Groups/{gb}"), &t.b).expect(200).json), vec![ub]);
@@ -291,7 +334,8 @@ fn tokens_never_appear_in_server_logs_or_provisioning_log_or_store() {
     c.send("GET", "/Users", None, &[("Authorization", &format!("Token {a}"))], None).expect(401);
     c.send("GET", "/Users", None, &[("Authorization", &format!("Bearer {a}x"))], None).expect(401);
     c.send("GET", "/Nope", Some(&b), &[], None).expect(404);
-    c.patch(&format!("/Users/{uid}"), &a, &patch_ops(json!([{"op": "replace", "path": "active", "value": false}]))).expect(200);
+    c.patch(&format!("/Users/{uid}"), &a, &patch_ops(json!([{"op": "replace", "path": "active", "value": false}])))
+        .expect(200);
     c.delete(&format!("/Users/{uid}"), &a).expect(204);
     let id = token_list(&gw, Some("globex"))[0].0.clone();
     gw.cli_ok(&["token", "revoke", "--id", &id]);
@@ -330,4 +374,17 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn token_of_a_tenant_removed_from_the_config_is_rejected_after_restart() {
+    let mut gw = Gateway::start(&["acme", "globex"]);
+    let a = gw.token("acme");
+    let b = gw.token("globex");
+    gw.get("/Users", &b).expect(200);
+    let cfg = std::fs::read_to_string(&gw.config).unwrap();
+    std::fs::write(&gw.config, cfg.replace("[tenants.globex]", "")).unwrap();
+    gw.restart();
+    assert_scim_error(&gw.get("/Users", &b), 401, None);
+    gw.get("/Users", &a).expect(200);
 }

@@ -26,7 +26,7 @@ pub const MAX_DEPTH: usize = 64;
 /// The most comparisons (`eq`, `pr`, ...) one filter may hold. Real IdPs send
 /// one or two; the cap bounds the parse tree's depth, and so the stack used
 /// by evaluation, printing and dropping.
-pub const MAX_TERMS: usize = 1000;
+pub const MAX_TERMS: usize = 256;
 
 /// A comparison operator; `pr` is [`Filter::Present`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,11 @@ impl fmt::Display for CompareOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     /// `path op value`; `value` is a JSON string, number, boolean or null.
-    Compare { path: AttrPath, op: CompareOp, value: Value },
+    Compare {
+        path: AttrPath,
+        op: CompareOp,
+        value: Value,
+    },
     /// `path pr`
     Present(AttrPath),
     And(Box<Filter>, Box<Filter>),
@@ -108,7 +112,12 @@ pub enum Filter {
     Not(Box<Filter>),
     /// `emails[type eq "work" and primary eq true]`: `filter` is evaluated
     /// against each element of `attr`, its paths relative to the element.
-    ValuePath { attr: AttrPath, filter: Box<Filter> },
+    /// `attr` has no sub-attribute (a value path is not an `attrPath`; one
+    /// would be ignored), and `filter` holds no `ValuePath`.
+    ValuePath {
+        attr: AttrPath,
+        filter: Box<Filter>,
+    },
 }
 
 impl Filter {
@@ -127,7 +136,7 @@ impl Filter {
                 parser.skip_ws();
                 match parser.peek() {
                     None => Ok(filter),
-                    Some(_) => Err(parser.error(format!("expected 'and', 'or' or the end of the filter, found {}", parser.found()))),
+                    Some(_) => Err(parser.expected("'and', 'or' or the end of the filter")),
                 }
             })
             .map_err(|(pos, msg)| ScimError::invalid_filter(format!("{msg} at position {pos}")))
@@ -186,7 +195,7 @@ impl Filter {
             }
             Filter::Not(inner) => inner.check(scope),
             Filter::ValuePath { attr, filter } => {
-                let def = value_path_def(scope, attr);
+                let def = scope.top_def(attr);
                 if let Some(def) = def
                     && def.ty != AttrType::Complex
                 {
@@ -215,11 +224,8 @@ impl Filter {
             Filter::Or(a, b) => a.eval(base, scope) || b.eval(base, scope),
             Filter::Not(inner) => !inner.eval(base, scope),
             Filter::ValuePath { attr, filter } => {
-                let mut target = scope.top_value(base, attr);
-                if let Some(sub) = &attr.sub_attr {
-                    target = target.and_then(|t| member(t, sub));
-                }
-                let element_scope = Scope::Element(value_path_def(scope, attr));
+                let element_scope = Scope::Element(scope.top_def(attr));
+                let target = scope.top_value(base, attr);
                 target.is_some_and(|t| any_item(t, &|element| filter.eval(element, element_scope)))
             }
         }
@@ -272,6 +278,11 @@ pub(crate) fn parse_bracketed(src: &str, open: usize) -> Result<(Filter, usize),
 
 /// An error position (byte offset) and a message without position.
 type ParseResult<T> = Result<T, (usize, String)>;
+
+#[cold]
+fn too_deep(open: usize) -> (usize, String) {
+    (open, format!("filter nested deeper than {MAX_DEPTH} levels"))
+}
 
 /// What ends a word: whitespace and the filter's punctuation.
 fn is_delimiter(c: char) -> bool {
@@ -334,6 +345,17 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// "expected `what`, found ..." at the current position.
+    #[cold]
+    fn expected(&self, what: &str) -> (usize, String) {
+        (self.pos, format!("expected {what}, found {}", self.found()))
+    }
+
+    #[cold]
+    fn unclosed(&self, open: usize, close: char) -> (usize, String) {
+        self.expected(&format!("'{close}' (to close the one opened at position {open}), 'and' or 'or'"))
+    }
+
     /// Consume the keyword `kw` (any case) after optional whitespace.
     fn eat_keyword(&mut self, kw: &str) -> bool {
         let save = self.pos;
@@ -371,48 +393,63 @@ impl<'a> Parser<'a> {
     fn parse_group(&mut self, open: usize, close: char) -> ParseResult<Filter> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err((open, format!("filter nested deeper than {MAX_DEPTH} levels")));
+            return Err(too_deep(open));
         }
         let inner = self.parse_or()?;
         self.skip_ws();
         if self.peek() != Some(close) {
-            return Err(self.error(format!(
-                "expected '{close}' (to close the one opened at position {open}), 'and' or 'or', found {}",
-                self.found()
-            )));
+            return Err(self.unclosed(open, close));
         }
         self.pos += 1;
         self.depth -= 1;
         Ok(inner)
     }
 
-    /// `( filter )`, `not ( filter )`, `attrPath [ valFilter ]`,
-    /// `attrPath pr` or `attrPath op value`.
+    /// `( filter )`, `not ( filter )` or a term. The frames of this
+    /// recursion (`parse_or`, `parse_and`, `parse_unary`, `parse_group`)
+    /// are kept small: error messages are built in cold helpers.
     fn parse_unary(&mut self) -> ParseResult<Filter> {
         self.skip_ws();
         let start = self.pos;
         match self.peek() {
             Some('(') => {
                 self.pos += 1;
-                return self.parse_group(start, ')');
+                self.parse_group(start, ')')
             }
-            Some(c) if !is_delimiter(c) => {}
-            _ => return Err(self.error(format!("expected an attribute path, '(' or 'not', found {}", self.found()))),
+            Some(c) if !is_delimiter(c) => match self.not_paren() {
+                Some(open) => {
+                    self.pos = open + 1;
+                    Ok(Filter::Not(Box::new(self.parse_group(open, ')')?)))
+                }
+                None => self.parse_term(),
+            },
+            _ => Err(self.expected("an attribute path, '(' or 'not'")),
         }
+    }
+
+    /// The position of the `(` when a `not (` starts at `self.pos`.
+    fn not_paren(&self) -> Option<usize> {
+        let word = self.word_at(self.pos);
+        if !word.eq_ignore_ascii_case("not") {
+            return None;
+        }
+        let rest = &self.src[self.pos + word.len()..];
+        let open = self.src.len() - rest.trim_start().len();
+        (self.src[open..].starts_with('(')).then_some(open)
+    }
+
+    /// `attrPath [ valFilter ]`, `attrPath pr` or `attrPath op value`.
+    fn parse_term(&mut self) -> ParseResult<Filter> {
+        let start = self.pos;
         let word = self.read_word();
         if word.eq_ignore_ascii_case("not") {
+            // Not `not (`, so `not` can only be an attribute of that name.
             let after = self.pos;
             self.skip_ws();
-            if self.peek() == Some('(') {
-                let open = self.pos;
-                self.pos += 1;
-                return Ok(Filter::Not(Box::new(self.parse_group(open, ')')?)));
-            }
-            // Otherwise `not` can only be an attribute of that name.
             let next = self.word_at(self.pos);
             let operator_follows = next.eq_ignore_ascii_case("pr") || CompareOp::from_keyword(next).is_some();
             if !operator_follows && !self.src[after..].starts_with('[') {
-                return Err(self.error(format!("expected '(' after 'not', found {}", self.found())));
+                return Err(self.expected("'(' after 'not'"));
             }
             self.pos = after;
         }
@@ -432,11 +469,10 @@ impl<'a> Parser<'a> {
         }
         let Some(op) = CompareOp::from_keyword(op_word) else {
             self.pos = op_at;
-            let what = if op_word.is_empty() { "expected an operator" } else { "unknown operator" };
-            return Err(self.error(format!(
-                "{what} after '{word}': expected one of eq, ne, co, sw, ew, gt, ge, lt, le, pr; found {}",
-                self.found()
-            )));
+            let what = if op_word.is_empty() { "an operator" } else { "a known operator" };
+            return Err(
+                self.expected(&format!("{what} after '{word}' (one of eq, ne, co, sw, ew, gt, ge, lt, le, pr)"))
+            );
         };
         self.skip_ws();
         let value = self.parse_value(op)?;
@@ -466,12 +502,6 @@ impl<'a> Parser<'a> {
         }
         let start = self.pos;
         let word = self.read_word();
-        if word.is_empty() {
-            return Err(self.error(format!(
-                "expected a value (a string, number, true, false or null) after '{op}', found {}",
-                self.found()
-            )));
-        }
         for (keyword, value) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)] {
             if word.eq_ignore_ascii_case(keyword) {
                 return Ok(value);
@@ -485,10 +515,7 @@ impl<'a> Parser<'a> {
                 .map_err(|_| (start, format!("invalid number '{word}'")));
         }
         self.pos = start;
-        Err(self.error(format!(
-            "expected a value (a quoted string, number, true, false or null) after '{op}', found {}",
-            self.found()
-        )))
+        Err(self.expected(&format!("a value (a quoted string, number, true, false or null) after '{op}'")))
     }
 
     /// A JSON string; `self.pos` is on the opening quote.
@@ -612,15 +639,6 @@ fn leaf_def<'s>(top: Option<&'s AttributeDef>, sub: Option<&str>) -> Option<&'s 
     match sub {
         Some(sub) => top.sub_attribute(sub),
         None if top.ty == AttrType::Complex => top.sub_attribute("value"),
-        None => Some(top),
-    }
-}
-
-/// The definition of the attribute whose elements a value path filters.
-fn value_path_def<'s>(scope: Scope<'s>, attr: &AttrPath) -> Option<&'s AttributeDef> {
-    let top = scope.top_def(attr)?;
-    match &attr.sub_attr {
-        Some(sub) => top.sub_attribute(sub),
         None => Some(top),
     }
 }
@@ -799,4 +817,4 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests;

@@ -14,7 +14,7 @@ pub mod resource;
 pub mod schema;
 
 pub use error::{ScimError, ScimType};
-pub use filter::Filter;
+pub use filter::{CompareOp, Filter};
 pub use path::{AttrPath, ValuePath};
 pub use list::{ListQuery, SortOrder, list_response};
 pub use patch::PatchRequest;

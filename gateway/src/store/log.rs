@@ -37,7 +37,9 @@ pub struct LogQuery {
 /// Records waiting beyond this are dropped (and counted in a warning) rather
 /// than letting a slow disk stall request handling.
 const QUEUE_CAPACITY: usize = 65_536;
-const BATCH: usize = 1024;
+const BATCH: usize = 4096;
+/// How long records gather before a batch is written.
+const GATHER: Duration = Duration::from_millis(10);
 
 enum Message {
     Record(LogRecord),
@@ -90,25 +92,29 @@ impl LogThread {
 }
 
 fn write_loop(store: &Store, rx: &Receiver<Message>) {
-    let mut stopping = false;
-    while !stopping {
-        let Ok(Message::Record(first)) = rx.recv() else { return };
-        let mut batch = vec![first];
-        // Gather what arrives in the next moment into the same transaction.
-        let deadline = std::time::Instant::now() + Duration::from_millis(20);
-        while batch.len() < BATCH {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(Message::Record(r)) => batch.push(r),
-                Ok(Message::Stop) => {
+    loop {
+        // Block for the first record, then let more gather for a moment:
+        // one wake-up and one transaction per batch, not per request.
+        let mut batch = match rx.recv() {
+            Ok(Message::Record(r)) => vec![r],
+            Ok(Message::Stop) | Err(_) => return,
+        };
+        std::thread::sleep(GATHER);
+        let mut stopping = false;
+        for message in rx.try_iter().take(BATCH) {
+            match message {
+                Message::Record(r) => batch.push(r),
+                Message::Stop => {
                     stopping = true;
                     break;
                 }
-                Err(_) => break,
             }
         }
         if let Err(e) = store.insert_log(&batch) {
             tracing::error!(error = %e, records = batch.len(), "cannot write provisioning log");
+        }
+        if stopping {
+            return;
         }
     }
 }
