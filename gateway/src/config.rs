@@ -76,7 +76,8 @@ fn default_max_body() -> usize {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::parse(&text, path)
     }
 
@@ -95,7 +96,10 @@ impl Config {
             }
         }
         if raw.server.max_body_bytes == 0 {
-            return Err(ConfigError::Invalid { path: path.to_owned(), message: "server.max_body_bytes must be > 0".into() });
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: "server.max_body_bytes must be > 0".into(),
+            });
         }
         Ok(Config { server: raw.server, store_path: base.join(raw.store.path), tenants: raw.tenants })
     }
@@ -112,7 +116,8 @@ mod tests {
 
     #[test]
     fn relative_store_path_resolves_against_the_config_file() {
-        let cfg = Config::parse("[store]\npath = \"data/s.db\"\n[tenants.acme]\n", Path::new("/etc/sg/scimgate.toml")).unwrap();
+        let cfg = Config::parse("[store]\npath = \"data/s.db\"\n[tenants.acme]\n", Path::new("/etc/sg/scimgate.toml"))
+            .unwrap();
         assert_eq!(cfg.store_path, Path::new("/etc/sg/data/s.db"));
         assert_eq!(cfg.server.listen.port(), 8080);
         assert!(cfg.tenants.contains_key("acme"));

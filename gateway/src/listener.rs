@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -82,7 +82,11 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl F
     }
 }
 
-async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let request_id = request_id(&req);
     let span = tracing::info_span!("request", %request_id, method = %req.method(), path = %req.uri().path(), %peer, tenant = tracing::field::Empty);
@@ -96,7 +100,11 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) 
             record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
             state.log.append(record);
         }
-        tracing::debug!(status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "served");
+        tracing::debug!(
+            status = response.status().as_u16(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "served"
+        );
         response
     }
     .instrument(span)
@@ -128,12 +136,16 @@ async fn handle_scim(
         hyper::Method::PUT => Method::Put,
         hyper::Method::PATCH => Method::Patch,
         hyper::Method::DELETE => Method::Delete,
-        _ => return Err(method_not_allowed()),
+        _ => return Err(method_not_allowed(route.allowed_methods())),
     };
 
     let tenant = match authenticate(state, &req) {
         Ok(t) => t,
-        Err(resp) => return Err(resp),
+        Err(AuthFailure::Missing) => return Err(unauthorized("a bearer token is required")),
+        Err(AuthFailure::Invalid) => return Err(unauthorized("the bearer token is not valid")),
+        Err(AuthFailure::StoreUnavailable) => {
+            return Err(error_response(&ScimError::status(503, "the token store is unavailable; retry shortly")));
+        }
     };
     tracing::Span::current().record("tenant", tenant.as_str());
 
@@ -208,25 +220,30 @@ async fn run_service(state: &Arc<AppState>, tenant: String, req: ScimRequest) ->
     }
 }
 
-/// The tenant of the request's bearer token, or a 401 response.
-fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<String, Response<Full<Bytes>>> {
+/// Why a request has no tenant.
+enum AuthFailure {
+    Missing,
+    Invalid,
+    StoreUnavailable,
+}
+
+/// The tenant of the request's bearer token.
+fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<String, AuthFailure> {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let Some(presented) = presented else {
-        return Err(unauthorized("a bearer token is required"));
-    };
+        .map(|(_, token)| token.trim())
+        .ok_or(AuthFailure::Missing)?;
     // A cached token costs a hash; a miss is one indexed read.
     match state.tokens.authenticate(presented) {
         Ok(Some(tenant)) if state.tenants.contains(&tenant) => Ok(tenant),
-        Ok(_) => Err(unauthorized("the bearer token is not valid")),
+        Ok(_) => Err(AuthFailure::Invalid),
         Err(e) => {
             tracing::error!(error = %e, "token lookup failed");
-            Err(error_response(&ScimError::status(503, "the token store is unavailable; retry shortly")))
+            Err(AuthFailure::StoreUnavailable)
         }
     }
 }
@@ -235,19 +252,45 @@ fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<String, Res
 async fn read_json_body(body: Incoming, declared: Option<u64>, limit: usize) -> Result<Option<Value>, ServiceError> {
     let too_large = || ScimError::status(413, format!("the request body exceeds {limit} bytes"));
     if declared.is_some_and(|n| n > limit as u64) {
+        drain(body).await;
         return Err(too_large().into());
     }
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large().into()),
-        Err(e) => return Err(ScimError::invalid_syntax(format!("cannot read the request body: {e}")).into()),
-    };
+    let mut body = body;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ScimError::invalid_syntax(format!("cannot read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit {
+                drain(body).await;
+                return Err(too_large().into());
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")).into())
+}
+
+/// Read and discard what is left of a refused body, so the client (which
+/// usually sends its whole body before it reads) sees the 413 rather than a
+/// reset connection. Bounded: past this the connection is simply closed.
+async fn drain(mut body: Incoming) {
+    const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+    const DRAIN_TIME: Duration = Duration::from_secs(10);
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn parse_query(query: &str) -> Vec<(String, String)> {
@@ -298,8 +341,11 @@ fn success_response(resp: ScimResponse) -> Response<Full<Bytes>> {
 fn failure_response(err: ServiceError, request_id: &str) -> (Response<Full<Bytes>>, ScimError) {
     let scim = match err {
         ServiceError::Scim(e) => e,
-        ServiceError::MethodNotAllowed => {
-            return (method_not_allowed(), ScimError::status(405, "method not allowed"));
+        ServiceError::MethodNotAllowed(allow) => {
+            return (
+                method_not_allowed(allow),
+                ScimError::status(405, format!("method not allowed; allowed: {allow}")),
+            );
         }
         ServiceError::Internal(detail) => {
             tracing::error!(%detail, "internal failure");
@@ -326,9 +372,7 @@ pub fn error_response(err: &ScimError) -> Response<Full<Bytes>> {
     if err.status == 503 || err.status == 429 {
         builder = builder.header(header::RETRY_AFTER, "1");
     }
-    builder
-        .body(Full::new(Bytes::from(err.to_json().to_string())))
-        .unwrap_or_else(|_| internal_error_response())
+    builder.body(Full::new(Bytes::from(err.to_json().to_string()))).unwrap_or_else(|_| internal_error_response())
 }
 
 fn unauthorized(detail: &str) -> Response<Full<Bytes>> {
@@ -337,9 +381,10 @@ fn unauthorized(detail: &str) -> Response<Full<Bytes>> {
     resp
 }
 
-fn method_not_allowed() -> Response<Full<Bytes>> {
-    let mut resp = error_response(&ScimError::status(405, "method not allowed on this endpoint"));
-    resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"));
+fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut resp =
+        error_response(&ScimError::status(405, format!("method not allowed on this endpoint; allowed: {allow}")));
+    resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
     resp
 }
 

@@ -52,6 +52,18 @@ impl Route {
     }
 }
 
+impl Route {
+    /// The methods this endpoint answers, for a 405's `Allow` header.
+    pub fn allowed_methods(&self) -> &'static str {
+        match self {
+            Route::ServiceProviderConfig | Route::Schemas(_) | Route::ResourceTypes(_) => "GET",
+            Route::Collection(_) => "GET, POST",
+            Route::Resource(..) => "GET, PUT, PATCH, DELETE",
+            Route::Search(_) | Route::Unsupported(_) => "POST",
+        }
+    }
+}
+
 fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
@@ -111,8 +123,9 @@ pub enum ServiceError {
     /// Ours: answered as a 500 without internals.
     #[error(transparent)]
     Store(StoreError),
+    /// The endpoint exists but not for this method; carries the `Allow` value.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     /// A failure of the gateway itself (a task that died); answered as 500.
     #[error("{0}")]
     Internal(String),
@@ -197,7 +210,7 @@ impl Service {
             (Route::Unsupported(what), _) => {
                 Err(ScimError::status(501, format!("/{what} is not supported by this service provider")).into())
             }
-            _ => Err(ServiceError::MethodNotAllowed),
+            (route, _) => Err(ServiceError::MethodNotAllowed(route.allowed_methods())),
         }
     }
 
@@ -240,7 +253,11 @@ impl Service {
         // Entra asks for 204 on group PATCH (member lists can be huge); a
         // client that names attributes gets them.
         if kind == ResourceKind::Group && projection.is_default() {
-            return Ok(ScimResponse { etag: Some(etag(&stored)), resource_id: Some(stored.id), ..ScimResponse::empty(204) });
+            return Ok(ScimResponse {
+                etag: Some(etag(&stored)),
+                resource_id: Some(stored.id),
+                ..ScimResponse::empty(204)
+            });
         }
         Ok(self.respond(200, &stored, &projection, &req.base_url))
     }
@@ -263,7 +280,8 @@ impl Service {
         // than the page.
         if let ([kind], None, None) = (kinds, &query.filter, &query.sort_by) {
             let total = self.store.count(tenant, *kind)?;
-            let page = if query.count == 0 { Vec::new() } else { self.store.page(tenant, *kind, offset, query.count)? };
+            let page =
+                if query.count == 0 { Vec::new() } else { self.store.page(tenant, *kind, offset, query.count)? };
             let schema = self.schema(*kind);
             let resources = page.iter().map(|r| project(&render(r, base), schema, &query.projection)).collect();
             return Ok(ScimResponse::json(200, list_response(total, query.start_index, resources)));
@@ -283,7 +301,7 @@ impl Service {
             let schema = self.schema(kinds[0]);
             let mut docs: Vec<Value> = matched.iter().map(|(_, d)| d.clone()).collect();
             query.sort(&mut docs, schema);
-            let kinds_of: Vec<ResourceKind> = docs.iter().map(|d| kind_of(d)).collect();
+            let kinds_of: Vec<ResourceKind> = docs.iter().map(kind_of).collect();
             matched = kinds_of.into_iter().zip(docs).collect();
         }
         let total = matched.len();

@@ -70,7 +70,10 @@ impl TokenAuthority {
                     self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(id);
                     return Ok(None);
                 };
-                self.cache.write().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), (row.clone(), Instant::now()));
+                self.cache
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id.to_owned(), (row.clone(), Instant::now()));
                 row
             }
         };

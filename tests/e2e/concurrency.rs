@@ -6,6 +6,7 @@ use std::sync::{Arc, Barrier};
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::scim::*;
 
 /// Runs `n` closures at once (released together by a barrier), returns their results.
 fn race<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::scim::*;
 
 /// What one load thread got a 2xx for.
 #[derive(Default)]
@@ -277,4 +278,92 @@ fn serve_uses_server_listen_from_the_config_without_listen_flag() {
     let line = line.expect("no `listening on` line");
     assert!(line.starts_with("listening on http://127.0.0.1:"), "{line:?}");
     assert!(dir.path().join("data/s.db").exists(), "store path relative to the config file");
+}
+
+#[test]
+fn sigterm_during_load_answers_in_flight_requests_and_keeps_acknowledged_writes() {
+    let mut gw = Gateway::start(&["acme"]);
+    let token = gw.token("acme");
+    let stopping = Arc::new(AtomicBool::new(false));
+    let until = Instant::now() + Duration::from_secs(2);
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            let (c, t, k) = (gw.client(), token.clone(), stopping.clone());
+            std::thread::spawn(move || load(c, t, i, k, until))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    stopping.store(true, Ordering::SeqCst);
+    let status = gw.sigterm();
+    let results: Vec<Acked> = workers.into_iter().map(|w| w.join().expect("load thread panicked")).collect();
+    assert!(status.success(), "exit status after SIGTERM under load: {status}\n{}", gw.stderr());
+    // Every answer, including those during the shutdown, was a success (or a
+    // retryable 503 while stopping).
+    let failures: Vec<&String> =
+        results.iter().flat_map(|a| &a.failures).filter(|f| !f.contains("HTTP 503 ")).collect();
+    assert!(failures.is_empty(), "non-2xx answers around SIGTERM:\n{failures:#?}");
+
+    gw.restart();
+    let c = gw.client();
+    for (id, body) in results.iter().flat_map(|a| &a.users) {
+        let r = c.get(&format!("/Users/{id}"), &token);
+        assert_eq!(r.status, 200, "acknowledged user {id} lost: {}", r.describe());
+        assert_eq!(r.json["userName"], body["userName"]);
+    }
+    for (g, u) in results.iter().flat_map(|a| &a.members) {
+        let have = member_ids(&c.get(&format!("/Groups/{g}"), &token).expect(200).json);
+        assert!(have.contains(u), "acknowledged membership {u} of {g} lost");
+    }
+}
+
+/// Runs the binary with `args` and waits (bounded) for it to exit.
+fn run_to_exit(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let child = std::process::Command::new(BIN)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: plain syscall on the pid of the child we spawned (not reaped yet).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("scimgate {args:?} did not exit");
+        }
+    }
+}
+
+#[test]
+fn serve_with_a_broken_config_exits_non_zero_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("not toml", "[server\nlisten = "),
+        ("bad listen", "[server]\nlisten = \"not-an-address\"\n[store]\npath = \"s.db\"\n[tenants.acme]\n"),
+        ("bad max_body_bytes", "[server]\nmax_body_bytes = \"lots\"\n[store]\npath = \"s.db\"\n[tenants.acme]\n"),
+    ];
+    for (what, toml) in cases {
+        let cfg = dir.path().join("bad.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        let out = run_to_exit(&[
+            "serve".as_ref(),
+            "--config".as_ref(),
+            cfg.as_os_str(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+        ]);
+        assert!(!out.status.success(), "{what}: serve must fail");
+        assert!(out.stdout.is_empty(), "{what}: nothing on stdout: {:?}", String::from_utf8_lossy(&out.stdout));
+        assert!(!out.stderr.is_empty(), "{what}: an error message on stderr");
+    }
+    let missing = dir.path().join("missing.toml");
+    let out = run_to_exit(&["serve".as_ref(), "--config".as_ref(), missing.as_os_str()]);
+    assert!(!out.status.success(), "missing config file must fail");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"), "the error names the file");
 }

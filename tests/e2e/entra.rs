@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::scim::*;
 
 /// MS-TUT "Create User" request body, verbatim.
 fn create_user_body() -> Value {
@@ -802,4 +803,31 @@ fn entra_add_manager_with_ref_value_array_on_bare_path() {
         }])),
     );
     assert_eq!(r.expect(200).json[ENTERPRISE_SCHEMA]["manager"]["value"], json!(boss));
+}
+
+#[test]
+fn entra_feature_flag_query_parameter_in_tenant_url_is_ignored() {
+    // MS-COMPAT: the flag goes in the Tenant URL (`.../scim?aadOptscim062020`),
+    // so it arrives as a bare query parameter on every request.
+    let e = Entra::new();
+    let r = e.gw.post("/Users?aadOptscim062020", &e.token, &create_user_body()).expect(201);
+    let id = id_of(&r.json);
+    let found = list_resources(
+        &e.get("/Users?aadOptscim062020&filter=userName eq \"Test_User_00aa00aa-bb11-cc22-dd33-44ee44ee44ee\""),
+    );
+    assert_eq!(found.len(), 1);
+    e.get(&format!("/Users/{id}?aadOptscim062020")).expect(200);
+    let r = e.patch(
+        &format!("/Users/{id}?aadOptscim062020"),
+        &patch_ops(json!([{"op": "replace", "path": "active", "value": false}])),
+    );
+    assert_eq!(r.expect(200).json["active"], json!(false));
+    let gid = id_of(&e.gw.post("/Groups?aadOptscim062020", &e.token, &create_group_body()).expect(201).json);
+    let r = e.patch(
+        &format!("/Groups/{gid}?aadOptscim062020"),
+        &patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": id}]}])),
+    );
+    r.expect(204);
+    e.get(&format!("/Groups/{gid}?aadOptscim062020&excludedAttributes=members")).expect(200);
+    e.gw.delete(&format!("/Groups/{gid}?aadOptscim062020"), &e.token).expect(204);
 }

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::harness::*;
+use crate::scim::*;
 
 fn setup() -> (Gateway, String) {
     let gw = Gateway::start(&["acme"]);

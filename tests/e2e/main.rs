@@ -10,4 +10,5 @@ mod harness;
 mod okta;
 mod protocol;
 mod provlog;
+mod scim;
 mod tenants;

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::scim::*;
 
 /// OKTA-REF "Create user flow" step 2, verbatim.
 fn create_user_body() -> Value {

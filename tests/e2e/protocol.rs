@@ -3,9 +3,10 @@
 
 use std::collections::HashSet;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::scim::*;
 
 fn setup() -> (Gateway, String) {
     let gw = Gateway::start(&["acme"]);
@@ -410,6 +411,10 @@ fn request_content_types_okta_and_plain_json_are_accepted() {
         assert_eq!(r.status, 201, "Content-Type {ct}: {}", r.describe());
         assert_scim_content_type(&r);
     }
+    // Some HTTP stacks ask for `100 Continue` before sending a body.
+    let body = serde_json::to_vec(&user_body("continue@example.com")).unwrap();
+    let r = gw.send("POST", "/Users", Some(&t), &[("Expect", "100-continue")], Some(body));
+    assert_eq!(r.status, 201, "Expect: 100-continue: {}", r.describe());
 }
 
 #[test]
@@ -538,4 +543,176 @@ fn patch_multi_valued_add_replace_and_remove_all() {
     c.patch(&format!("/Groups/{gid}"), &t, &patch_ops(json!([{"op": "replace", "path": "members", "value": []}])))
         .expect(204);
     assert!(member_ids(&c.get(&format!("/Groups/{gid}"), &t).expect(200).json).is_empty());
+}
+
+/// `YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm)` (xsd:dateTime as RFC 7643 §2.3.5 wants).
+fn is_datetime(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    if b.len() < 20 || !digits(0..4) || b[4] != b'-' || !digits(5..7) || b[7] != b'-' || !digits(8..10) {
+        return false;
+    }
+    if b[10] != b'T' || !digits(11..13) || b[13] != b':' || !digits(14..16) || b[16] != b':' || !digits(17..19) {
+        return false;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    rest == "Z" || (rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && rest.as_bytes()[3] == b':')
+}
+
+#[test]
+fn server_assigns_id_and_timestamps_ignoring_client_values() {
+    let (gw, t) = setup();
+    let c = gw.client();
+    let mut body = user_body("ids@example.com");
+    body["id"] = json!("client-chosen-id");
+    body["meta"] = json!({"resourceType": "User", "created": "1999-01-01T00:00:00Z", "version": "W/\"1\""});
+    let u = c.post("/Users", &t, &body).expect(201).json;
+    assert_ne!(u["id"], json!("client-chosen-id"), "id is assigned by the server: {u}");
+    assert_scim_error(&c.get("/Users/client-chosen-id", &t), 404, None);
+    for k in ["created", "lastModified"] {
+        let v = u["meta"][k].as_str().unwrap_or_default();
+        assert!(is_datetime(v), "meta.{k} must be an xsd:dateTime: {v:?}");
+        assert!(!v.starts_with("1999"), "meta.{k} taken from the client: {u}");
+    }
+    // OneLogin templates may carry `"id": null`.
+    let mut body = user_body("nullid@example.com");
+    body["id"] = Value::Null;
+    let u2 = c.post("/Users", &t, &body).expect(201).json;
+    assert!(u2["id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_ne!(u["id"], u2["id"]);
+
+    // lastModified moves forward, created stays.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let id = id_of(&u);
+    let p = c.patch(&format!("/Users/{id}"), &t, &patch_ops(json!([{"op": "replace", "path": "title", "value": "t"}])));
+    let p = p.expect(200).json;
+    assert_eq!(p["meta"]["created"], u["meta"]["created"]);
+    assert!(p["meta"]["lastModified"].as_str() >= u["meta"]["lastModified"].as_str(), "{p}");
+    assert!(is_datetime(p["meta"]["lastModified"].as_str().unwrap_or_default()));
+}
+
+#[test]
+fn group_version_changes_when_members_change() {
+    let (gw, t) = setup();
+    let c = gw.client();
+    let uid = id_of(&create_user(&c, &t, "v@example.com"));
+    let g = create_group(&c, &t, "Versioned", &[]);
+    let gid = id_of(&g);
+    c.patch(
+        &format!("/Groups/{gid}"),
+        &t,
+        &patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": uid}]}])),
+    )
+    .expect(204);
+    let g2 = c.get(&format!("/Groups/{gid}"), &t).expect(200);
+    assert_ne!(g2.json["meta"]["version"], g["meta"]["version"], "adding a member is a modification");
+    // The old ETag is stale now.
+    let stale = g["meta"]["version"].as_str().unwrap();
+    let body = serde_json::to_vec(&json!({"schemas": [GROUP_SCHEMA], "displayName": "Versioned"})).unwrap();
+    assert_scim_error(
+        &gw.send("PUT", &format!("/Groups/{gid}"), Some(&t), &[("If-Match", stale)], Some(body)),
+        412,
+        None,
+    );
+}
+
+#[test]
+fn case_exact_attributes_external_id_and_id_compare_exactly() {
+    let (gw, t) = setup();
+    let c = gw.client();
+    let mut a = user_body("a@example.com");
+    a["externalId"] = json!("Ext-1");
+    let a = id_of(&c.post("/Users", &t, &a).expect(201).json);
+    // externalId is caseExact (RFC 7643 §3.1): another case is another value.
+    let mut b = user_body("b@example.com");
+    b["externalId"] = json!("ext-1");
+    let b = id_of(&c.post("/Users", &t, &b).expect(201).json);
+    assert_eq!(ids(&c.get("/Users?filter=externalId eq \"Ext-1\"", &t)), vec![a.clone()]);
+    assert_eq!(ids(&c.get("/Users?filter=externalId eq \"ext-1\"", &t)), vec![b]);
+    assert!(ids(&c.get("/Users?filter=externalId eq \"EXT-1\"", &t)).is_empty());
+    // ids are caseExact too.
+    let upper = a.to_uppercase();
+    if upper != a {
+        assert_scim_error(&c.get(&format!("/Users/{upper}"), &t), 404, None);
+        assert!(ids(&c.get(&format!("/Users?filter=id eq \"{upper}\""), &t)).is_empty());
+    }
+}
+
+#[test]
+fn filters_more_grammar_value_paths_nesting_and_readonly_attributes() {
+    let (gw, t) = setup();
+    let c = gw.client();
+    let n = filter_fixture(&c, &t);
+    let gid = id_of(&create_group(&c, &t, "Sales Team", &[&n["alice"], &n["bob"]]));
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("emails[not (type eq \"work\")]", vec!["alice", "bob"]),
+        ("emails[type eq \"home\" or value ew \"carol@work.test\"]", vec!["alice", "bob", "carol"]),
+        ("EMAILS[TYPE eq \"work\"]", vec!["alice", "carol"]),
+        ("userName sw \"a\" and (title pr or nickName pr)", vec!["alice"]),
+        ("not (userName sw \"a\") and not (userName sw \"b\")", vec!["carol"]),
+        ("active ne true", vec!["bob"]),
+        ("name.givenName pr and name.familyName co \"MIT\"", vec!["alice", "carol"]),
+        ("emails.value co \"WORK.TEST\"", vec!["alice", "carol"]),
+        ("groups.value eq \"GID\"", vec!["alice", "bob"]),
+        ("groups pr", vec!["alice", "bob"]),
+        ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber pr", vec!["alice"]),
+    ];
+    let mut failures = Vec::new();
+    for (filter, want) in &cases {
+        let filter = filter.replace("GID", &gid);
+        let r = c.get(&format!("/Users?filter={filter}"), &t);
+        if r.status != 200 {
+            failures.push(format!("{filter}: {}", r.describe()));
+            continue;
+        }
+        let got = sorted(ids(&r));
+        if got != sorted(want.iter().map(|w| n[w].clone()).collect()) {
+            let names: Vec<&&str> = n.iter().filter(|(_, v)| got.contains(v)).map(|(k, _)| k).collect();
+            failures.push(format!("{filter}: got {names:?}, want {want:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "filter mismatches:\n  {}", failures.join("\n  "));
+}
+
+#[test]
+fn removing_a_member_that_is_not_in_the_group_is_not_an_error() {
+    // IdPs retry and re-send membership removals (Okta's remove+add, Entra's
+    // value-list removal); a member that is already gone must not fail the PATCH.
+    let (gw, t) = setup();
+    let c = gw.client();
+    let u1 = id_of(&create_user(&c, &t, "in@example.com"));
+    let u2 = id_of(&create_user(&c, &t, "out@example.com"));
+    let gid = id_of(&create_group(&c, &t, "G", &[&u1]));
+    let p = format!("/Groups/{gid}");
+    c.patch(&p, &t, &patch_ops(json!([{"op": "Remove", "path": "members", "value": [{"value": u2}]}]))).expect(204);
+    c.patch(&p, &t, &patch_ops(json!([{"op": "remove", "path": format!("members[value eq \"{u2}\"]")}]))).expect(204);
+    assert_eq!(member_ids(&c.get(&p, &t).expect(200).json), vec![u1]);
+}
+
+#[test]
+fn projection_accepts_urn_qualified_attribute_names() {
+    let (gw, t) = setup();
+    let c = gw.client();
+    let n = filter_fixture(&c, &t);
+    let alice = &n["alice"];
+    let r = c
+        .get(&format!("/Users/{alice}?attributes=urn:ietf:params:scim:schemas:core:2.0:User:userName"), &t)
+        .expect(200);
+    assert_eq!(r.json["userName"], json!("alice@x.test"));
+    assert!(r.json.get("emails").is_none(), "{}", r.describe());
+    let r = c
+        .get(
+            &format!("/Users/{alice}?attributes=urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"),
+            &t,
+        )
+        .expect(200);
+    assert_eq!(r.json[ENTERPRISE_SCHEMA], json!({"department": "Sales"}), "{}", r.describe());
+    assert!(r.json.get("userName").is_none(), "{}", r.describe());
 }

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::scim::*;
 
 const KEYS: [&str; 10] = [
     "time",
@@ -143,4 +144,19 @@ fn provisioning_log_records_group_patch_and_discovery_endpoints() {
     assert_eq!(records[2]["resource_id"], json!(gid));
     assert_eq!(status_of(&records[2]["status"]), Some(204));
     assert_eq!(records[2]["outcome"], json!("ok"));
+}
+
+#[test]
+fn provisioning_log_keeps_records_of_requests_answered_before_sigterm() {
+    let mut gw = Gateway::start(&["acme"]);
+    let t = gw.token("acme");
+    let c = gw.client();
+    for i in 0..20 {
+        create_user(&c, &t, &format!("flush{i}@example.com"));
+    }
+    // Stop right away: records still queued must be flushed, not dropped.
+    assert!(gw.sigterm().success());
+    let records = log_json(&gw, "acme", Some(100));
+    assert_eq!(records.len(), 20, "answered requests missing from the log after a graceful stop");
+    assert!(records.iter().all(|r| r["operation"] == json!("create") && status_of(&r["status"]) == Some(201)));
 }

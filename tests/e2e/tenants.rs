@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::scim::*;
 
 struct Two {
     gw: Gateway,

@@ -284,6 +284,15 @@ fn too_deep(open: usize) -> (usize, String) {
     (open, format!("filter nested deeper than {MAX_DEPTH} levels"))
 }
 
+/// A JSON number. serde_json checks the grammar and the range and keeps
+/// integers exact; floats are parsed again by the standard library, which
+/// rounds correctly (serde_json without `float_roundtrip` can be one ulp
+/// off), so that a printed float parses back to the same value.
+fn parse_number(word: &str) -> Option<serde_json::Number> {
+    let number = serde_json::from_str::<serde_json::Number>(word).ok()?;
+    if number.is_f64() { word.parse::<f64>().ok().and_then(serde_json::Number::from_f64) } else { Some(number) }
+}
+
 /// What ends a word: whitespace and the filter's punctuation.
 fn is_delimiter(c: char) -> bool {
     c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | '"')
@@ -508,11 +517,7 @@ impl<'a> Parser<'a> {
             }
         }
         if word.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-            // serde_json accepts exactly the JSON number grammar, and rejects
-            // numbers too large for an f64.
-            return serde_json::from_str::<serde_json::Number>(word)
-                .map(Value::Number)
-                .map_err(|_| (start, format!("invalid number '{word}'")));
+            return parse_number(word).map(Value::Number).ok_or_else(|| (start, format!("invalid number '{word}'")));
         }
         self.pos = start;
         Err(self.expected(&format!("a value (a quoted string, number, true, false or null) after '{op}'")))

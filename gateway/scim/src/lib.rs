@@ -15,8 +15,8 @@ pub mod schema;
 
 pub use error::{ScimError, ScimType};
 pub use filter::{CompareOp, Filter};
-pub use path::{AttrPath, ValuePath};
 pub use list::{ListQuery, SortOrder, list_response};
 pub use patch::PatchRequest;
+pub use path::{AttrPath, ValuePath};
 pub use resource::{Projection, normalize, project};
 pub use schema::{AttributeDef, ResourceSchema, Schema};

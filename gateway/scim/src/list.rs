@@ -51,7 +51,10 @@ impl Default for ListQuery {
 
 impl ListQuery {
     /// From decoded query-string pairs (names matched case-insensitively).
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, schema: &ResourceSchema) -> Result<ListQuery> {
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        schema: &ResourceSchema,
+    ) -> Result<ListQuery> {
         let mut raw = RawQuery::default();
         for (k, v) in pairs {
             let slot = match k.to_ascii_lowercase().as_str() {
@@ -81,7 +84,9 @@ impl ListQuery {
                 Some(Value::Number(n)) => Ok(Some(n.to_string())),
                 Some(Value::Array(items)) => {
                     let parts: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-                    parts.map(|p| Some(p.join(","))).ok_or_else(|| ScimError::invalid_syntax(format!("'{name}' must be a list of strings")))
+                    parts
+                        .map(|p| Some(p.join(",")))
+                        .ok_or_else(|| ScimError::invalid_syntax(format!("'{name}' must be a list of strings")))
                 }
                 Some(_) => Err(ScimError::invalid_syntax(format!("'{name}' has the wrong type"))),
             }
@@ -149,14 +154,24 @@ impl RawQuery {
             None => SortOrder::Ascending,
             Some(s) if s.eq_ignore_ascii_case("ascending") => SortOrder::Ascending,
             Some(s) if s.eq_ignore_ascii_case("descending") => SortOrder::Descending,
-            Some(s) => return Err(ScimError::invalid_value(format!("sortOrder must be 'ascending' or 'descending', not '{s}'"))),
+            Some(s) => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortOrder must be 'ascending' or 'descending', not '{s}'"
+                )));
+            }
         };
         // RFC 7644 §3.4.2.4: startIndex < 1 is read as 1, a negative count as 0.
         let number = |name: &str, s: Option<&str>| -> Result<Option<i64>> {
-            s.map(|s| s.trim().parse::<i64>().map_err(|_| ScimError::invalid_value(format!("{name} must be an integer, not '{s}'")))).transpose()
+            s.map(|s| {
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer, not '{s}'")))
+            })
+            .transpose()
         };
         let start_index = number("startIndex", self.start_index.as_deref())?.map_or(1, |n| n.max(1) as usize);
-        let count = number("count", self.count.as_deref())?.map_or(DEFAULT_COUNT, |n| (n.max(0) as usize).min(MAX_COUNT));
+        let count =
+            number("count", self.count.as_deref())?.map_or(DEFAULT_COUNT, |n| (n.max(0) as usize).min(MAX_COUNT));
         let projection = Projection::parse(self.attributes.as_deref(), self.excluded.as_deref())?;
         Ok(ListQuery { filter, sort_by, sort_order, start_index, count, projection })
     }
@@ -183,7 +198,8 @@ fn sort_value(resource: &Value, path: &AttrPath) -> Option<Value> {
     };
     match top {
         Value::Array(items) => {
-            let chosen = items.iter().find(|i| i.get("primary") == Some(&Value::Bool(true))).or_else(|| items.first())?;
+            let chosen =
+                items.iter().find(|i| i.get("primary") == Some(&Value::Bool(true))).or_else(|| items.first())?;
             pick(chosen)
         }
         other => pick(other),
@@ -219,7 +235,8 @@ mod tests {
     #[test]
     fn query_params_parse_with_rfc_defaults() {
         let s = ResourceSchema::user();
-        let q = ListQuery::from_pairs([("filter", "userName eq \"a\""), ("startIndex", "0"), ("count", "5000")], &s).unwrap();
+        let q = ListQuery::from_pairs([("filter", "userName eq \"a\""), ("startIndex", "0"), ("count", "5000")], &s)
+            .unwrap();
         assert!(q.filter.is_some());
         assert_eq!(q.start_index, 1);
         assert_eq!(q.count, MAX_COUNT);

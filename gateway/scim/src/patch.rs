@@ -61,7 +61,10 @@ impl PatchRequest {
             return Err(ScimError::invalid_syntax("a PATCH body needs an 'Operations' array"));
         };
         if ops.len() > MAX_OPERATIONS {
-            return Err(ScimError::typed(crate::ScimType::TooMany, format!("at most {MAX_OPERATIONS} operations per request")));
+            return Err(ScimError::typed(
+                crate::ScimType::TooMany,
+                format!("at most {MAX_OPERATIONS} operations per request"),
+            ));
         }
         let operations = ops.iter().enumerate().map(|(i, op)| parse_operation(i, op)).collect::<Result<_>>()?;
         Ok(PatchRequest { operations })
@@ -119,7 +122,12 @@ pub fn apply(resource: &Value, request: &PatchRequest, schema: &ResourceSchema) 
 
 /// A no-path `add`/`replace`: each member of the value object is an
 /// attribute path (Entra sends `"name.givenName"` and URN-qualified keys).
-fn apply_without_path(doc: &mut Map<String, Value>, op: OpKind, value: Option<&Value>, schema: &ResourceSchema) -> Result<()> {
+fn apply_without_path(
+    doc: &mut Map<String, Value>,
+    op: OpKind,
+    value: Option<&Value>,
+    schema: &ResourceSchema,
+) -> Result<()> {
     if op == OpKind::Remove {
         return Err(ScimError::no_target("'remove' needs a path"));
     }
@@ -134,7 +142,8 @@ fn apply_without_path(doc: &mut Map<String, Value>, op: OpKind, value: Option<&V
             let Value::Object(ext_members) = v else {
                 return Err(ScimError::invalid_value(format!("{key} must be an object")));
             };
-            for (name, sub) in ext_members {
+            // Clients echo `schemas` inside the extension object; it is no attribute.
+            for (name, sub) in ext_members.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("schemas")) {
                 let path = ValuePath::parse(&format!("{}:{name}", ext.id))?;
                 apply_path(doc, op, &path, Some(sub), schema)?;
             }
@@ -152,7 +161,13 @@ fn apply_without_path(doc: &mut Map<String, Value>, op: OpKind, value: Option<&V
     Ok(())
 }
 
-fn apply_path(doc: &mut Map<String, Value>, op: OpKind, path: &ValuePath, value: Option<&Value>, schema: &ResourceSchema) -> Result<()> {
+fn apply_path(
+    doc: &mut Map<String, Value>,
+    op: OpKind,
+    path: &ValuePath,
+    value: Option<&Value>,
+    schema: &ResourceSchema,
+) -> Result<()> {
     // A bare extension URN addresses the whole extension object.
     if path.filter.is_none()
         && let Some(urn) = path.attr.as_urn()
@@ -164,7 +179,12 @@ fn apply_path(doc: &mut Map<String, Value>, op: OpKind, path: &ValuePath, value:
                 doc.remove(&id);
                 Ok(())
             }
-            _ => apply_without_path(doc, op, Some(&Value::Object(Map::from_iter([(id, value.cloned().unwrap_or(Value::Null))]))), schema),
+            _ => apply_without_path(
+                doc,
+                op,
+                Some(&Value::Object(Map::from_iter([(id, value.cloned().unwrap_or(Value::Null))]))),
+                schema,
+            ),
         };
     }
     let top_path = AttrPath { sub_attr: None, ..path.attr.clone() };
@@ -173,7 +193,10 @@ fn apply_path(doc: &mut Map<String, Value>, op: OpKind, path: &ValuePath, value:
     };
     let sub_def = match path.attr.sub_attr.as_deref() {
         None => None,
-        Some(sub) => Some(def.sub_attribute(sub).ok_or_else(|| ScimError::invalid_path(format!("unknown attribute '{}'", path.attr)))?),
+        Some(sub) => Some(
+            def.sub_attribute(sub)
+                .ok_or_else(|| ScimError::invalid_path(format!("unknown attribute '{}'", path.attr)))?,
+        ),
     };
     if def.mutability == Mutability::ReadOnly || sub_def.is_some_and(|d| d.mutability == Mutability::ReadOnly) {
         return Err(ScimError::mutability(format!("attribute '{}' is read-only", path.attr)));
@@ -221,12 +244,18 @@ fn container_for<'a>(
     }
 }
 
-fn required_value<'v>(op: OpKind, value: Option<&'v Value>) -> Result<&'v Value> {
+fn required_value(op: OpKind, value: Option<&Value>) -> Result<&Value> {
     value.ok_or_else(|| ScimError::invalid_value(format!("'{}' needs a value", op_name(op))))
 }
 
 /// `path` names a whole attribute.
-fn apply_whole(container: &mut Map<String, Value>, key: &str, def: &AttributeDef, op: OpKind, value: Option<&Value>) -> Result<()> {
+fn apply_whole(
+    container: &mut Map<String, Value>,
+    key: &str,
+    def: &AttributeDef,
+    op: OpKind,
+    value: Option<&Value>,
+) -> Result<()> {
     if op == OpKind::Remove {
         match (value, def.multi_valued, container.get_mut(key)) {
             // Entra's member removal: `path: members` with a list of values.
@@ -300,7 +329,11 @@ fn apply_sub_everywhere(
     };
     if def.multi_valued {
         let Some(Value::Array(items)) = container.get_mut(key) else {
-            return if op == OpKind::Remove { Ok(()) } else { Err(ScimError::no_target(format!("'{}' has no values", def.name))) };
+            return if op == OpKind::Remove {
+                Ok(())
+            } else {
+                Err(ScimError::no_target(format!("'{}' has no values", def.name)))
+            };
         };
         let all: Vec<usize> = (0..items.len()).collect();
         set_sub_on(items, &all, sub, new.as_ref());
@@ -407,7 +440,9 @@ fn apply_filtered(
                 None => {
                     for &i in &matched {
                         match (op, &mut items[i], &new) {
-                            (OpKind::Add, Value::Object(existing), Value::Object(incoming)) => existing.extend(incoming.clone()),
+                            (OpKind::Add, Value::Object(existing), Value::Object(incoming)) => {
+                                existing.extend(incoming.clone())
+                            }
                             (_, slot, _) => *slot = new.clone(),
                         }
                     }
@@ -536,9 +571,19 @@ mod tests {
     #[test]
     fn replace_on_unmatched_value_filter_creates_the_element() {
         let s = ResourceSchema::user();
-        let out = patch(json!({"userName": "x"}), json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "w@x"}]), &s).unwrap();
+        let out = patch(
+            json!({"userName": "x"}),
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "w@x"}]),
+            &s,
+        )
+        .unwrap();
         assert_eq!(out["emails"], json!([{"type": "work", "value": "w@x"}]));
-        let err = patch(json!({"userName": "x"}), json!([{"op": "replace", "path": "emails[value co \"z\"].type", "value": "home"}]), &s).unwrap_err();
+        let err = patch(
+            json!({"userName": "x"}),
+            json!([{"op": "replace", "path": "emails[value co \"z\"].type", "value": "home"}]),
+            &s,
+        )
+        .unwrap_err();
         assert_eq!(err.scim_type, Some(crate::ScimType::NoTarget));
     }
 
@@ -566,13 +611,20 @@ mod tests {
     fn group_members_in_both_entra_dialects_and_okta_rename() {
         let s = ResourceSchema::group();
         let g = json!({"displayName": "G", "members": [{"value": "a"}, {"value": "b"}]});
-        let out = patch(g.clone(), json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": "c"}, {"value": "a"}]}]), &s).unwrap();
+        let out = patch(
+            g.clone(),
+            json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": "c"}, {"value": "a"}]}]),
+            &s,
+        )
+        .unwrap();
         assert_eq!(out["members"], json!([{"value": "a"}, {"value": "b"}, {"value": "c"}]));
-        let out = patch(g.clone(), json!([{"op": "Remove", "path": "members", "value": [{"value": "a"}]}]), &s).unwrap();
+        let out =
+            patch(g.clone(), json!([{"op": "Remove", "path": "members", "value": [{"value": "a"}]}]), &s).unwrap();
         assert_eq!(out["members"], json!([{"value": "b"}]));
         let out = patch(g.clone(), json!([{"op": "remove", "path": "members[value eq \"b\"]"}, {"op": "remove", "path": "members[value eq \"zz\"]"}]), &s).unwrap();
         assert_eq!(out["members"], json!([{"value": "a"}]));
-        let out = patch(g.clone(), json!([{"op": "replace", "value": {"id": "g1", "displayName": "Renamed"}}]), &s).unwrap();
+        let out =
+            patch(g.clone(), json!([{"op": "replace", "value": {"id": "g1", "displayName": "Renamed"}}]), &s).unwrap();
         assert_eq!(out["displayName"], "Renamed");
         let out = patch(g, json!([{"op": "replace", "path": "members", "value": []}]), &s).unwrap();
         assert!(out.get("members").is_none());
@@ -581,11 +633,18 @@ mod tests {
     #[test]
     fn primary_stays_unique() {
         let s = ResourceSchema::user();
-        let out = patch(user(), json!([{"op": "add", "path": "emails", "value": [{"value": "n@x", "type": "other", "primary": true}]}]), &s).unwrap();
+        let out = patch(
+            user(),
+            json!([{"op": "add", "path": "emails", "value": [{"value": "n@x", "type": "other", "primary": true}]}]),
+            &s,
+        )
+        .unwrap();
         let primaries: Vec<_> = out["emails"].as_array().unwrap().iter().filter(|e| e["primary"] == true).collect();
         assert_eq!(primaries.len(), 1);
         assert_eq!(primaries[0]["value"], "n@x");
-        let out = patch(user(), json!([{"op": "replace", "path": "emails[type eq \"home\"].primary", "value": true}]), &s).unwrap();
+        let out =
+            patch(user(), json!([{"op": "replace", "path": "emails[type eq \"home\"].primary", "value": true}]), &s)
+                .unwrap();
         assert_eq!(out["emails"][0]["primary"], false);
         assert_eq!(out["emails"][1]["primary"], true);
     }
@@ -608,7 +667,8 @@ mod tests {
     fn a_failing_operation_changes_nothing() {
         let s = ResourceSchema::user();
         let before = user();
-        let r = patch(before.clone(), json!([{"op": "replace", "path": "userName", "value": "new"}, {"op": "remove"}]), &s);
+        let r =
+            patch(before.clone(), json!([{"op": "replace", "path": "userName", "value": "new"}, {"op": "remove"}]), &s);
         assert!(r.is_err());
         assert_eq!(before["userName"], "bjensen");
     }
@@ -619,7 +679,9 @@ mod tests {
         let urn = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
         let out = patch(user(), json!([{"op": "add", "path": format!("{urn}:manager"), "value": "m-1"}]), &s).unwrap();
         assert_eq!(out[urn]["manager"]["value"], "m-1");
-        let out = patch(out, json!([{"op": "replace", "path": urn, "value": {"department": "Sales"}}]), &s).unwrap();
+        let out =
+            patch(out, json!([{"op": "replace", "path": urn, "value": {"schemas": [urn], "department": "Sales"}}]), &s)
+                .unwrap();
         assert_eq!(out[urn]["department"], "Sales");
         let out = patch(out, json!([{"op": "remove", "path": urn}]), &s).unwrap();
         assert!(out.get(urn).is_none());

@@ -187,7 +187,12 @@ fn normalize_single(def: &AttributeDef, value: &Value, name: &str) -> Result<Opt
         },
         AttrType::Decimal => match value {
             Value::Number(_) => value.clone(),
-            Value::String(s) => s.trim().parse::<f64>().ok().and_then(|f| serde_json::Number::from_f64(f).map(Value::Number)).ok_or_else(bad)?,
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+                .ok_or_else(bad)?,
             _ => return Err(bad()),
         },
         AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::DateTime => match value {
@@ -388,7 +393,8 @@ mod tests {
         let user = ResourceSchema::user();
         let e = normalize(&json!({"displayName": "x"}), &user).unwrap_err();
         assert_eq!(e.status, 400);
-        let two = json!({"userName": "u", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]});
+        let two =
+            json!({"userName": "u", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]});
         assert!(normalize(&two, &user).is_err());
         assert!(normalize(&json!({"userName": "u", "active": "maybe"}), &user).is_err());
         assert!(normalize(&json!([1]), &user).is_err());

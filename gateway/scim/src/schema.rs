@@ -316,7 +316,10 @@ impl ResourceSchema {
     /// common attributes.
     pub fn top_attribute(&self, path: &AttrPath) -> Option<&AttributeDef> {
         match path.schema.as_deref() {
-            None => self.core.attribute(&path.attr).or_else(|| self.common.iter().find(|a| a.name.eq_ignore_ascii_case(&path.attr))),
+            None => self
+                .core
+                .attribute(&path.attr)
+                .or_else(|| self.common.iter().find(|a| a.name.eq_ignore_ascii_case(&path.attr))),
             Some(urn) if self.core.id.eq_ignore_ascii_case(urn) => self
                 .core
                 .attribute(&path.attr)

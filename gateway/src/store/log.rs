@@ -41,6 +41,8 @@ const BATCH: usize = 4096;
 /// How long records gather before a batch is written.
 const GATHER: Duration = Duration::from_millis(10);
 
+// `Stop` is sent once per process; boxing every record to shrink it is not worth it.
+#[allow(clippy::large_enum_variant)]
 enum Message {
     Record(LogRecord),
     /// Write what came before, then stop.

@@ -67,7 +67,11 @@ impl Store {
         let writer = open_connection(path)?;
         writer.execute_batch(SCHEMA_SQL)?;
         Ok(Store {
-            inner: Arc::new(Inner { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }),
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
         })
     }
 

@@ -101,10 +101,11 @@ impl Store {
             let member_rows = resolve_members(tx, tenant, &members)?;
             let id = uuid::Uuid::new_v4().to_string();
             let now = now_rfc3339();
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO resources (tenant, kind, id, name_key, display, external_id, version, created, last_modified, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7, ?8)",
-                params![
+            )?
+            .execute(params![
                     tenant,
                     kind.as_str(),
                     id,
@@ -112,9 +113,8 @@ impl Store {
                     display_of(kind, &doc),
                     external_id(&doc),
                     now,
-                    doc.to_string()
-                ],
-            )?;
+                doc.to_string()
+            ])?;
             let seq = tx.last_insert_rowid();
             write_emails(tx, tenant, seq, &doc)?;
             write_memberships(tx, seq, &member_rows)?;
@@ -163,7 +163,7 @@ impl Store {
         self.write(|tx| {
             let current = load_by_id(tx, tenant, kind, id)?.ok_or_else(|| not_found(kind, id))?;
             check_version(&current, if_match)?;
-            tx.execute("DELETE FROM resources WHERE seq = ?1", [current.seq])?;
+            tx.prepare_cached("DELETE FROM resources WHERE seq = ?1")?.execute([current.seq])?;
             Ok(())
         })
     }
@@ -253,9 +253,7 @@ fn check_version(current: &StoredResource, if_match: Option<&str>) -> Result<()>
 /// `*`, lists, and strong or weak tags.
 pub fn etag_matches(header: &str, version: i64) -> bool {
     let want = version.to_string();
-    header.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want
-    })
+    header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want)
 }
 
 fn update(tx: &Connection, tenant: &str, current: &StoredResource, doc: Value) -> Result<StoredResource> {
@@ -263,19 +261,19 @@ fn update(tx: &Connection, tenant: &str, current: &StoredResource, doc: Value) -
     let (doc, members) = split_members(kind, doc);
     check_unique(tx, tenant, kind, &doc, Some(current.seq))?;
     let member_rows = resolve_members(tx, tenant, &members)?;
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE resources SET name_key = ?2, display = ?3, external_id = ?4, version = version + 1,
                 last_modified = ?5, doc = ?6 WHERE seq = ?1",
-        params![
-            current.seq,
-            name_key(kind, &doc),
-            display_of(kind, &doc),
-            external_id(&doc),
-            now_rfc3339(),
-            doc.to_string()
-        ],
-    )?;
-    tx.execute("DELETE FROM emails WHERE resource_seq = ?1", [current.seq])?;
+    )?
+    .execute(params![
+        current.seq,
+        name_key(kind, &doc),
+        display_of(kind, &doc),
+        external_id(&doc),
+        now_rfc3339(),
+        doc.to_string()
+    ])?;
+    tx.prepare_cached("DELETE FROM emails WHERE resource_seq = ?1")?.execute([current.seq])?;
     write_emails(tx, tenant, current.seq, &doc)?;
     if kind == ResourceKind::Group {
         replace_memberships(tx, current.seq, &member_rows)?;
@@ -321,7 +319,7 @@ fn external_id(doc: &Value) -> Option<&str> {
 fn check_unique(c: &Connection, tenant: &str, kind: ResourceKind, doc: &Value, except: Option<i64>) -> Result<()> {
     let taken = |sql: &str, value: &str| -> Result<bool> {
         let seq: Option<i64> =
-            c.query_row(sql, params![tenant, kind.as_str(), value], |r| r.get(0)).optional()?;
+            c.prepare_cached(sql)?.query_row(params![tenant, kind.as_str(), value], |r| r.get(0)).optional()?;
         Ok(seq.is_some_and(|s| Some(s) != except))
     };
     let attr = kind.name_attribute();
@@ -523,7 +521,10 @@ mod tests {
         let u = s.create("a", ResourceKind::User, json!({"userName": "u"})).unwrap();
         let other = s.create("b", ResourceKind::User, json!({"userName": "v"})).unwrap();
         let bad = s.create("a", ResourceKind::Group, json!({"displayName": "g", "members": [{"value": other.id}]}));
-        assert!(matches!(bad, Err(StoreError::Scim(ref e)) if e.status == 400), "another tenant's user is unknown here");
+        assert!(
+            matches!(bad, Err(StoreError::Scim(ref e)) if e.status == 400),
+            "another tenant's user is unknown here"
+        );
         let g = s.create("a", ResourceKind::Group, json!({"displayName": "g", "members": [{"value": u.id}]})).unwrap();
         assert_eq!(g.members.len(), 1);
         assert_eq!(s.get("a", ResourceKind::User, &u.id).unwrap().unwrap().groups[0].id, g.id);
