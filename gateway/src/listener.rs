@@ -127,6 +127,17 @@ async fn handle_scim(
     let Some(rest) = path.strip_prefix(SCIM_BASE).filter(|r| r.is_empty() || r.starts_with('/')) else {
         return Err(error_response(&ScimError::not_found(format!("no endpoint at {path}"))));
     };
+    // Authenticate before routing: without a token, nothing below the base
+    // (not even which endpoints exist) is revealed.
+    let tenant = match authenticate(state, &req) {
+        Ok(t) => t,
+        Err(AuthFailure::Missing) => return Err(unauthorized("a bearer token is required")),
+        Err(AuthFailure::Invalid) => return Err(unauthorized("the bearer token is not valid")),
+        Err(AuthFailure::StoreUnavailable) => {
+            return Err(error_response(&ScimError::status(503, "the token store is unavailable; retry shortly")));
+        }
+    };
+    tracing::Span::current().record("tenant", tenant.as_str());
     let Some(route) = Route::parse(rest) else {
         return Err(error_response(&ScimError::not_found(format!("no endpoint at {path}"))));
     };
@@ -138,16 +149,6 @@ async fn handle_scim(
         hyper::Method::DELETE => Method::Delete,
         _ => return Err(method_not_allowed(route.allowed_methods())),
     };
-
-    let tenant = match authenticate(state, &req) {
-        Ok(t) => t,
-        Err(AuthFailure::Missing) => return Err(unauthorized("a bearer token is required")),
-        Err(AuthFailure::Invalid) => return Err(unauthorized("the bearer token is not valid")),
-        Err(AuthFailure::StoreUnavailable) => {
-            return Err(error_response(&ScimError::status(503, "the token store is unavailable; retry shortly")));
-        }
-    };
-    tracing::Span::current().record("tenant", tenant.as_str());
 
     let mut record = LogRecord {
         time: now_rfc3339(),
@@ -180,7 +181,7 @@ async fn handle_scim(
                 if_none_match: header(header::IF_NONE_MATCH),
                 base_url: format!("http://{host}{SCIM_BASE}"),
             };
-            run_service(state, tenant, scim_request).await
+            state.service.handle(&tenant, &scim_request).await
         }
         Err(e) => Err(e),
     };
@@ -203,21 +204,6 @@ async fn handle_scim(
 
 fn headers_content_length(headers: &hyper::HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
-}
-
-/// Reads run inline: they take microseconds on a pooled connection and never
-/// wait for a lock, and a thread hop would cost more than the read. Writes
-/// wait for the single writer and for the commit, so they go to the blocking
-/// pool and never stall this worker's other connections.
-async fn run_service(state: &Arc<AppState>, tenant: String, req: ScimRequest) -> Result<ScimResponse, ServiceError> {
-    if req.method == Method::Get {
-        return state.service.handle(&tenant, &req);
-    }
-    let state = state.clone();
-    match tokio::task::spawn_blocking(move || state.service.handle(&tenant, &req)).await {
-        Ok(result) => result,
-        Err(e) => Err(ServiceError::Internal(format!("request task failed: {e}"))),
-    }
 }
 
 /// Why a request has no tenant.

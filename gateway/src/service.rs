@@ -1,13 +1,16 @@
 //! SCIM operations on the embedded store, independent of HTTP.
 //!
 //! The listener turns a request into a [`ScimRequest`]; [`Service::handle`]
-//! answers it with a [`ScimResponse`]. Everything here is synchronous (it
-//! runs on tokio's blocking pool): parse, normalize, store, render, project.
+//! answers it with a [`ScimResponse`]. Parsing, normalizing, rendering and
+//! reads run on the caller's task (they take microseconds); writes await the
+//! store's writer thread.
 
 use scim::filter::{CompareOp, Filter};
 use scim::patch::PatchRequest;
 use scim::schema::{GROUP_SCHEMA, USER_SCHEMA};
 use scim::{ListQuery, Projection, ResourceSchema, ScimError, list_response, normalize, project};
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use crate::store::{IndexedLookup, ResourceKind, Store, StoreError, StoredResource, etag_matches};
@@ -162,16 +165,16 @@ pub fn operation_name(method: Method, route: &Route) -> &'static str {
 /// The SCIM service provider over the embedded store.
 pub struct Service {
     store: Store,
-    users: ResourceSchema,
-    groups: ResourceSchema,
+    users: Arc<ResourceSchema>,
+    groups: Arc<ResourceSchema>,
 }
 
 impl Service {
     pub fn new(store: Store) -> Self {
-        Service { store, users: ResourceSchema::user(), groups: ResourceSchema::group() }
+        Service { store, users: Arc::new(ResourceSchema::user()), groups: Arc::new(ResourceSchema::group()) }
     }
 
-    fn schema(&self, kind: ResourceKind) -> &ResourceSchema {
+    fn schema(&self, kind: ResourceKind) -> &Arc<ResourceSchema> {
         match kind {
             ResourceKind::User => &self.users,
             ResourceKind::Group => &self.groups,
@@ -179,7 +182,7 @@ impl Service {
     }
 
     /// Answer one request for `tenant`.
-    pub fn handle(&self, tenant: &str, req: &ScimRequest) -> Result<ScimResponse> {
+    pub async fn handle(&self, tenant: &str, req: &ScimRequest) -> Result<ScimResponse> {
         use Method::*;
         match (&req.route, req.method) {
             (Route::ServiceProviderConfig, Get) => Ok(ScimResponse::json(200, service_provider_config(&req.base_url))),
@@ -190,7 +193,7 @@ impl Service {
                 let query = ListQuery::from_pairs(pairs, self.schema(*kind))?;
                 self.list(tenant, &[*kind], &query, &req.base_url)
             }
-            (Route::Collection(kind), Post) => self.create(tenant, *kind, req),
+            (Route::Collection(kind), Post) => self.create(tenant, *kind, req).await,
             (Route::Search(kind), Post) => {
                 let kinds: &[ResourceKind] = match kind {
                     Some(k) => std::slice::from_ref(k),
@@ -201,10 +204,10 @@ impl Service {
                 self.list(tenant, kinds, &query, &req.base_url)
             }
             (Route::Resource(kind, id), Get) => self.get(tenant, *kind, id, req),
-            (Route::Resource(kind, id), Put) => self.replace(tenant, *kind, id, req),
-            (Route::Resource(kind, id), Patch) => self.patch(tenant, *kind, id, req),
+            (Route::Resource(kind, id), Put) => self.replace(tenant, *kind, id, req).await,
+            (Route::Resource(kind, id), Patch) => self.patch(tenant, *kind, id, req).await,
             (Route::Resource(kind, id), Delete) => {
-                self.store.delete(tenant, *kind, id, req.if_match.as_deref())?;
+                self.store.delete(tenant, *kind, id, req.if_match.as_deref()).await?;
                 Ok(ScimResponse { resource_id: Some(id.clone()), ..ScimResponse::empty(204) })
             }
             (Route::Unsupported(what), _) => {
@@ -214,10 +217,9 @@ impl Service {
         }
     }
 
-    fn create(&self, tenant: &str, kind: ResourceKind, req: &ScimRequest) -> Result<ScimResponse> {
-        let schema = self.schema(kind);
-        let doc = normalize(require_body(req)?, schema)?;
-        let stored = self.store.create(tenant, kind, doc)?;
+    async fn create(&self, tenant: &str, kind: ResourceKind, req: &ScimRequest) -> Result<ScimResponse> {
+        let doc = normalize(require_body(req)?, self.schema(kind))?;
+        let stored = self.store.create(tenant, kind, doc).await?;
         let mut resp = self.respond(201, &stored, &projection(req)?, &req.base_url);
         resp.location = Some(location(&req.base_url, &stored));
         Ok(resp)
@@ -231,25 +233,28 @@ impl Service {
         Ok(self.respond(200, &stored, &projection(req)?, &req.base_url))
     }
 
-    fn replace(&self, tenant: &str, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
+    async fn replace(&self, tenant: &str, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
         let doc = normalize(require_body(req)?, self.schema(kind))?;
-        let stored = self.store.replace(tenant, kind, id, doc, req.if_match.as_deref())?;
+        let stored = self.store.replace(tenant, kind, id, doc, req.if_match.as_deref()).await?;
         Ok(self.respond(200, &stored, &projection(req)?, &req.base_url))
     }
 
-    fn patch(&self, tenant: &str, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
+    async fn patch(&self, tenant: &str, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
         let patch = PatchRequest::from_json(require_body(req)?)?;
         let projection = projection(req)?;
-        let schema = self.schema(kind);
-        let stored = self.store.modify(tenant, kind, id, req.if_match.as_deref(), |current| {
+        let schema = self.schema(kind).clone();
+        // Applied on the writer, to the version it is about to replace: two
+        // concurrent PATCHes of one resource both take effect.
+        let change = move |current: &StoredResource| {
             let mut doc = current.doc.clone();
             if kind == ResourceKind::Group
                 && let Value::Object(map) = &mut doc
             {
                 map.insert("members".into(), current.members_json());
             }
-            scim::patch::apply(&doc, &patch, schema)
-        })?;
+            scim::patch::apply(&doc, &patch, &schema)
+        };
+        let stored = self.store.modify(tenant, kind, id, req.if_match.as_deref(), change).await?;
         // Entra asks for 204 on group PATCH (member lists can be huge); a
         // client that names attributes gets them.
         if kind == ResourceKind::Group && projection.is_default() {

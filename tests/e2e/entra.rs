@@ -270,7 +270,6 @@ fn entra_patch_user_replaces_work_email_by_filter_path_and_family_name() {
 /// so this is an Entra extension a gateway needs when email is the matching
 /// attribute.
 #[test]
-#[ignore = "Entra extension beyond RFC 7644's filter grammar (and the contract); run with --run-ignored to check"]
 fn entra_filter_by_work_email_with_value_path_sub_attribute_extension() {
     let e = Entra::new();
     let id = id_of(&e.create_user());
@@ -766,7 +765,6 @@ fn entra_post_with_string_boolean_active_true_stores_a_boolean() {
 }
 
 #[test]
-#[ignore = "MS-TUT doc example; RFC 7644 §3.10 only says extension attributes SHOULD be URN-qualified; not in the contract"]
 fn entra_add_manager_with_ref_value_array_on_bare_path() {
     // MS-TUT "Handling provisioning" example 4: `manager` as a bare path whose
     // value is an array of {$ref, value}; it means the enterprise extension's manager.

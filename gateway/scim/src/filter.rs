@@ -501,7 +501,33 @@ impl<'a> Parser<'a> {
         self.in_brackets = true;
         let filter = self.parse_group(open, ']')?;
         self.in_brackets = false;
-        Ok(Filter::ValuePath { attr, filter: Box::new(filter) })
+        if self.peek() != Some('.') {
+            return Ok(Filter::ValuePath { attr, filter: Box::new(filter) });
+        }
+        // Entra ID filters on `emails[type eq "work"].value eq "x"`, which the
+        // RFC grammar lacks. It means `emails[type eq "work" and value eq "x"]`,
+        // and is parsed into exactly that.
+        self.pos += 1;
+        let sub_at = self.pos;
+        let sub = self.read_word();
+        let sub_path = parse_attr_path(sub).map_err(|(i, msg)| (sub_at + i, msg))?;
+        if sub_path.schema.is_some() || sub_path.sub_attr.is_some() {
+            return Err((sub_at, format!("expected a sub-attribute name after ']', found '{sub}'")));
+        }
+        self.skip_ws();
+        let op_at = self.pos;
+        let op_word = self.read_word();
+        let condition = if op_word.eq_ignore_ascii_case("pr") {
+            Filter::Present(sub_path)
+        } else if let Some(op) = CompareOp::from_keyword(op_word) {
+            self.skip_ws();
+            let value = self.parse_value(op)?;
+            Filter::Compare { path: sub_path, op, value }
+        } else {
+            self.pos = op_at;
+            return Err(self.expected(&format!("an operator after '{}[...].{sub}'", attr.attr)));
+        };
+        Ok(Filter::ValuePath { attr, filter: Box::new(Filter::And(Box::new(filter), Box::new(condition))) })
     }
 
     /// compValue: a JSON string or number, `true`, `false` or `null`.
@@ -626,6 +652,10 @@ impl<'s> Scope<'s> {
     fn top_value<'v>(self, base: &'v Value, path: &AttrPath) -> Option<&'v Value> {
         let container = match (self, path.schema.as_deref()) {
             (Scope::Resource(schema), Some(urn)) if !schema.core.id.eq_ignore_ascii_case(urn) => member(base, urn)?,
+            (Scope::Resource(schema), None) => match schema.implied_extension(path) {
+                Some(ext) => member(base, &ext.id)?,
+                None => base,
+            },
             _ => base,
         };
         member(container, &path.attr)

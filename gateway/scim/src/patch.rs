@@ -187,6 +187,8 @@ fn apply_path(
             ),
         };
     }
+    let qualified = ValuePath { attr: schema.qualify(&path.attr), filter: path.filter.clone() };
+    let path = &qualified;
     let top_path = AttrPath { sub_attr: None, ..path.attr.clone() };
     let Some(def) = schema.top_attribute(&top_path) else {
         return Err(ScimError::invalid_path(format!("unknown attribute '{}'", path.attr)));

@@ -55,33 +55,29 @@ pub fn normalize(doc: &Value, schema: &ResourceSchema) -> Result<Value> {
         return Err(ScimError::invalid_syntax("a resource must be a JSON object"));
     };
     let mut out = Map::new();
-    let mut schemas = vec![Value::String(schema.core.id.clone())];
+    // Extension attributes, gathered from their URN objects and from bare
+    // names that only an extension defines (Entra's `manager`).
+    let mut ext_inputs: Vec<Map<String, Value>> = vec![Map::new(); schema.extensions.len()];
     for (key, value) in input {
         if key.eq_ignore_ascii_case("schemas") {
             continue;
         }
-        if let Some(ext) = schema.extension(key) {
-            let Value::Object(ext_input) = value else {
-                if value.is_null() {
-                    continue;
-                }
-                return Err(ScimError::invalid_value(format!("{key} must be an object")));
-            };
-            let mut ext_out = Map::new();
-            for (name, v) in ext_input {
-                if let Some(def) = ext.attribute(name)
-                    && let Some(v) = normalize_attribute(def, v, name)?
-                {
-                    ext_out.insert(def.name.clone(), v);
-                }
-            }
-            if !ext_out.is_empty() {
-                schemas.push(Value::String(ext.id.clone()));
-                out.insert(ext.id.clone(), Value::Object(ext_out));
+        if let Some(i) = schema.extensions.iter().position(|e| e.id.eq_ignore_ascii_case(key)) {
+            match value {
+                Value::Object(members) => ext_inputs[i].extend(members.clone()),
+                Value::Null => {}
+                _ => return Err(ScimError::invalid_value(format!("{key} must be an object"))),
             }
             continue;
         }
-        let Some(def) = schema.top_attribute(&AttrPath::simple(key)) else {
+        let path = AttrPath::simple(key);
+        if let Some(ext) = schema.implied_extension(&path) {
+            if let Some(i) = schema.extensions.iter().position(|e| e.id == ext.id) {
+                ext_inputs[i].insert(key.clone(), value.clone());
+            }
+            continue;
+        }
+        let Some(def) = schema.top_attribute(&path) else {
             continue;
         };
         if def.mutability == Mutability::ReadOnly {
@@ -89,6 +85,22 @@ pub fn normalize(doc: &Value, schema: &ResourceSchema) -> Result<Value> {
         }
         if let Some(v) = normalize_attribute(def, value, key)? {
             out.insert(def.name.clone(), v);
+        }
+    }
+    let mut schemas = vec![Value::String(schema.core.id.clone())];
+    for (ext, ext_input) in schema.extensions.iter().zip(ext_inputs) {
+        let mut ext_out = Map::new();
+        for (name, v) in &ext_input {
+            if let Some(def) = ext.attribute(name)
+                && def.mutability != Mutability::ReadOnly
+                && let Some(v) = normalize_attribute(def, v, name)?
+            {
+                ext_out.insert(def.name.clone(), v);
+            }
+        }
+        if !ext_out.is_empty() {
+            schemas.push(Value::String(ext.id.clone()));
+            out.insert(ext.id.clone(), Value::Object(ext_out));
         }
     }
     for def in schema.core.attributes.iter().filter(|d| d.required) {

@@ -311,19 +311,37 @@ impl ResourceSchema {
         self.core.id.eq_ignore_ascii_case(urn) || self.extension(urn).is_some()
     }
 
+    /// The extension that owns `path` when it names an extension attribute
+    /// without its URN: RFC 7644 §3.10 only says such paths SHOULD carry it,
+    /// and Entra ID sends a bare `manager`. Core and common attributes win.
+    pub fn implied_extension(&self, path: &AttrPath) -> Option<&Schema> {
+        if path.schema.is_some() || self.core_attribute(&path.attr).is_some() {
+            return None;
+        }
+        self.extensions.iter().find(|e| e.attribute(&path.attr).is_some())
+    }
+
+    /// `path` with the URN of the extension it implies filled in (see
+    /// [`ResourceSchema::implied_extension`]).
+    pub fn qualify(&self, path: &AttrPath) -> AttrPath {
+        match self.implied_extension(path) {
+            Some(ext) => AttrPath { schema: Some(ext.id.clone()), ..path.clone() },
+            None => path.clone(),
+        }
+    }
+
+    /// A core-schema or common attribute by name.
+    fn core_attribute(&self, name: &str) -> Option<&AttributeDef> {
+        self.core.attribute(name).or_else(|| self.common.iter().find(|a| a.name.eq_ignore_ascii_case(name)))
+    }
+
     /// The top-level attribute definition for `path`, resolving its schema URN.
-    /// Attributes without a URN are looked up in the core schema and the
-    /// common attributes.
+    /// Attributes without a URN are looked up in the core schema, the common
+    /// attributes, then the extensions.
     pub fn top_attribute(&self, path: &AttrPath) -> Option<&AttributeDef> {
         match path.schema.as_deref() {
-            None => self
-                .core
-                .attribute(&path.attr)
-                .or_else(|| self.common.iter().find(|a| a.name.eq_ignore_ascii_case(&path.attr))),
-            Some(urn) if self.core.id.eq_ignore_ascii_case(urn) => self
-                .core
-                .attribute(&path.attr)
-                .or_else(|| self.common.iter().find(|a| a.name.eq_ignore_ascii_case(&path.attr))),
+            None => self.core_attribute(&path.attr).or_else(|| self.implied_extension(path)?.attribute(&path.attr)),
+            Some(urn) if self.core.id.eq_ignore_ascii_case(urn) => self.core_attribute(&path.attr),
             Some(urn) => self.extension(urn)?.attribute(&path.attr),
         }
     }

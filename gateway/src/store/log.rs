@@ -112,8 +112,9 @@ fn write_loop(store: &Store, rx: &Receiver<Message>) {
                 }
             }
         }
-        if let Err(e) = store.insert_log(&batch) {
-            tracing::error!(error = %e, records = batch.len(), "cannot write provisioning log");
+        let records = batch.len();
+        if let Err(e) = store.insert_log(batch) {
+            tracing::error!(error = %e, records, "cannot write provisioning log");
         }
         if stopping {
             return;
@@ -122,14 +123,14 @@ fn write_loop(store: &Store, rx: &Receiver<Message>) {
 }
 
 impl Store {
-    fn insert_log(&self, records: &[LogRecord]) -> Result<()> {
-        self.write(|tx| {
+    fn insert_log(&self, records: Vec<LogRecord>) -> Result<()> {
+        self.write_blocking(move |tx| {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO provisioning_log (time, tenant, operation, resource_type, resource_id, outcome, status,
                                                duration_us, error, request_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
-            for r in records {
+            for r in &records {
                 stmt.execute(params![
                     r.time,
                     r.tenant,

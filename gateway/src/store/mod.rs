@@ -1,10 +1,11 @@
 //! The embedded store: SQLite (WAL) holding every tenant's users, groups and
 //! memberships, the token hashes and the provisioning log.
 //!
-//! One writer connection behind a mutex serialises writes, so every check
-//! (uniqueness, `If-Match`, member existence) and the write it guards happen in
-//! one transaction. Readers come from a small pool and never block the writer.
-//! All calls are blocking; async callers go through `spawn_blocking`.
+//! One writer thread owns the write connection (see `writer`): every check
+//! (uniqueness, `If-Match`, member existence) and the write it guards run in
+//! one savepoint of a group-committed transaction, and are acknowledged only
+//! after the commit. Async callers await writes; readers come from a small
+//! pool, run on the caller's thread, and never wait for the writer.
 //!
 //! Durability: `synchronous=NORMAL` in WAL mode means a committed transaction
 //! survives the process being killed (`kill -9`); it may be lost only if the
@@ -13,6 +14,7 @@
 mod log;
 mod resources;
 mod tokens;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +38,10 @@ pub enum StoreError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("stored document is corrupt: {0}")]
     Corrupt(String),
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error("the store's writer has stopped")]
+    WriterGone,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -53,7 +59,7 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: writer::Writer,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -64,28 +70,36 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
         }
-        let writer = open_connection(path)?;
-        writer.execute_batch(SCHEMA_SQL)?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                path: path.to_owned(),
-                writer: Mutex::new(writer),
-                readers: Mutex::new(Vec::new()),
-            }),
-        })
+        let conn = open_connection(path)?;
+        conn.execute_batch(SCHEMA_SQL)?;
+        // The thread ends by itself when the last `Store` clone is dropped.
+        let (writer, _thread) = writer::Writer::start(conn)
+            .map_err(|source| StoreError::Io { path: "store-writer thread".into(), source })?;
+        Ok(Store { inner: Arc::new(Inner { path: path.to_owned(), writer, readers: Mutex::new(Vec::new()) }) })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
 
-    /// Run `f` inside one write transaction; it commits only if `f` succeeds.
-    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = lock(&self.inner.writer);
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    /// Run `f` on the writer; its changes stand only if it succeeds, and the
+    /// result arrives after they are committed.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.submit(f).await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// [`Store::write`] for threads outside the async runtime (the CLI, the
+    /// provisioning-log thread). Must not be called from async code.
+    fn write_blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.submit(f).blocking_recv().map_err(|_| StoreError::WriterGone)?
     }
 
     /// Run `f` on a pooled read connection.

@@ -94,9 +94,11 @@ const RESOURCE_COLUMNS: &str = "seq, id, kind, version, created, last_modified, 
 
 impl Store {
     /// Insert a new resource; `doc` is canonical and may carry `members`.
-    pub fn create(&self, tenant: &str, kind: ResourceKind, doc: Value) -> Result<StoredResource> {
+    pub async fn create(&self, tenant: &str, kind: ResourceKind, doc: Value) -> Result<StoredResource> {
         let (doc, members) = split_members(kind, doc);
-        self.write(|tx| {
+        let tenant = tenant.to_owned();
+        self.write(move |tx| {
+            let tenant = tenant.as_str();
             check_unique(tx, tenant, kind, &doc, None)?;
             let member_rows = resolve_members(tx, tenant, &members)?;
             let id = uuid::Uuid::new_v4().to_string();
@@ -120,11 +122,12 @@ impl Store {
             write_memberships(tx, seq, &member_rows)?;
             load_by_seq(tx, seq)
         })
+        .await
     }
 
     /// Replace a resource wholesale (PUT). `if_match` is the version the
     /// client last saw, when it sent `If-Match`.
-    pub fn replace(
+    pub async fn replace(
         &self,
         tenant: &str,
         kind: ResourceKind,
@@ -132,40 +135,40 @@ impl Store {
         doc: Value,
         if_match: Option<&str>,
     ) -> Result<StoredResource> {
-        self.write(|tx| {
-            let current = load_by_id(tx, tenant, kind, id)?.ok_or_else(|| not_found(kind, id))?;
-            check_version(&current, if_match)?;
-            update(tx, tenant, &current, doc)
-        })
+        self.modify(tenant, kind, id, if_match, move |_| Ok(doc)).await
     }
 
     /// Read, transform and write back in one transaction: the PATCH path.
     /// `change` gets the current resource and returns the new canonical
     /// document (with `members` for groups).
-    pub fn modify(
+    pub async fn modify(
         &self,
         tenant: &str,
         kind: ResourceKind,
         id: &str,
         if_match: Option<&str>,
-        change: impl FnOnce(&StoredResource) -> std::result::Result<Value, ScimError>,
+        change: impl FnOnce(&StoredResource) -> std::result::Result<Value, ScimError> + Send + 'static,
     ) -> Result<StoredResource> {
-        self.write(|tx| {
-            let current = load_by_id(tx, tenant, kind, id)?.ok_or_else(|| not_found(kind, id))?;
-            check_version(&current, if_match)?;
+        let (tenant, id, if_match) = (tenant.to_owned(), id.to_owned(), if_match.map(str::to_owned));
+        self.write(move |tx| {
+            let current = load_by_id(tx, &tenant, kind, &id)?.ok_or_else(|| not_found(kind, &id))?;
+            check_version(&current, if_match.as_deref())?;
             let doc = change(&current)?;
-            update(tx, tenant, &current, doc)
+            update(tx, &tenant, &current, doc)
         })
+        .await
     }
 
     /// Delete a resource and every membership that names it.
-    pub fn delete(&self, tenant: &str, kind: ResourceKind, id: &str, if_match: Option<&str>) -> Result<()> {
-        self.write(|tx| {
-            let current = load_by_id(tx, tenant, kind, id)?.ok_or_else(|| not_found(kind, id))?;
-            check_version(&current, if_match)?;
+    pub async fn delete(&self, tenant: &str, kind: ResourceKind, id: &str, if_match: Option<&str>) -> Result<()> {
+        let (tenant, id, if_match) = (tenant.to_owned(), id.to_owned(), if_match.map(str::to_owned));
+        self.write(move |tx| {
+            let current = load_by_id(tx, &tenant, kind, &id)?.ok_or_else(|| not_found(kind, &id))?;
+            check_version(&current, if_match.as_deref())?;
             tx.prepare_cached("DELETE FROM resources WHERE seq = ?1")?.execute([current.seq])?;
             Ok(())
         })
+        .await
     }
 
     pub fn get(&self, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
@@ -498,6 +501,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db")).unwrap();
@@ -507,38 +514,40 @@ mod tests {
     #[test]
     fn uniqueness_is_per_tenant_and_case_insensitive() {
         let (_d, s) = store();
-        s.create("a", ResourceKind::User, json!({"userName": "Bob", "externalId": "x1"})).unwrap();
-        let e = s.create("a", ResourceKind::User, json!({"userName": "bob"})).unwrap_err();
+        block(s.create("a", ResourceKind::User, json!({"userName": "Bob", "externalId": "x1"}))).unwrap();
+        let e = block(s.create("a", ResourceKind::User, json!({"userName": "bob"}))).unwrap_err();
         assert!(matches!(e, StoreError::Scim(ref e) if e.status == 409), "{e}");
-        let e = s.create("a", ResourceKind::User, json!({"userName": "other", "externalId": "x1"})).unwrap_err();
+        let e = block(s.create("a", ResourceKind::User, json!({"userName": "other", "externalId": "x1"}))).unwrap_err();
         assert!(matches!(e, StoreError::Scim(ref e) if e.status == 409));
-        s.create("b", ResourceKind::User, json!({"userName": "bob", "externalId": "x1"})).unwrap();
+        block(s.create("b", ResourceKind::User, json!({"userName": "bob", "externalId": "x1"}))).unwrap();
     }
 
     #[test]
     fn memberships_follow_their_members() {
         let (_d, s) = store();
-        let u = s.create("a", ResourceKind::User, json!({"userName": "u"})).unwrap();
-        let other = s.create("b", ResourceKind::User, json!({"userName": "v"})).unwrap();
-        let bad = s.create("a", ResourceKind::Group, json!({"displayName": "g", "members": [{"value": other.id}]}));
+        let u = block(s.create("a", ResourceKind::User, json!({"userName": "u"}))).unwrap();
+        let other = block(s.create("b", ResourceKind::User, json!({"userName": "v"}))).unwrap();
+        let bad =
+            block(s.create("a", ResourceKind::Group, json!({"displayName": "g", "members": [{"value": other.id}]})));
         assert!(
             matches!(bad, Err(StoreError::Scim(ref e)) if e.status == 400),
             "another tenant's user is unknown here"
         );
-        let g = s.create("a", ResourceKind::Group, json!({"displayName": "g", "members": [{"value": u.id}]})).unwrap();
+        let g = block(s.create("a", ResourceKind::Group, json!({"displayName": "g", "members": [{"value": u.id}]})))
+            .unwrap();
         assert_eq!(g.members.len(), 1);
         assert_eq!(s.get("a", ResourceKind::User, &u.id).unwrap().unwrap().groups[0].id, g.id);
-        s.delete("a", ResourceKind::User, &u.id, None).unwrap();
+        block(s.delete("a", ResourceKind::User, &u.id, None)).unwrap();
         assert!(s.get("a", ResourceKind::Group, &g.id).unwrap().unwrap().members.is_empty());
     }
 
     #[test]
     fn if_match_guards_writes() {
         let (_d, s) = store();
-        let u = s.create("a", ResourceKind::User, json!({"userName": "u"})).unwrap();
-        let u2 = s.replace("a", ResourceKind::User, &u.id, json!({"userName": "u2"}), Some("W/\"1\"")).unwrap();
+        let u = block(s.create("a", ResourceKind::User, json!({"userName": "u"}))).unwrap();
+        let u2 = block(s.replace("a", ResourceKind::User, &u.id, json!({"userName": "u2"}), Some("W/\"1\""))).unwrap();
         assert_eq!(u2.version, 2);
-        let stale = s.replace("a", ResourceKind::User, &u.id, json!({"userName": "u3"}), Some("W/\"1\""));
+        let stale = block(s.replace("a", ResourceKind::User, &u.id, json!({"userName": "u3"}), Some("W/\"1\"")));
         assert!(matches!(stale, Err(StoreError::Scim(ref e)) if e.status == 412));
         assert_eq!(s.candidates("a", ResourceKind::User, Some(&IndexedLookup::Name("U2".into()))).unwrap().len(), 1);
     }

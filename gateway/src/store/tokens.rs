@@ -16,7 +16,8 @@ pub struct TokenRow {
 
 impl Store {
     pub fn insert_token(&self, id: &str, tenant: &str, hash: &[u8; 32]) -> Result<()> {
-        self.write(|tx| {
+        let (id, tenant, hash) = (id.to_owned(), tenant.to_owned(), *hash);
+        self.write_blocking(move |tx| {
             tx.execute(
                 "INSERT INTO tokens (id, tenant, hash, created) VALUES (?1, ?2, ?3, ?4)",
                 params![id, tenant, hash.as_slice(), now_rfc3339()],
@@ -48,7 +49,8 @@ impl Store {
 
     /// Revoke a token; returns whether a live token had that id.
     pub fn revoke_token(&self, id: &str) -> Result<bool> {
-        self.write(|tx| {
+        let id = id.to_owned();
+        self.write_blocking(move |tx| {
             let n = tx.execute(
                 "UPDATE tokens SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL",
                 params![id, now_rfc3339()],

@@ -311,7 +311,8 @@ fn error_positions() {
         ("title pr and na%me pr", "invalid character '%' in attribute name at position 15"),
         ("urn:foo pr", "urn:<schema>:<attribute>"),
         ("emails[type eq \"work\"", "expected ']' (to close the one opened at position 6)"),
-        ("emails[type eq \"work\"].value eq \"x\"", "found '.value' at position 22"),
+        ("emails[type eq \"work\"].value", "expected an operator after 'emails[...].value'"),
+        ("emails[type eq \"work\"].va%lue eq 1", "invalid character '%' in attribute name at position 25"),
         ("emails[addresses[type pr]]", "value paths cannot be nested inside a value path at position 16"),
         ("emails[(x pr and y[z pr])]", "value paths cannot be nested inside a value path at position 18"),
         ("emails.value[type pr]", "a filtered attribute cannot have a sub-attribute before '[' at position 0"),
@@ -689,8 +690,11 @@ fn evaluates_urn_qualified_paths() {
         (r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#, true),
         (r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bjensen@example.com""#, true),
         (r#"urn:ietf:params:scim:schemas:core:2.0:User:name.familyName eq "jensen""#, true),
-        // An extension attribute is not found without its URN, nor a core one with it.
-        (r#"department eq "Tour Operations""#, false),
+        // A bare name only an extension defines means that extension's
+        // attribute (Entra sends `manager`); a core one is not found under an
+        // extension's URN.
+        (r#"department eq "Tour Operations""#, true),
+        (r#"manager.value sw "26118915""#, true),
         (r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:userName pr"#, false),
         (r#"urn:example:other:2.0:User:department pr"#, false),
     ]);
@@ -873,4 +877,16 @@ fn round_trip_property_on_tricky_inputs() {
         let _ = f.matches(&user, &schema);
         let _ = f.matches_element(&user, None);
     }
+}
+
+#[test]
+fn entra_value_path_with_sub_attribute_means_the_rfc_conjunction() {
+    let entra = parse(r#"emails[type eq "work"].value eq "bjensen@example.com""#);
+    let rfc = parse(r#"emails[type eq "work" and value eq "bjensen@example.com"]"#);
+    assert_eq!(entra, rfc);
+    let user = ResourceSchema::user();
+    let doc = json!({"userName": "b", "emails": [{"value": "bjensen@example.com", "type": "work"}, {"value": "x@y", "type": "home"}]});
+    assert!(entra.matches(&doc, &user));
+    assert!(!parse(r#"emails[type eq "home"].value eq "bjensen@example.com""#).matches(&doc, &user));
+    assert!(parse(r#"emails[type eq "home"].value pr"#).matches(&doc, &user));
 }
