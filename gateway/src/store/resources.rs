@@ -90,7 +90,16 @@ pub enum IndexedLookup {
     Member(String),
 }
 
-const RESOURCE_COLUMNS: &str = "seq, id, kind, version, created, last_modified, doc";
+/// The columns every resource query selects from `resources r`: the row, and
+/// its member and group references as JSON arrays of `[id, kind, display]`,
+/// so that one statement (one read transaction) loads a whole resource.
+const RESOURCE_COLUMNS: &str = "r.seq, r.id, r.kind, r.version, r.created, r.last_modified, r.doc,
+    CASE WHEN r.kind = 'Group' THEN
+        (SELECT json_group_array(json_array(x.id, x.kind, coalesce(m.display, x.display)) ORDER BY m.position, x.seq)
+         FROM memberships m JOIN resources x ON x.seq = m.member_seq WHERE m.group_seq = r.seq)
+    END,
+    (SELECT json_group_array(json_array(g.id, g.kind, g.display) ORDER BY g.seq)
+     FROM memberships m JOIN resources g ON g.seq = m.group_seq WHERE m.member_seq = r.seq)";
 
 impl Store {
     /// Insert a new resource; `doc` is canonical and may carry `members`.
@@ -191,10 +200,10 @@ impl Store {
     pub fn page(&self, tenant: &str, kind: ResourceKind, offset: usize, limit: usize) -> Result<Vec<StoredResource>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {RESOURCE_COLUMNS} FROM resources WHERE tenant = ?1 AND kind = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4"
+                "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE tenant = ?1 AND kind = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4"
             ))?;
             let rows = stmt.query_map(params![tenant, kind.as_str(), limit as i64, offset as i64], row_to_resource)?;
-            complete(c, rows)
+            complete(rows)
         })
     }
 
@@ -229,7 +238,7 @@ impl Store {
             };
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(params![tenant, kind.as_str(), arg], row_to_resource)?;
-            complete(c, rows)
+            complete(rows)
         })
     }
 }
@@ -412,69 +421,71 @@ fn write_emails(c: &Connection, tenant: &str, seq: i64, doc: &Value) -> Result<(
     Ok(())
 }
 
-fn row_to_resource(row: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, String, String, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?))
+/// One row as selected by [`RESOURCE_COLUMNS`].
+struct RawRow {
+    seq: i64,
+    id: String,
+    kind: String,
+    version: i64,
+    created: String,
+    last_modified: String,
+    doc: String,
+    members: Option<String>,
+    groups: Option<String>,
 }
 
-type RawRow = (i64, String, String, i64, String, String, String);
-
-/// Turn raw rows into resources, loading members and groups.
-fn complete(c: &Connection, rows: impl Iterator<Item = rusqlite::Result<RawRow>>) -> Result<Vec<StoredResource>> {
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(finish(c, row?)?);
-    }
-    Ok(out)
+fn row_to_resource(row: &Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        kind: row.get(2)?,
+        version: row.get(3)?,
+        created: row.get(4)?,
+        last_modified: row.get(5)?,
+        doc: row.get(6)?,
+        members: row.get(7)?,
+        groups: row.get(8)?,
+    })
 }
 
-fn finish(c: &Connection, (seq, id, kind, version, created, last_modified, doc): RawRow) -> Result<StoredResource> {
+fn complete(rows: impl Iterator<Item = rusqlite::Result<RawRow>>) -> Result<Vec<StoredResource>> {
+    rows.map(|row| finish(row?)).collect()
+}
+
+fn finish(row: RawRow) -> Result<StoredResource> {
+    let RawRow { seq, id, kind, version, created, last_modified, doc, members, groups } = row;
     let kind = ResourceKind::parse(&kind)?;
     let doc: Value = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("{id}: {e}")))?;
     if !doc.is_object() {
         return Err(StoreError::Corrupt(format!("{id}: not an object")));
     }
-    let members = if kind == ResourceKind::Group {
-        refs(
-            c,
-            "SELECT r.id, r.kind, coalesce(m.display, r.display) FROM memberships m JOIN resources r ON r.seq = m.member_seq
-             WHERE m.group_seq = ?1 ORDER BY m.position, r.seq",
-            seq,
-        )?
-    } else {
-        Vec::new()
-    };
-    let groups = refs(
-        c,
-        "SELECT r.id, r.kind, r.display FROM memberships m JOIN resources r ON r.seq = m.group_seq
-         WHERE m.member_seq = ?1 ORDER BY r.seq",
-        seq,
-    )?;
+    let members = parse_refs(&id, members.as_deref())?;
+    let groups = parse_refs(&id, groups.as_deref())?;
     Ok(StoredResource { seq, id, kind, version, created, last_modified, doc, members, groups })
 }
 
-fn refs(c: &Connection, sql: &str, seq: i64) -> Result<Vec<MemberRef>> {
-    let mut stmt = c.prepare_cached(sql)?;
-    let rows = stmt.query_map([seq], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, kind, display) = row?;
-        out.push(MemberRef { id, kind: ResourceKind::parse(&kind)?, display });
-    }
-    Ok(out)
+/// Decode `[[id, kind, display], ...]`.
+fn parse_refs(owner: &str, json: Option<&str>) -> Result<Vec<MemberRef>> {
+    let Some(json) = json else { return Ok(Vec::new()) };
+    let rows: Vec<(String, String, Option<String>)> =
+        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("references of {owner}: {e}")))?;
+    rows.into_iter()
+        .map(|(id, kind, display)| Ok(MemberRef { id, kind: ResourceKind::parse(&kind)?, display }))
+        .collect()
 }
 
 fn load_by_id(c: &Connection, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {RESOURCE_COLUMNS} FROM resources WHERE tenant = ?1 AND kind = ?2 AND id = ?3"
+        "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE tenant = ?1 AND kind = ?2 AND id = ?3"
     ))?;
     let row = stmt.query_row(params![tenant, kind.as_str(), id], row_to_resource).optional()?;
-    row.map(|r| finish(c, r)).transpose()
+    row.map(finish).transpose()
 }
 
 fn load_by_seq(c: &Connection, seq: i64) -> Result<StoredResource> {
-    let mut stmt = c.prepare_cached(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE seq = ?1"))?;
+    let mut stmt = c.prepare_cached(&format!("SELECT {RESOURCE_COLUMNS} FROM resources r WHERE seq = ?1"))?;
     let row = stmt.query_row([seq], row_to_resource)?;
-    finish(c, row)
+    finish(row)
 }
 
 impl StoredResource {
