@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod listener;
+pub mod plugin_test;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use pipeline::Operation;
 use scimgate::config::Config;
+use scimgate::plugin_test::{self, HookName, PluginTest};
 use scimgate::store::{LogQuery, Store};
 use scimgate::tokens::TokenAuthority;
 
@@ -31,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Work on plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Print a tenant's recent provisioning-log records, newest first.
     Log {
         #[arg(long)]
@@ -42,6 +49,31 @@ enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Run a plugin's hooks (a .wasm component or a .rhai script) on a
+    /// fixture document and print each hook's output and time.
+    Test {
+        /// The plugin file.
+        plugin: PathBuf,
+        /// A JSON file holding the SCIM document to run the hooks on.
+        #[arg(long)]
+        fixture: PathBuf,
+        /// Run only this hook (default: every hook the plugin implements).
+        #[arg(long, value_enum)]
+        hook: Option<HookName>,
+        /// The plugin's config values as JSON, or @FILE to read them from a file.
+        #[arg(long, default_value = "{}")]
+        config: String,
+        /// The resource type the context names.
+        #[arg(long, default_value = "User")]
+        resource_type: String,
+        /// The operation the context names (create, replace, patch, delete, get, list).
+        #[arg(long, default_value = "create")]
+        operation: String,
     },
 }
 
@@ -80,6 +112,26 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(scimgate::server::run(config, &path, listen))?;
         }
         Command::Token { command } => token(command)?,
+        Command::Plugin { command: PluginCommand::Test { plugin, fixture, hook, config, resource_type, operation } } => {
+            let config = match config.strip_prefix('@') {
+                Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?,
+                None => config,
+            };
+            let config: serde_json::Value = serde_json::from_str(&config).context("--config is not JSON")?;
+            let operation = parse_operation(&operation)?;
+            let report = plugin_test::run(&PluginTest {
+                plugin: &plugin,
+                fixture: &fixture,
+                hook,
+                config,
+                resource_type,
+                operation,
+            })?;
+            print!("{}", report.render());
+            if !report.passed() {
+                std::process::exit(1);
+            }
+        }
         Command::Log { config, tenant, limit, json } => {
             let config = load(&config)?;
             require_tenant(&config, &tenant)?;
@@ -130,6 +182,18 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn parse_operation(s: &str) -> anyhow::Result<Operation> {
+    Ok(match s {
+        "create" => Operation::Create,
+        "replace" => Operation::Replace,
+        "patch" => Operation::Patch,
+        "delete" => Operation::Delete,
+        "get" => Operation::Get,
+        "list" => Operation::List,
+        other => bail!("unknown operation '{other}' (create, replace, patch, delete, get, list)"),
+    })
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {

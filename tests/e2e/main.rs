@@ -8,6 +8,7 @@ mod entra;
 mod errors;
 mod harness;
 mod okta;
+mod plugin_cli;
 mod protocol;
 mod provlog;
 mod scim;
