@@ -112,7 +112,9 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(scimgate::server::run(config, &path, listen))?;
         }
         Command::Token { command } => token(command)?,
-        Command::Plugin { command: PluginCommand::Test { plugin, fixture, hook, config, resource_type, operation } } => {
+        Command::Plugin {
+            command: PluginCommand::Test { plugin, fixture, hook, config, resource_type, operation },
+        } => {
             let config = match config.strip_prefix('@') {
                 Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?,
                 None => config,

@@ -84,7 +84,8 @@ impl Report {
     /// The human-readable report.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let names: Vec<&str> = HookName::ALL.iter().filter(|h| h.implemented_by(self.hooks)).map(|h| h.as_str()).collect();
+        let names: Vec<&str> =
+            HookName::ALL.iter().filter(|h| h.implemented_by(self.hooks)).map(|h| h.as_str()).collect();
         let _ = writeln!(
             out,
             "plugin {} ({}), loaded in {:.1} ms; hooks: {}",
@@ -130,7 +131,8 @@ pub fn run(test: &PluginTest<'_>) -> Result<Report, PluginTestError> {
     let started = Instant::now();
     let (step, kind): (Box<dyn Step>, &'static str) = match test.plugin.extension().and_then(|e| e.to_str()) {
         Some("wasm") => {
-            let engine = PluginEngine::new(EngineConfig::default()).map_err(|e| PluginTestError::Load(e.to_string()))?;
+            let engine =
+                PluginEngine::new(EngineConfig::default()).map_err(|e| PluginTestError::Load(e.to_string()))?;
             let plugin = WasmPlugin::load(&engine, &name, &read(test.plugin)?)
                 .map_err(|e| PluginTestError::Load(e.to_string()))?;
             (Box::new(WasmStep::new(plugin, &test.config, Limits::default())), "wasm")
