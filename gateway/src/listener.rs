@@ -90,7 +90,7 @@ async fn handle(
     let started = Instant::now();
     let request_id = request_id(&req);
     let span = tracing::info_span!("request", %request_id, method = %req.method(), path = %req.uri().path(), %peer, tenant = tracing::field::Empty);
-    let response = async {
+    let mut response = async {
         let outcome = handle_scim(&state, req, &request_id).await;
         let (response, record) = match outcome {
             Ok((resp, record)) => (resp, record),
@@ -109,7 +109,6 @@ async fn handle(
     }
     .instrument(span)
     .await;
-    let mut response = response;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }

@@ -291,30 +291,25 @@ impl Service {
             let resources = page.iter().map(|r| project(&render(r, base), schema, &query.projection)).collect();
             return Ok(ScimResponse::json(200, list_response(total, query.start_index, resources)));
         }
-        let mut matched: Vec<(ResourceKind, Value)> = Vec::new();
+        // Each rendered document names its own type in `meta.resourceType`.
+        let mut matched: Vec<Value> = Vec::new();
         for &kind in kinds {
             let schema = self.schema(kind);
             let lookup = query.filter.as_ref().and_then(|f| indexed_lookup(f, kind));
             for stored in self.store.candidates(tenant, kind, lookup.as_ref())? {
                 let doc = render(&stored, base);
                 if query.filter.as_ref().is_none_or(|f| f.matches(&doc, schema)) {
-                    matched.push((kind, doc));
+                    matched.push(doc);
                 }
             }
         }
-        if query.sort_by.is_some() {
-            let schema = self.schema(kinds[0]);
-            let mut docs: Vec<Value> = matched.iter().map(|(_, d)| d.clone()).collect();
-            query.sort(&mut docs, schema);
-            let kinds_of: Vec<ResourceKind> = docs.iter().map(kind_of).collect();
-            matched = kinds_of.into_iter().zip(docs).collect();
-        }
+        query.sort(&mut matched, self.schema(kinds[0]));
         let total = matched.len();
         let resources = matched
             .into_iter()
             .skip(offset)
             .take(query.count)
-            .map(|(kind, doc)| project(&doc, self.schema(kind), &query.projection))
+            .map(|doc| project(&doc, self.schema(kind_of(&doc)), &query.projection))
             .collect();
         Ok(ScimResponse::json(200, list_response(total, query.start_index, resources)))
     }
