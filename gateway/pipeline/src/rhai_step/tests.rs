@@ -415,9 +415,14 @@ fn map_growth_by_index_assignment_is_bounded() {
 #[test]
 fn map_growth_with_large_new_values_is_stopped_by_the_memory_budget() {
     // Each entry is a new 512 KiB string: without the budget this would reach
-    // hundreds of MB within the deadline.
-    let outcome = run("fn transform_in(user, ctx) { let s = \"x\"; for i in 0..19 { s += s; } let m = #{}; let i = 0;
-           loop { m[`k${i}`] = s + i; i += 1; } }");
+    // hundreds of MB within the deadline. The deadline is lifted so that a slow
+    // machine cannot time out before the budget is reached.
+    let limits = RhaiLimits { deadline_ms: 2_000, ..RhaiLimits::default() };
+    let outcome = run_with(
+        "fn transform_in(user, ctx) { let s = \"x\"; for i in 0..19 { s += s; } let m = #{}; let i = 0;
+           loop { m[`k${i}`] = s + i; i += 1; } }",
+        limits,
+    );
     let Err(StepError::ResourceLimit { message, .. }) = &outcome.result else { panic!("{:?}", outcome.result) };
     assert_eq!(message, "transform_in allocated more than 32 MiB of memory");
     let budget = RhaiLimits::default().max_memory as isize;
