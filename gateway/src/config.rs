@@ -28,6 +28,29 @@ pub struct Config {
     /// Absolute path of the SQLite database.
     pub store_path: PathBuf,
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// The directory relative paths resolve against.
+    pub base_dir: PathBuf,
+    /// The admin listener; none unless `[admin]` is in the file.
+    pub admin: Option<AdminConfig>,
+}
+
+/// `[admin]`: the admin API's listener and where its token comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+    /// The environment variable holding the admin token (never in the file).
+    #[serde(default = "default_admin_token_env")]
+    pub token_env: String,
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9090))
+}
+
+fn default_admin_token_env() -> String {
+    "SCIMGATE_ADMIN_TOKEN".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,10 +68,98 @@ impl Default for ServerConfig {
     }
 }
 
-/// Per-tenant settings. Empty for now: a tenant is a name its tokens map to.
+/// Per-tenant settings: which IdP it serves, what its pipeline does, and the
+/// policies for scope exits, deletes and matches.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TenantConfig {}
+pub struct TenantConfig {
+    /// The IdP profile handed to plugins (`entra`, `okta`, `onelogin`, `generic`).
+    #[serde(default = "default_idp")]
+    pub idp: String,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// The pipeline, in order. Empty: the embedded store is the target.
+    #[serde(default)]
+    pub steps: Vec<StepConfig>,
+}
+
+fn default_idp() -> String {
+    "generic".into()
+}
+
+/// What the pipeline does at the edges of a resource's life.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// A resource that leaves scope: `deactivate` (default) or `delete` its account.
+    #[serde(default)]
+    pub on_scope_exit: crate::store::ExitPolicy,
+    /// An IdP delete: `delete` (default) the account, or `deactivate` and keep it.
+    #[serde(default)]
+    pub on_delete: crate::store::DeletePolicy,
+    /// A create whose match keys find an existing account: `link` (default) or `conflict` (409).
+    #[serde(default)]
+    pub on_match: crate::store::MatchPolicy,
+}
+
+/// One pipeline step as configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum StepConfig {
+    /// Declarative rules, inline.
+    Mapping(pipeline::MappingConfig),
+    /// A Rhai script file.
+    Rhai(ScriptStep),
+    /// A WebAssembly component file.
+    Wasm(WasmStepConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptStep {
+    /// Relative to the config file.
+    pub path: PathBuf,
+    /// The script's `ctx.config`.
+    #[serde(default)]
+    pub config: Option<toml::Value>,
+    #[serde(default)]
+    pub limits: pipeline::RhaiLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmStepConfig {
+    /// Relative to the config file.
+    pub path: PathBuf,
+    /// The plugin's config values, handed to every hook.
+    #[serde(default)]
+    pub config: Option<toml::Value>,
+    /// Per-call deadline (epoch interruption).
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// Linear-memory cap of one instance.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: usize,
+    /// `reuse` (default) keeps idle instances; `fresh` instantiates per call.
+    #[serde(default)]
+    pub instances: InstanceMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceMode {
+    #[default]
+    Reuse,
+    Fresh,
+}
+
+fn default_deadline_ms() -> u64 {
+    50
+}
+
+fn default_memory_mib() -> usize {
+    32
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +167,8 @@ struct RawConfig {
     #[serde(default)]
     server: ServerConfig,
     store: RawStore,
+    #[serde(default)]
+    admin: Option<AdminConfig>,
     #[serde(default)]
     tenants: BTreeMap<String, TenantConfig>,
 }
@@ -101,7 +214,23 @@ impl Config {
                 message: "server.max_body_bytes must be > 0".into(),
             });
         }
-        Ok(Config { server: raw.server, store_path: base.join(raw.store.path), tenants: raw.tenants })
+        let mut tenants = raw.tenants;
+        for tenant in tenants.values_mut() {
+            for step in &mut tenant.steps {
+                match step {
+                    StepConfig::Rhai(s) => s.path = base.join(&s.path),
+                    StepConfig::Wasm(s) => s.path = base.join(&s.path),
+                    StepConfig::Mapping(_) => {}
+                }
+            }
+        }
+        Ok(Config {
+            server: raw.server,
+            store_path: base.join(raw.store.path),
+            tenants,
+            base_dir: base,
+            admin: raw.admin,
+        })
     }
 }
 

@@ -7,10 +7,13 @@
 //! together for `scimgate serve`. Protocol logic lives in the pure `scim`
 //! crate.
 
+pub mod admin;
 pub mod config;
+pub mod flow;
 pub mod listener;
 pub mod plugin_test;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod tenant;
 pub mod tokens;

@@ -7,7 +7,7 @@
 //! panic: malformed input becomes a 4xx, internal failures a 500 with a
 //! request id to find them in the process log.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,8 +26,11 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use pipeline::StepError;
+
 use crate::service::{Method, Route, ScimRequest, ScimResponse, Service, ServiceError, operation_name};
 use crate::store::{LogRecord, LogWriter, now_rfc3339};
+use crate::tenant::Tenant;
 use crate::tokens::TokenAuthority;
 
 /// The SCIM base path.
@@ -36,10 +39,10 @@ const SCIM_JSON: &str = "application/scim+json";
 
 /// Everything a request needs, shared by all connections.
 pub struct AppState {
-    pub service: Service,
+    pub service: Arc<Service>,
     pub tokens: TokenAuthority,
     pub log: LogWriter,
-    pub tenants: HashSet<String>,
+    pub tenants: Arc<HashMap<String, Arc<Tenant>>>,
     pub max_body_bytes: usize,
 }
 
@@ -136,7 +139,7 @@ async fn handle_scim(
             return Err(error_response(&ScimError::status(503, "the token store is unavailable; retry shortly")));
         }
     };
-    tracing::Span::current().record("tenant", tenant.as_str());
+    tracing::Span::current().record("tenant", tenant.name.as_str());
     let Some(route) = Route::parse(rest) else {
         return Err(error_response(&ScimError::not_found(format!("no endpoint at {path}"))));
     };
@@ -151,7 +154,7 @@ async fn handle_scim(
 
     let mut record = LogRecord {
         time: now_rfc3339(),
-        tenant: tenant.clone(),
+        tenant: tenant.name.clone(),
         operation: operation_name(method, &route).to_owned(),
         resource_type: route_resource_type(&route),
         resource_id: match &route {
@@ -163,6 +166,7 @@ async fn handle_scim(
         duration_ms: 0.0,
         error: None,
         request_id: Some(request_id.to_owned()),
+        detail: None,
     };
 
     let (parts, body) = req.into_parts();
@@ -184,10 +188,13 @@ async fn handle_scim(
         }
         Err(e) => Err(e),
     };
+    let mut outcome_name = None;
     let response = match outcome {
-        Ok(resp) => {
+        Ok(mut resp) => {
             record.resource_id = resp.resource_id.clone().or(record.resource_id);
             record.status = resp.status;
+            record.detail = resp.detail.take();
+            outcome_name = resp.outcome;
             success_response(resp)
         }
         Err(err) => {
@@ -197,7 +204,12 @@ async fn handle_scim(
             resp
         }
     };
-    record.outcome = if record.status < 400 { "ok" } else { "error" }.to_owned();
+    record.outcome = match outcome_name {
+        Some(name) => name,
+        None if record.status < 400 => "ok",
+        None => "error",
+    }
+    .to_owned();
     Ok((response, Some(record)))
 }
 
@@ -213,7 +225,7 @@ enum AuthFailure {
 }
 
 /// The tenant of the request's bearer token.
-fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<String, AuthFailure> {
+fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<Arc<Tenant>, AuthFailure> {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -224,8 +236,8 @@ fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<String, Aut
         .ok_or(AuthFailure::Missing)?;
     // A cached token costs a hash; a miss is one indexed read.
     match state.tokens.authenticate(presented) {
-        Ok(Some(tenant)) if state.tenants.contains(&tenant) => Ok(tenant),
-        Ok(_) => Err(AuthFailure::Invalid),
+        Ok(Some(name)) => state.tenants.get(&name).cloned().ok_or(AuthFailure::Invalid),
+        Ok(None) => Err(AuthFailure::Invalid),
         Err(e) => {
             tracing::error!(error = %e, "token lookup failed");
             Err(AuthFailure::StoreUnavailable)
@@ -234,7 +246,11 @@ fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<String, Aut
 }
 
 /// Read and parse a JSON body of at most `limit` bytes. Empty means `None`.
-async fn read_json_body(body: Incoming, declared: Option<u64>, limit: usize) -> Result<Option<Value>, ServiceError> {
+pub(crate) async fn read_json_body(
+    body: Incoming,
+    declared: Option<u64>,
+    limit: usize,
+) -> Result<Option<Value>, ServiceError> {
     let too_large = || ScimError::status(413, format!("the request body exceeds {limit} bytes"));
     if declared.is_some_and(|n| n > limit as u64) {
         drain(body).await;
@@ -332,6 +348,7 @@ fn failure_response(err: ServiceError, request_id: &str) -> (Response<Full<Bytes
                 ScimError::status(405, format!("method not allowed; allowed: {allow}")),
             );
         }
+        ServiceError::Step(e) => step_error(&e),
         ServiceError::Internal(detail) => {
             tracing::error!(%detail, "internal failure");
             ScimError::status(500, format!("internal error (request {request_id})"))
@@ -348,6 +365,19 @@ fn failure_response(err: ServiceError, request_id: &str) -> (Response<Full<Bytes
         }
     };
     (error_response(&scim), scim)
+}
+
+/// A pipeline step's failure as the IdP sees it: a refusal is the IdP's
+/// problem to fix (400); a broken, slow or greedy plugin is ours (500). The
+/// detail names the step and the cause either way.
+fn step_error(e: &StepError) -> ScimError {
+    tracing::warn!(error = %e, "pipeline step failed");
+    match e {
+        StepError::Rejected { .. } => ScimError::invalid_value(e.to_string()),
+        StepError::Failed { .. } | StepError::Timeout { .. } | StepError::ResourceLimit { .. } => {
+            ScimError::status(500, format!("pipeline step failed: {e}"))
+        }
+    }
 }
 
 pub fn error_response(err: &ScimError) -> Response<Full<Bytes>> {

@@ -11,6 +11,11 @@ use scimgate::plugin_test::{self, HookName, PluginTest};
 use scimgate::store::{LogQuery, Store};
 use scimgate::tokens::TokenAuthority;
 
+/// Counts each thread's live bytes so that a Rhai script's memory budget is
+/// enforced (two thread-local additions per allocation).
+#[global_allocator]
+static ALLOC: pipeline::MeteredAlloc = pipeline::MeteredAlloc;
+
 #[derive(Parser)]
 #[command(name = "scimgate", version, about = "A SCIM 2.0 gateway")]
 struct Cli {
@@ -27,6 +32,9 @@ enum Command {
         /// Overrides `server.listen` (use port 0 for any free port).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Overrides `admin.listen` (the config must have an `[admin]` table).
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
     },
     /// Issue, list and revoke bearer tokens.
     Token {
@@ -105,9 +113,15 @@ enum TokenCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config: path, listen } => {
+        Command::Serve { config: path, listen, admin_listen } => {
             init_tracing();
-            let config = load(&path)?;
+            let mut config = load(&path)?;
+            if let Some(addr) = admin_listen {
+                let Some(admin) = config.admin.as_mut() else {
+                    bail!("--admin-listen needs an [admin] table in the config")
+                };
+                admin.listen = addr;
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
             runtime.block_on(scimgate::server::run(config, &path, listen))?;
         }

@@ -21,6 +21,10 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Tenant(#[from] crate::tenant::TenantError),
+    #[error("the admin API needs a token of at least 16 characters in the environment variable {0}")]
+    AdminToken(String),
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
 }
@@ -30,8 +34,11 @@ pub enum ServeError {
 pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<SocketAddr>) -> Result<(), ServeError> {
     let store = Store::open(&config.store_path)?;
     let (log, log_thread) = LogWriter::start(&store)?;
-    let tenants: std::collections::HashSet<String> = config.tenants.keys().cloned().collect();
-    for tenant in &tenants {
+    // Every plugin compiles (or comes from the on-disk cache) before the
+    // gateway accepts a request.
+    let cache_dir = config.store_path.parent().map(|dir| dir.join("plugin-cache"));
+    let tenants = crate::tenant::build_all(&config.tenants, cache_dir)?;
+    for tenant in tenants.keys() {
         if store.live_tokens(Some(tenant))?.is_empty() {
             tracing::warn!(
                 %tenant,
@@ -40,11 +47,20 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
             );
         }
     }
+    let admin_token = match &config.admin {
+        Some(admin) => match std::env::var(&admin.token_env) {
+            Ok(token) if token.len() >= 16 => Some(crate::admin::hash_token(&token)),
+            _ => return Err(ServeError::AdminToken(admin.token_env.clone())),
+        },
+        None => None,
+    };
+    let tenants = Arc::new(tenants);
+    let service = Arc::new(Service::new(store.clone()));
     let state = Arc::new(AppState {
-        service: Service::new(store.clone()),
+        service: service.clone(),
         tokens: TokenAuthority::new(store.clone()),
         log,
-        tenants,
+        tenants: tenants.clone(),
         max_body_bytes: config.server.max_body_bytes,
     });
     let addr = listen.unwrap_or(config.server.listen);
@@ -55,8 +71,31 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{local}").and_then(|()| out.flush()).map_err(ServeError::Stdout)?;
     }
+    let admin_task = match (&config.admin, admin_token) {
+        (Some(admin), Some(token_hash)) => {
+            let addr = admin.listen;
+            let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+            let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+            let admin_state = Arc::new(crate::admin::AdminState {
+                service,
+                tenants,
+                token_hash,
+                max_body_bytes: config.server.max_body_bytes,
+            });
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "admin listening on http://{local}")
+                .and_then(|()| out.flush())
+                .map_err(ServeError::Stdout)?;
+            Some(tokio::spawn(crate::admin::serve(listener, admin_state)))
+        }
+        _ => None,
+    };
     tracing::info!(%local, scim_base = %format!("http://{local}/scim/v2"), store = %config.store_path.display(), "serving");
     serve(listener, state, shutdown_signal(), SHUTDOWN_GRACE).await;
+    if let Some(task) = admin_task {
+        task.abort();
+    }
     // Flush the provisioning log of every request that was answered.
     log_thread.join();
     tracing::info!("stopped");

@@ -5,6 +5,7 @@
 //! reads run on the caller's task (they take microseconds); writes await the
 //! store's writer thread.
 
+use pipeline::{Event, HookContext, Operation, ScopeDecision, StepError};
 use scim::filter::{CompareOp, Filter};
 use scim::patch::PatchRequest;
 use scim::schema::{GROUP_SCHEMA, USER_SCHEMA};
@@ -13,7 +14,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::store::{IndexedLookup, ResourceKind, Store, StoreError, StoredResource, etag_matches};
+use crate::flow::Plan;
+use crate::store::{
+    IndexedLookup, ResourceKind, Store, StoreError, StoredResource, TargetChange, TargetOutcome, etag_matches,
+};
+use crate::tenant::Tenant;
 
 /// Where a request goes, once the path is parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,15 +110,27 @@ pub struct ScimResponse {
     pub location: Option<String>,
     /// For the provisioning log.
     pub resource_id: Option<String>,
+    /// The provisioning log's outcome when it says more than `ok`.
+    pub outcome: Option<&'static str>,
+    /// What the pipeline decided, for the provisioning log.
+    pub detail: Option<String>,
 }
 
 impl ScimResponse {
     fn json(status: u16, body: Value) -> Self {
-        ScimResponse { status, body: Some(body), etag: None, location: None, resource_id: None }
+        ScimResponse {
+            status,
+            body: Some(body),
+            etag: None,
+            location: None,
+            resource_id: None,
+            outcome: None,
+            detail: None,
+        }
     }
 
     fn empty(status: u16) -> Self {
-        ScimResponse { status, body: None, etag: None, location: None, resource_id: None }
+        ScimResponse { status, body: None, etag: None, location: None, resource_id: None, outcome: None, detail: None }
     }
 }
 
@@ -132,6 +149,10 @@ pub enum ServiceError {
     /// A failure of the gateway itself (a task that died); answered as 500.
     #[error("{0}")]
     Internal(String),
+    /// A pipeline step refused the document (400) or broke (500); the
+    /// detail names the step and the cause.
+    #[error(transparent)]
+    Step(#[from] StepError),
 }
 
 impl From<StoreError> for ServiceError {
@@ -162,6 +183,10 @@ pub fn operation_name(method: Method, route: &Route) -> &'static str {
     }
 }
 
+/// How often a pipelined update is prepared again when the resource changed
+/// under it (concurrent PATCHes of one resource) before giving up with 409.
+const MAX_PREPARE_ATTEMPTS: usize = 8;
+
 /// The SCIM service provider over the embedded store.
 pub struct Service {
     store: Store,
@@ -174,7 +199,11 @@ impl Service {
         Service { store, users: Arc::new(ResourceSchema::user()), groups: Arc::new(ResourceSchema::group()) }
     }
 
-    fn schema(&self, kind: ResourceKind) -> &Arc<ResourceSchema> {
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn schema(&self, kind: ResourceKind) -> &Arc<ResourceSchema> {
         match kind {
             ResourceKind::User => &self.users,
             ResourceKind::Group => &self.groups,
@@ -182,7 +211,7 @@ impl Service {
     }
 
     /// Answer one request for `tenant`.
-    pub async fn handle(&self, tenant: &str, req: &ScimRequest) -> Result<ScimResponse> {
+    pub async fn handle(&self, tenant: &Tenant, req: &ScimRequest) -> Result<ScimResponse> {
         use Method::*;
         match (&req.route, req.method) {
             (Route::ServiceProviderConfig, Get) => Ok(ScimResponse::json(200, service_provider_config(&req.base_url))),
@@ -206,10 +235,7 @@ impl Service {
             (Route::Resource(kind, id), Get) => self.get(tenant, *kind, id, req),
             (Route::Resource(kind, id), Put) => self.replace(tenant, *kind, id, req).await,
             (Route::Resource(kind, id), Patch) => self.patch(tenant, *kind, id, req).await,
-            (Route::Resource(kind, id), Delete) => {
-                self.store.delete(tenant, *kind, id, req.if_match.as_deref()).await?;
-                Ok(ScimResponse { resource_id: Some(id.clone()), ..ScimResponse::empty(204) })
-            }
+            (Route::Resource(kind, id), Delete) => self.delete(tenant, *kind, id, req).await,
             (Route::Unsupported(what), _) => {
                 Err(ScimError::status(501, format!("/{what} is not supported by this service provider")).into())
             }
@@ -217,44 +243,173 @@ impl Service {
         }
     }
 
-    async fn create(&self, tenant: &str, kind: ResourceKind, req: &ScimRequest) -> Result<ScimResponse> {
+    async fn create(&self, tenant: &Tenant, kind: ResourceKind, req: &ScimRequest) -> Result<ScimResponse> {
         let doc = normalize(require_body(req)?, self.schema(kind))?;
-        let stored = self.store.create(tenant, kind, doc).await?;
-        let mut resp = self.respond(201, &stored, &projection(req)?, &req.base_url);
+        let projection = projection(req)?;
+        let (stored, outcome, plan) = if tenant.flow.is_empty() {
+            (self.store.create(&tenant.name, kind, doc).await?, TargetOutcome::Unchanged, None)
+        } else {
+            let ctx = hook_context(tenant, Operation::Create, kind, None);
+            let plan = blocking(|| tenant.flow.prepare(&doc, &ctx, false))?;
+            let change = target_change(tenant, &plan);
+            let (stored, outcome) = self.store.create_with(&tenant.name, kind, doc, change).await?;
+            (stored, outcome, Some(plan))
+        };
+        let mut resp = self.respond(tenant, 201, &stored, &projection, &req.base_url)?;
         resp.location = Some(location(&req.base_url, &stored));
+        self.after_write(tenant, Operation::Create, &stored, plan.as_ref(), &outcome, &req.base_url, &mut resp);
         Ok(resp)
     }
 
-    fn get(&self, tenant: &str, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
-        let stored = self.store.get(tenant, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+    fn get(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
+        let stored = self.store.get(&tenant.name, kind, id)?.ok_or_else(|| not_found(kind, id))?;
         if req.if_none_match.as_deref().is_some_and(|tags| etag_matches(tags, stored.version)) {
             return Ok(ScimResponse { etag: Some(etag(&stored)), ..ScimResponse::empty(304) });
         }
-        Ok(self.respond(200, &stored, &projection(req)?, &req.base_url))
+        self.respond(tenant, 200, &stored, &projection(req)?, &req.base_url)
     }
 
-    async fn replace(&self, tenant: &str, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
+    async fn replace(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
         let doc = normalize(require_body(req)?, self.schema(kind))?;
-        let stored = self.store.replace(tenant, kind, id, doc, req.if_match.as_deref()).await?;
-        Ok(self.respond(200, &stored, &projection(req)?, &req.base_url))
+        let projection = projection(req)?;
+        if !tenant.flow.is_empty() {
+            let (stored, outcome, plan) = self
+                .update_through_pipeline(tenant, kind, id, req, Operation::Replace, move |_| Ok(doc.clone()))
+                .await?;
+            let mut resp = self.respond(tenant, 200, &stored, &projection, &req.base_url)?;
+            self.after_write(tenant, Operation::Replace, &stored, Some(&plan), &outcome, &req.base_url, &mut resp);
+            return Ok(resp);
+        }
+        let stored = self.store.replace(&tenant.name, kind, id, doc, req.if_match.as_deref()).await?;
+        self.respond(tenant, 200, &stored, &projection, &req.base_url)
     }
 
-    async fn patch(&self, tenant: &str, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
+    /// Delete the shadow resource; its target account goes or stays per the
+    /// tenant's policy.
+    async fn delete(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
+        let (stored, outcome) =
+            self.store.delete(&tenant.name, kind, id, req.if_match.as_deref(), tenant.policy.on_delete).await?;
+        let mut resp = ScimResponse { resource_id: Some(id.to_owned()), ..ScimResponse::empty(204) };
+        self.after_write(tenant, Operation::Delete, &stored, None, &outcome, &req.base_url, &mut resp);
+        Ok(resp)
+    }
+
+    /// PUT or PATCH for a tenant with a pipeline: read the current version,
+    /// build the new document, run the pipeline on it (off the writer), then
+    /// write if the version is still the one read; otherwise start over, so
+    /// that concurrent PATCHes of one resource all take effect.
+    async fn update_through_pipeline(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        id: &str,
+        req: &ScimRequest,
+        operation: Operation,
+        build: impl Fn(&StoredResource) -> Result<Value>,
+    ) -> Result<(StoredResource, TargetOutcome, Plan)> {
+        let ctx = hook_context(tenant, operation, kind, Some(id));
+        for _ in 0..MAX_PREPARE_ATTEMPTS {
+            let current = self.store.get(&tenant.name, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+            let doc = build(&current)?;
+            let plan = blocking(|| tenant.flow.prepare(&doc, &ctx, false))?;
+            let change = target_change(tenant, &plan);
+            let expected = current.version;
+            let write = self
+                .store
+                .modify_with(&tenant.name, kind, id, req.if_match.as_deref(), move |now| {
+                    if now.version != expected {
+                        return Err(StoreError::Stale);
+                    }
+                    Ok((doc, change))
+                })
+                .await;
+            match write {
+                Ok((stored, outcome)) => return Ok((stored, outcome, plan)),
+                Err(StoreError::Stale) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ScimError::status(409, format!("{} {id} is changing too often to update; retry", kind.as_str())).into())
+    }
+
+    /// Log what the pipeline decided and raise the lifecycle event a write
+    /// caused. Event hooks run after the commit: their failures are logged,
+    /// never undo the write.
+    #[allow(clippy::too_many_arguments)]
+    fn after_write(
+        &self,
+        tenant: &Tenant,
+        operation: Operation,
+        stored: &StoredResource,
+        plan: Option<&Plan>,
+        outcome: &TargetOutcome,
+        base: &str,
+        resp: &mut ScimResponse,
+    ) {
+        if tenant.flow.is_empty() {
+            return;
+        }
+        let mut notes: Vec<String> = Vec::new();
+        if let Some(plan) = plan {
+            if let (ScopeDecision::Out { reason }, Some(by)) = (&plan.scope, &plan.scoped_out_by) {
+                notes.push(format!("out of scope ({by}): {reason}"));
+            }
+            notes.extend(plan.logs.iter().map(|l| format!("{} {}: {}", l.step, l.level, l.message)));
+        }
+        match outcome {
+            TargetOutcome::Linked { target_id, attribute } => {
+                notes.push(format!("linked to existing target account {target_id} by {attribute}"))
+            }
+            TargetOutcome::Deactivated { target_id, left_scope: true } => {
+                notes.push(format!("left scope: target account {target_id} deactivated"))
+            }
+            TargetOutcome::Deleted { target_id } if operation != Operation::Delete => {
+                notes.push(format!("left scope: target account {target_id} deleted"))
+            }
+            _ => {}
+        }
+        resp.outcome = outcome.log_outcome();
+        if let Some(event) = lifecycle_event(operation, outcome)
+            && tenant.flow.has_on_event()
+        {
+            let ctx = hook_context(tenant, operation, stored.kind, Some(&stored.id));
+            let doc = render(stored, base);
+            let (failures, logs) = blocking(|| tenant.flow.notify(event, &doc, &ctx));
+            notes.extend(logs.iter().map(|l| format!("{} {}: {}", l.step, l.level, l.message)));
+            for failure in failures {
+                tracing::warn!(tenant = %tenant.name, error = %failure, ?event, "on-event hook failed");
+                notes.push(format!("on-event {event:?} failed: {failure}"));
+            }
+        }
+        if !notes.is_empty() {
+            resp.detail = Some(notes.join("; "));
+        }
+    }
+
+    async fn patch(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
         let patch = PatchRequest::from_json(require_body(req)?)?;
         let projection = projection(req)?;
         let schema = self.schema(kind).clone();
+        if !tenant.flow.is_empty() {
+            let build = |current: &StoredResource| -> Result<Value> { Ok(patched(current, &patch, &schema)?) };
+            let (stored, outcome, plan) =
+                self.update_through_pipeline(tenant, kind, id, req, Operation::Patch, build).await?;
+            let mut resp = if kind == ResourceKind::Group && projection.is_default() {
+                ScimResponse {
+                    etag: Some(etag(&stored)),
+                    resource_id: Some(stored.id.clone()),
+                    ..ScimResponse::empty(204)
+                }
+            } else {
+                self.respond(tenant, 200, &stored, &projection, &req.base_url)?
+            };
+            self.after_write(tenant, Operation::Patch, &stored, Some(&plan), &outcome, &req.base_url, &mut resp);
+            return Ok(resp);
+        }
         // Applied on the writer, to the version it is about to replace: two
         // concurrent PATCHes of one resource both take effect.
-        let change = move |current: &StoredResource| {
-            let mut doc = current.doc.clone();
-            if kind == ResourceKind::Group
-                && let Value::Object(map) = &mut doc
-            {
-                map.insert("members".into(), current.members_json());
-            }
-            scim::patch::apply(&doc, &patch, &schema)
-        };
-        let stored = self.store.modify(tenant, kind, id, req.if_match.as_deref(), change).await?;
+        let change = move |current: &StoredResource| patched(current, &patch, &schema);
+        let stored = self.store.modify(&tenant.name, kind, id, req.if_match.as_deref(), change).await?;
         // Entra asks for 204 on group PATCH (member lists can be huge); a
         // client that names attributes gets them.
         if kind == ResourceKind::Group && projection.is_default() {
@@ -264,42 +419,76 @@ impl Service {
                 ..ScimResponse::empty(204)
             });
         }
-        Ok(self.respond(200, &stored, &projection, &req.base_url))
+        self.respond(tenant, 200, &stored, &projection, &req.base_url)
     }
 
-    fn respond(&self, status: u16, stored: &StoredResource, projection: &Projection, base: &str) -> ScimResponse {
-        let full = render(stored, base);
-        ScimResponse {
+    fn respond(
+        &self,
+        tenant: &Tenant,
+        status: u16,
+        stored: &StoredResource,
+        projection: &Projection,
+        base: &str,
+    ) -> Result<ScimResponse> {
+        let full = self.present(tenant, stored, base)?;
+        Ok(ScimResponse {
             status,
             body: Some(project(&full, self.schema(stored.kind), projection)),
             etag: Some(etag(stored)),
-            location: None,
             resource_id: Some(stored.id.clone()),
-        }
+            ..ScimResponse::empty(status)
+        })
+    }
+
+    /// What the IdP reads: the shadow it wrote, with the attributes the
+    /// target account holds (through `transform-out`) laid over it. So the
+    /// IdP sees the target's truth where the target has one (a userName the
+    /// pipeline lower-cased) and its own values everywhere else; attributes
+    /// outside the tenant's SCIM schemas never leak out of the target shape.
+    /// An out-of-scope resource reads back exactly as written.
+    fn present(&self, tenant: &Tenant, stored: &StoredResource, base: &str) -> Result<Value> {
+        let full = render(stored, base);
+        let Some(target) = stored.target.as_ref().filter(|t| t.in_scope && !tenant.flow.is_empty()) else {
+            return Ok(full);
+        };
+        let out = if tenant.flow.has_transform_out() {
+            let ctx = hook_context(tenant, Operation::Get, stored.kind, Some(&stored.id));
+            blocking(|| tenant.flow.transform_out(target.doc.clone(), &ctx))?
+        } else {
+            target.doc.clone()
+        };
+        Ok(overlay(full, out, self.schema(stored.kind)))
     }
 
     /// List or search one or more resource types.
-    fn list(&self, tenant: &str, kinds: &[ResourceKind], query: &ListQuery, base: &str) -> Result<ScimResponse> {
+    fn list(&self, tenant: &Tenant, kinds: &[ResourceKind], query: &ListQuery, base: &str) -> Result<ScimResponse> {
         let offset = query.start_index - 1;
         // The common case, a plain page in storage order, never loads more
         // than the page.
         if let ([kind], None, None) = (kinds, &query.filter, &query.sort_by) {
-            let total = self.store.count(tenant, *kind)?;
-            let page =
-                if query.count == 0 { Vec::new() } else { self.store.page(tenant, *kind, offset, query.count)? };
+            let total = self.store.count(&tenant.name, *kind)?;
+            let page = if query.count == 0 {
+                Vec::new()
+            } else {
+                self.store.page(&tenant.name, *kind, offset, query.count)?
+            };
             let schema = self.schema(*kind);
-            let resources = page.iter().map(|r| project(&render(r, base), schema, &query.projection)).collect();
+            let resources = page
+                .iter()
+                .map(|r| Ok(project(&self.present(tenant, r, base)?, schema, &query.projection)))
+                .collect::<Result<_>>()?;
             return Ok(ScimResponse::json(200, list_response(total, query.start_index, resources)));
         }
         // Each rendered document names its own type in `meta.resourceType`.
+        // Filters are answered from the shadow (what the IdP wrote).
         let mut matched: Vec<Value> = Vec::new();
         for &kind in kinds {
             let schema = self.schema(kind);
             let lookup = query.filter.as_ref().and_then(|f| indexed_lookup(f, kind));
-            for stored in self.store.candidates(tenant, kind, lookup.as_ref())? {
+            for stored in self.store.candidates(&tenant.name, kind, lookup.as_ref())? {
                 let doc = render(&stored, base);
                 if query.filter.as_ref().is_none_or(|f| f.matches(&doc, schema)) {
-                    matched.push(doc);
+                    matched.push(if stored.target.is_some() { self.present(tenant, &stored, base)? } else { doc });
                 }
             }
         }
@@ -343,6 +532,84 @@ impl Service {
                 .ok_or_else(|| ScimError::not_found(format!("resource type {id} not found")).into()),
         }
     }
+}
+
+/// The document a PATCH makes of the current version (a group's members included).
+fn patched(
+    current: &StoredResource,
+    patch: &PatchRequest,
+    schema: &ResourceSchema,
+) -> std::result::Result<Value, ScimError> {
+    let mut doc = current.doc.clone();
+    if current.kind == ResourceKind::Group
+        && let Value::Object(map) = &mut doc
+    {
+        map.insert("members".into(), current.members_json());
+    }
+    scim::patch::apply(&doc, patch, schema)
+}
+
+/// The context every hook call of this request gets.
+pub fn hook_context(tenant: &Tenant, operation: Operation, kind: ResourceKind, id: Option<&str>) -> HookContext {
+    HookContext {
+        tenant: tenant.name.clone(),
+        idp_profile: tenant.idp.clone(),
+        operation,
+        resource_type: kind.as_str().to_owned(),
+        resource_id: id.map(str::to_owned),
+    }
+}
+
+/// The store's side of a plan under the tenant's policies.
+fn target_change(tenant: &Tenant, plan: &Plan) -> TargetChange {
+    match &plan.target {
+        Some(doc) => {
+            TargetChange::Upsert { doc: doc.clone(), keys: plan.keys.clone(), on_match: tenant.policy.on_match }
+        }
+        None => TargetChange::Out { on_exit: tenant.policy.on_scope_exit },
+    }
+}
+
+/// The lifecycle event a write raised, judged by what happened in the target.
+fn lifecycle_event(operation: Operation, outcome: &TargetOutcome) -> Option<Event> {
+    match outcome {
+        TargetOutcome::Unchanged | TargetOutcome::OutOfScope => None,
+        TargetOutcome::Created { .. } | TargetOutcome::Linked { .. } => Some(Event::Created),
+        TargetOutcome::Updated { .. } => Some(Event::Updated),
+        TargetOutcome::Reactivated { .. } => Some(Event::Reactivated),
+        TargetOutcome::Deactivated { .. } => Some(Event::Deactivated),
+        TargetOutcome::Deleted { .. } => Some(Event::Deleted),
+    }
+    .filter(|_| operation != Operation::Get)
+}
+
+/// Run a hook chain. Hooks are synchronous and may take up to their
+/// deadline: on the multi-threaded runtime the worker hands its other tasks
+/// away for the duration.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Lay the SCIM attributes of `out` over `full` (see [`Service::present`]).
+fn overlay(mut full: Value, out: Value, schema: &ResourceSchema) -> Value {
+    let (Value::Object(full_map), Value::Object(out)) = (&mut full, out) else { return full };
+    for (key, value) in out {
+        if matches!(key.as_str(), "id" | "meta" | "schemas" | "members" | "groups") {
+            continue;
+        }
+        let canonical = match schema.core.attribute(&key) {
+            Some(def) => def.name.clone(),
+            None if schema.knows_schema(&key) => key,
+            None => continue,
+        };
+        full_map.retain(|k, _| !k.eq_ignore_ascii_case(&canonical));
+        full_map.insert(canonical, value);
+    }
+    full
 }
 
 fn require_body(req: &ScimRequest) -> Result<&Value> {

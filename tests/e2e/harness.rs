@@ -198,7 +198,12 @@ pub struct Gateway {
     stdout: Arc<Mutex<Vec<String>>>,
     readers: Vec<JoinHandle<()>>,
     env: Vec<(String, String)>,
+    /// The admin API, when the config has `[admin]`.
+    admin: Option<Client>,
 }
+
+/// The admin token every test gateway with an admin listener uses.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
 
 impl Gateway {
     /// A gateway with one table per tenant and default settings.
@@ -209,12 +214,26 @@ impl Gateway {
     /// `server_extra` is TOML put under `[server]`, `env` is added to the
     /// child's environment.
     pub fn start_with(tenants: &[&str], server_extra: &str, env: &[(&str, &str)]) -> Gateway {
-        let dir = tempfile::Builder::new().prefix("scimgate-e2e-").tempdir().expect("temp dir");
-        let config = dir.path().join("scimgate.toml");
-        let mut toml = format!("[server]\n{server_extra}\n\n[store]\npath = \"scimgate.db\"\n");
+        let mut toml = String::new();
         for t in tenants {
             toml.push_str(&format!("\n[tenants.{t}]\n"));
         }
+        Gateway::start_config(server_extra, &toml, env)
+    }
+
+    /// A gateway with an admin listener and `tenants_toml` as the tenant
+    /// part of its config (relative paths in it resolve against the temp dir).
+    pub fn start_tenants(tenants_toml: &str) -> Gateway {
+        let toml = format!("[admin]\n{tenants_toml}");
+        Gateway::start_config("", &toml, &[("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN)])
+    }
+
+    /// `extra` follows the `[store]` table verbatim.
+    pub fn start_config(server_extra: &str, extra: &str, env: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::Builder::new().prefix("scimgate-e2e-").tempdir().expect("temp dir");
+        let config = dir.path().join("scimgate.toml");
+        let toml = format!("[server]\n{server_extra}\n\n[store]\npath = \"scimgate.db\"\n\n{extra}");
+        let has_admin = toml.lines().any(|l| l.trim() == "[admin]");
         std::fs::write(&config, toml).expect("write config");
         // Run the processes from a different directory than the config's, so
         // that relative store paths must resolve against the config file.
@@ -228,6 +247,7 @@ impl Gateway {
             stdout: Arc::default(),
             readers: Vec::new(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            admin: has_admin.then(|| Client::new("http://127.0.0.1:1")),
         };
         gw.spawn();
         gw
@@ -243,6 +263,7 @@ impl Gateway {
         cmd.args(["serve", "--config"])
             .arg(&self.config)
             .args(["--listen", "127.0.0.1:0"])
+            .args(if self.admin.is_some() { &["--admin-listen", "127.0.0.1:0"][..] } else { &[] })
             .current_dir(self.cwd())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -278,7 +299,19 @@ impl Gateway {
         let line = rx.recv_timeout(STARTUP_TIMEOUT);
         let addr = line.as_deref().ok().and_then(|l| l.strip_prefix("listening on http://127.0.0.1:"));
         match addr.and_then(|port| port.trim().parse::<u16>().ok()) {
-            Some(port) => self.client = Client::new(&format!("http://127.0.0.1:{port}")),
+            Some(port) => {
+                self.client = Client::new(&format!("http://127.0.0.1:{port}"));
+                if self.admin.is_some() {
+                    let line = rx.recv_timeout(STARTUP_TIMEOUT);
+                    let port = line
+                        .as_deref()
+                        .ok()
+                        .and_then(|l| l.strip_prefix("admin listening on http://127.0.0.1:"))
+                        .and_then(|p| p.trim().parse::<u16>().ok())
+                        .unwrap_or_else(|| panic!("no admin listener line (got {line:?})"));
+                    self.admin = Some(Client::new(&format!("http://127.0.0.1:{port}")));
+                }
+            }
             None => {
                 let status = self.stop_hard();
                 // Let the reader threads drain the pipes.
@@ -302,6 +335,31 @@ impl Gateway {
 
     pub fn client(&self) -> Client {
         self.client.clone()
+    }
+
+    /// The admin API client (the gateway must have been started with one).
+    pub fn admin(&self) -> Client {
+        self.admin.clone().expect("this gateway has no admin listener")
+    }
+
+    /// `GET` on the admin API with the admin token; the JSON body.
+    #[track_caller]
+    pub fn admin_get(&self, path: &str) -> Value {
+        let resp = self.admin().try_raw("GET", path, Some(ADMIN_TOKEN), &[], None).expect("admin request");
+        resp.expect(200).json
+    }
+
+    /// `POST` a JSON body on the admin API with the admin token.
+    #[track_caller]
+    pub fn admin_post(&self, path: &str, body: &Value) -> Response {
+        let body = serde_json::to_vec(body).unwrap();
+        self.admin().try_raw("POST", path, Some(ADMIN_TOKEN), &[], Some(body)).expect("admin request")
+    }
+
+    /// The embedded target's accounts of `endpoint` (`Users`, `Groups`).
+    pub fn target_accounts(&self, tenant: &str, endpoint: &str) -> Vec<Value> {
+        let body = self.admin_get(&format!("/admin/tenants/{tenant}/target/{endpoint}"));
+        body["accounts"].as_array().cloned().unwrap_or_default()
     }
 
     /// `http://127.0.0.1:PORT/scim/v2`

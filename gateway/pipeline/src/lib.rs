@@ -10,5 +10,5 @@ pub mod rhai_step;
 pub mod step;
 
 pub use mapping::{MappingConfig, MappingConfigError, MappingStep};
-pub use rhai_step::{LogLevel, LogLine, MeteredAlloc, RhaiCompileError, RhaiLimits, RhaiStep, capture_logs};
+pub use rhai_step::{LogLevel, LogLine, MeteredAlloc, RhaiCompileError, RhaiLimits, RhaiStep, capture_logs, emit_log};
 pub use step::{Event, HookContext, Hooks, MatchKey, Operation, ScopeDecision, Step, StepError};

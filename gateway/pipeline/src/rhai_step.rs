@@ -282,6 +282,17 @@ pub fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, Vec<LogLine>) {
     (value, lines)
 }
 
+/// Hand a log line of any step kind (a Wasm plugin's `log` import) to the
+/// [`capture_logs`] active on this thread; without one it is dropped here
+/// (the caller also traces it).
+pub fn emit_log(line: LogLine) {
+    SINK.with(|sink| {
+        if let Some(sink) = sink.borrow_mut().as_mut() {
+            sink.push(line);
+        }
+    });
+}
+
 thread_local! {
     /// The active [`capture_logs`] buffer.
     static SINK: RefCell<Option<Vec<LogLine>>> = const { RefCell::new(None) };

@@ -19,12 +19,15 @@ pub struct LogRecord {
     pub operation: String,
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
-    /// `ok` for 2xx/3xx, else `error`.
+    /// `ok` for 2xx/3xx, else `error`; for writes the pipeline shaped:
+    /// `linked`, `out_of_scope`, `deactivated` or `deleted` (in the target).
     pub outcome: String,
     pub status: u16,
     pub duration_ms: f64,
     pub error: Option<String>,
     pub request_id: Option<String>,
+    /// What the pipeline decided: out of scope and why, linked, events that failed.
+    pub detail: Option<String>,
 }
 
 /// Filters for reading the log back.
@@ -127,8 +130,8 @@ impl Store {
         self.write_blocking(move |tx| {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO provisioning_log (time, tenant, operation, resource_type, resource_id, outcome, status,
-                                               duration_us, error, request_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                               duration_us, error, request_id, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
             for r in &records {
                 stmt.execute(params![
@@ -141,7 +144,8 @@ impl Store {
                     r.status,
                     (r.duration_ms * 1000.0) as i64,
                     r.error,
-                    r.request_id
+                    r.request_id,
+                    r.detail
                 ])?;
             }
             Ok(())
@@ -152,7 +156,7 @@ impl Store {
     pub fn recent_log(&self, query: &LogQuery) -> Result<Vec<LogRecord>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT time, tenant, operation, resource_type, resource_id, outcome, status, duration_us, error, request_id
+                "SELECT time, tenant, operation, resource_type, resource_id, outcome, status, duration_us, error, request_id, detail
                  FROM provisioning_log WHERE tenant = ?1 ORDER BY seq DESC LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![query.tenant, query.limit as i64], |r| {
@@ -167,6 +171,7 @@ impl Store {
                     duration_ms: r.get::<_, i64>(7)? as f64 / 1000.0,
                     error: r.get(8)?,
                     request_id: r.get(9)?,
+                    detail: r.get(10)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)

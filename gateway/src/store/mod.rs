@@ -13,6 +13,7 @@
 
 mod log;
 mod resources;
+mod target;
 mod tokens;
 mod writer;
 
@@ -24,6 +25,7 @@ use rusqlite::Connection;
 
 pub use log::{LogQuery, LogRecord, LogThread, LogWriter};
 pub use resources::{IndexedLookup, MemberRef, ResourceKind, StoredResource, etag_matches};
+pub use target::{DeletePolicy, ExitPolicy, MatchPolicy, TargetAccount, TargetChange, TargetOutcome, TargetView};
 pub use tokens::TokenRow;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,10 @@ pub enum StoreError {
     Commit(String),
     #[error("the store's writer has stopped")]
     WriterGone,
+    /// The resource changed between the read a pipeline prepared from and
+    /// the write; the caller prepares again.
+    #[error("the resource changed while its write was prepared")]
+    Stale,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -72,6 +78,7 @@ impl Store {
         }
         let conn = open_connection(path)?;
         conn.execute_batch(SCHEMA_SQL)?;
+        migrate(&conn)?;
         // The thread ends by itself when the last `Store` clone is dropped.
         let (writer, _thread) = writer::Writer::start(conn)
             .map_err(|source| StoreError::Io { path: "store-writer thread".into(), source })?;
@@ -121,6 +128,20 @@ impl Store {
     pub fn ping(&self) -> Result<()> {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
     }
+}
+
+/// Columns added after a database may already have been created: `CREATE
+/// TABLE IF NOT EXISTS` does not add them to an existing table.
+fn migrate(conn: &Connection) -> Result<()> {
+    let has_detail: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('provisioning_log') WHERE name = 'detail'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_detail {
+        conn.execute_batch("ALTER TABLE provisioning_log ADD COLUMN detail TEXT")?;
+    }
+    Ok(())
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {

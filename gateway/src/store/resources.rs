@@ -9,7 +9,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use scim::ScimError;
 use serde_json::{Map, Value};
 
+use super::target::{self, TARGET_COLUMN, TargetChange, TargetOutcome, TargetView};
 use super::{Result, Store, StoreError, now_rfc3339};
+use pipeline::MatchKey;
 
 /// The two resource types the store holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,6 +76,8 @@ pub struct StoredResource {
     pub members: Vec<MemberRef>,
     /// The groups a user (or group) is a direct member of.
     pub groups: Vec<MemberRef>,
+    /// The linked target account, for tenants with a pipeline.
+    pub target: Option<TargetView>,
 }
 
 /// An indexed lookup that narrows a filtered query before it is evaluated
@@ -92,8 +96,12 @@ pub enum IndexedLookup {
 
 /// The columns every resource query selects from `resources r`: the row, and
 /// its member and group references as JSON arrays of `[id, kind, display]`,
-/// so that one statement (one read transaction) loads a whole resource.
-const RESOURCE_COLUMNS: &str = "r.seq, r.id, r.kind, r.version, r.created, r.last_modified, r.doc,
+/// and its target account (see [`TARGET_COLUMN`]), so that one statement (one
+/// read transaction) loads a whole resource.
+static RESOURCE_COLUMNS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{SHADOW_COLUMNS}, {TARGET_COLUMN}"));
+
+const SHADOW_COLUMNS: &str = "r.seq, r.id, r.kind, r.version, r.created, r.last_modified, r.doc,
     CASE WHEN r.kind = 'Group' THEN
         (SELECT json_group_array(json_array(x.id, x.kind, coalesce(m.display, x.display)) ORDER BY m.position, x.seq)
          FROM memberships m JOIN resources x ON x.seq = m.member_seq WHERE m.group_seq = r.seq)
@@ -104,6 +112,17 @@ const RESOURCE_COLUMNS: &str = "r.seq, r.id, r.kind, r.version, r.created, r.las
 impl Store {
     /// Insert a new resource; `doc` is canonical and may carry `members`.
     pub async fn create(&self, tenant: &str, kind: ResourceKind, doc: Value) -> Result<StoredResource> {
+        Ok(self.create_with(tenant, kind, doc, TargetChange::None).await?.0)
+    }
+
+    /// Insert a new resource and, in the same transaction, its target side.
+    pub async fn create_with(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        doc: Value,
+        change: TargetChange,
+    ) -> Result<(StoredResource, TargetOutcome)> {
         let (doc, members) = split_members(kind, doc);
         let tenant = tenant.to_owned();
         self.write(move |tx| {
@@ -129,7 +148,8 @@ impl Store {
             let seq = tx.last_insert_rowid();
             write_emails(tx, tenant, seq, &doc)?;
             write_memberships(tx, seq, &member_rows)?;
-            load_by_seq(tx, seq)
+            let outcome = target::apply(tx, tenant, kind, seq, change)?;
+            Ok((load_by_seq(tx, seq)?, outcome))
         })
         .await
     }
@@ -158,26 +178,69 @@ impl Store {
         if_match: Option<&str>,
         change: impl FnOnce(&StoredResource) -> std::result::Result<Value, ScimError> + Send + 'static,
     ) -> Result<StoredResource> {
+        let change = move |current: &StoredResource| Ok((change(current)?, TargetChange::None));
+        Ok(self.modify_with(tenant, kind, id, if_match, change).await?.0)
+    }
+
+    /// [`Store::modify`] with a target side. `change` may fail with
+    /// [`StoreError::Stale`] when the version it sees is not the one its
+    /// caller prepared for.
+    pub async fn modify_with(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+        change: impl FnOnce(&StoredResource) -> Result<(Value, TargetChange)> + Send + 'static,
+    ) -> Result<(StoredResource, TargetOutcome)> {
         let (tenant, id, if_match) = (tenant.to_owned(), id.to_owned(), if_match.map(str::to_owned));
         self.write(move |tx| {
             let current = load_by_id(tx, &tenant, kind, &id)?.ok_or_else(|| not_found(kind, &id))?;
             check_version(&current, if_match.as_deref())?;
-            let doc = change(&current)?;
-            update(tx, &tenant, &current, doc)
+            let (doc, target_change) = change(&current)?;
+            update(tx, &tenant, &current, doc)?;
+            let outcome = target::apply(tx, &tenant, kind, current.seq, target_change)?;
+            Ok((load_by_seq(tx, current.seq)?, outcome))
         })
         .await
     }
 
-    /// Delete a resource and every membership that names it.
-    pub async fn delete(&self, tenant: &str, kind: ResourceKind, id: &str, if_match: Option<&str>) -> Result<()> {
+    /// Delete a resource and every membership that names it; its target
+    /// account goes or stays per `policy`.
+    pub async fn delete(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+        policy: target::DeletePolicy,
+    ) -> Result<(StoredResource, TargetOutcome)> {
         let (tenant, id, if_match) = (tenant.to_owned(), id.to_owned(), if_match.map(str::to_owned));
         self.write(move |tx| {
             let current = load_by_id(tx, &tenant, kind, &id)?.ok_or_else(|| not_found(kind, &id))?;
             check_version(&current, if_match.as_deref())?;
+            let outcome = target::on_delete(tx, &tenant, kind, current.seq, policy)?;
             tx.prepare_cached("DELETE FROM resources WHERE seq = ?1")?.execute([current.seq])?;
-            Ok(())
+            Ok((current, outcome))
         })
         .await
+    }
+
+    /// The unlinked target account `keys` would link a new resource to, as
+    /// `(target_id, attribute)`; a SCIM error when a key names an account
+    /// another resource holds. Reads only (the dry run).
+    pub fn find_match(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        keys: &[MatchKey],
+    ) -> Result<std::result::Result<Option<(String, String)>, ScimError>> {
+        self.read(|c| target::find_match(c, tenant, kind, keys))
+    }
+
+    /// Every target account of a tenant's `kind`, oldest first.
+    pub fn target_accounts(&self, tenant: &str, kind: ResourceKind) -> Result<Vec<target::TargetAccount>> {
+        self.read(|c| target::accounts(c, tenant, kind))
     }
 
     pub fn get(&self, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
@@ -200,7 +263,8 @@ impl Store {
     pub fn page(&self, tenant: &str, kind: ResourceKind, offset: usize, limit: usize) -> Result<Vec<StoredResource>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE tenant = ?1 AND kind = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4"
+                "SELECT {cols} FROM resources r WHERE tenant = ?1 AND kind = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4",
+                cols = RESOURCE_COLUMNS.as_str()
             ))?;
             let rows = stmt.query_map(params![tenant, kind.as_str(), limit as i64, offset as i64], row_to_resource)?;
             complete(rows)
@@ -216,7 +280,7 @@ impl Store {
         lookup: Option<&IndexedLookup>,
     ) -> Result<Vec<StoredResource>> {
         self.read(|c| {
-            let base = format!("SELECT {RESOURCE_COLUMNS} FROM resources r WHERE tenant = ?1 AND kind = ?2");
+            let base = format!("SELECT {cols} FROM resources r WHERE tenant = ?1 AND kind = ?2", cols = RESOURCE_COLUMNS.as_str());
             let (sql, arg) = match lookup {
                 None => (format!("{base} AND ?3 IS NULL ORDER BY seq"), None),
                 Some(IndexedLookup::Id(v)) => (format!("{base} AND id = ?3"), Some(v.clone())),
@@ -268,7 +332,7 @@ pub fn etag_matches(header: &str, version: i64) -> bool {
     header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want)
 }
 
-fn update(tx: &Connection, tenant: &str, current: &StoredResource, doc: Value) -> Result<StoredResource> {
+fn update(tx: &Connection, tenant: &str, current: &StoredResource, doc: Value) -> Result<()> {
     let kind = current.kind;
     let (doc, members) = split_members(kind, doc);
     check_unique(tx, tenant, kind, &doc, Some(current.seq))?;
@@ -290,7 +354,7 @@ fn update(tx: &Connection, tenant: &str, current: &StoredResource, doc: Value) -
     if kind == ResourceKind::Group {
         replace_memberships(tx, current.seq, &member_rows)?;
     }
-    load_by_seq(tx, current.seq)
+    Ok(())
 }
 
 /// Separate a group's `members` from the rest of its document.
@@ -432,6 +496,7 @@ struct RawRow {
     doc: String,
     members: Option<String>,
     groups: Option<String>,
+    target: Option<String>,
 }
 
 fn row_to_resource(row: &Row<'_>) -> rusqlite::Result<RawRow> {
@@ -445,6 +510,7 @@ fn row_to_resource(row: &Row<'_>) -> rusqlite::Result<RawRow> {
         doc: row.get(6)?,
         members: row.get(7)?,
         groups: row.get(8)?,
+        target: row.get(9)?,
     })
 }
 
@@ -453,7 +519,7 @@ fn complete(rows: impl Iterator<Item = rusqlite::Result<RawRow>>) -> Result<Vec<
 }
 
 fn finish(row: RawRow) -> Result<StoredResource> {
-    let RawRow { seq, id, kind, version, created, last_modified, doc, members, groups } = row;
+    let RawRow { seq, id, kind, version, created, last_modified, doc, members, groups, target } = row;
     let kind = ResourceKind::parse(&kind)?;
     let doc: Value = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("{id}: {e}")))?;
     if !doc.is_object() {
@@ -461,7 +527,8 @@ fn finish(row: RawRow) -> Result<StoredResource> {
     }
     let members = parse_refs(&id, members.as_deref())?;
     let groups = parse_refs(&id, groups.as_deref())?;
-    Ok(StoredResource { seq, id, kind, version, created, last_modified, doc, members, groups })
+    let target = target::parse_target(&id, target.as_deref())?;
+    Ok(StoredResource { seq, id, kind, version, created, last_modified, doc, members, groups, target })
 }
 
 /// Decode `[[id, kind, display], ...]`.
@@ -476,14 +543,16 @@ fn parse_refs(owner: &str, json: Option<&str>) -> Result<Vec<MemberRef>> {
 
 fn load_by_id(c: &Connection, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE tenant = ?1 AND kind = ?2 AND id = ?3"
+        "SELECT {cols} FROM resources r WHERE tenant = ?1 AND kind = ?2 AND id = ?3",
+        cols = RESOURCE_COLUMNS.as_str()
     ))?;
     let row = stmt.query_row(params![tenant, kind.as_str(), id], row_to_resource).optional()?;
     row.map(finish).transpose()
 }
 
 fn load_by_seq(c: &Connection, seq: i64) -> Result<StoredResource> {
-    let mut stmt = c.prepare_cached(&format!("SELECT {RESOURCE_COLUMNS} FROM resources r WHERE seq = ?1"))?;
+    let mut stmt =
+        c.prepare_cached(&format!("SELECT {cols} FROM resources r WHERE seq = ?1", cols = RESOURCE_COLUMNS.as_str()))?;
     let row = stmt.query_row([seq], row_to_resource)?;
     finish(row)
 }
@@ -548,7 +617,7 @@ mod tests {
             .unwrap();
         assert_eq!(g.members.len(), 1);
         assert_eq!(s.get("a", ResourceKind::User, &u.id).unwrap().unwrap().groups[0].id, g.id);
-        block(s.delete("a", ResourceKind::User, &u.id, None)).unwrap();
+        block(s.delete("a", ResourceKind::User, &u.id, None, Default::default())).unwrap();
         assert!(s.get("a", ResourceKind::Group, &g.id).unwrap().unwrap().members.is_empty());
     }
 

@@ -63,6 +63,47 @@ CREATE TABLE IF NOT EXISTS provisioning_log (
     status        INTEGER NOT NULL,
     duration_us   INTEGER NOT NULL,
     error         TEXT,
-    request_id    TEXT
+    request_id    TEXT,
+    detail        TEXT               -- what the pipeline decided (scope, link, events)
 );
 CREATE INDEX IF NOT EXISTS provisioning_log_tenant ON provisioning_log (tenant, seq);
+
+-- The embedded target: the accounts a tenant's pipeline produced, in the
+-- target's own shape (what `transform-in` returned). Only tenants with a
+-- pipeline have rows here; for the others the shadow is the target.
+-- An account outlives its shadow resource when the tenant's policy keeps
+-- deleted or out-of-scope users deactivated, so a later create can match it.
+CREATE TABLE IF NOT EXISTS target_accounts (
+    tenant        TEXT    NOT NULL,
+    kind          TEXT    NOT NULL,
+    target_id     TEXT    NOT NULL,
+    active        INTEGER NOT NULL,
+    created       TEXT    NOT NULL,
+    last_modified TEXT    NOT NULL,
+    doc           TEXT    NOT NULL,
+    PRIMARY KEY (tenant, kind, target_id)
+) WITHOUT ROWID;
+
+-- The match keys an account was written with (lower-cased values), so that
+-- a create can find it by the keys of its `match-keys` hook.
+CREATE TABLE IF NOT EXISTS target_keys (
+    tenant    TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    attribute TEXT NOT NULL,
+    value_key TEXT NOT NULL,
+    target_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS target_keys_lookup ON target_keys (tenant, kind, attribute, value_key);
+CREATE INDEX IF NOT EXISTS target_keys_account ON target_keys (tenant, kind, target_id);
+
+-- The link between the SCIM id the IdP holds and the target account. One
+-- account serves at most one resource. `in_scope` = 0: the resource left
+-- scope and its account was kept, deactivated.
+CREATE TABLE IF NOT EXISTS links (
+    resource_seq INTEGER PRIMARY KEY REFERENCES resources (seq) ON DELETE CASCADE,
+    tenant       TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    target_id    TEXT    NOT NULL,
+    in_scope     INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS links_target ON links (tenant, kind, target_id);

@@ -99,6 +99,14 @@ impl host::Host for HostState {
             message.push('…');
         }
         let (plugin, tenant) = (&*self.plugin, self.tenant.as_str());
+        let captured = match level {
+            LogLevel::Trace => pipeline::LogLevel::Trace,
+            LogLevel::Debug => pipeline::LogLevel::Debug,
+            LogLevel::Info => pipeline::LogLevel::Info,
+            LogLevel::Warn => pipeline::LogLevel::Warn,
+            LogLevel::Error => pipeline::LogLevel::Error,
+        };
+        pipeline::emit_log(pipeline::LogLine { step: plugin.to_owned(), level: captured, message: message.clone() });
         match level {
             LogLevel::Trace => tracing::trace!(target: "scimgate::plugin", plugin, tenant, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "scimgate::plugin", plugin, tenant, "{message}"),

@@ -1,0 +1,217 @@
+//! The admin API, on its own listener (loopback by default) with its own
+//! token: what an integration engineer needs while building a tenant's
+//! pipeline.
+//!
+//! - `GET  /admin/tenants`: the tenants and their pipeline steps.
+//! - `POST /admin/tenants/{t}/dry-run?resourceType=User&operation=create`:
+//!   the whole pipeline on a posted SCIM document, written nowhere: the scope
+//!   decision, each hook's output and time, and the account the match keys
+//!   would link (Entra's "provision on demand", without the provisioning).
+//! - `GET  /admin/tenants/{t}/target/{Users|Groups}`: the accounts the
+//!   pipeline wrote to the embedded target, with their links.
+//!
+//! The admin token is read from an environment variable at start, kept only
+//! as a SHA-256 and compared in constant time.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode, header};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use pipeline::{Operation, ScopeDecision};
+use scim::{ScimError, normalize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+
+use crate::flow::scope_json;
+use crate::listener::read_json_body;
+use crate::service::{Service, ServiceError, hook_context};
+use crate::store::ResourceKind;
+use crate::tenant::Tenant;
+
+/// What the admin listener serves from.
+pub struct AdminState {
+    pub service: Arc<Service>,
+    pub tenants: Arc<HashMap<String, Arc<Tenant>>>,
+    /// SHA-256 of the admin token.
+    pub token_hash: [u8; 32],
+    pub max_body_bytes: usize,
+}
+
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Serve until the task is dropped (the gateway's shutdown aborts it).
+pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(&state, req).await) }
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
+
+async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match route(state, req).await {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(e) => {
+            let scim = match e {
+                ServiceError::Scim(s) => s,
+                other => ScimError::status(500, other.to_string()),
+            };
+            json_response(
+                StatusCode::from_u16(scim.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                &scim.to_json(),
+            )
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn authorized(state: &AdminState, req: &Request<Incoming>) -> bool {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    presented.is_some_and(|t| bool::from(hash_token(t).ct_eq(&state.token_hash)))
+}
+
+async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, ServiceError> {
+    if !authorized(state, &req) {
+        return Err(ScimError::status(401, "the admin token is missing or wrong").into());
+    }
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let query: HashMap<String, String> =
+        req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let tenant = |name: &str| -> Result<Arc<Tenant>, ServiceError> {
+        state.tenants.get(name).cloned().ok_or_else(|| ScimError::not_found(format!("no tenant {name}")).into())
+    };
+    match (req.method().clone(), segments.as_slice()) {
+        (hyper::Method::GET, ["admin", "tenants"]) => {
+            let mut names: Vec<&String> = state.tenants.keys().collect();
+            names.sort();
+            let list: Vec<Value> = names
+                .into_iter()
+                .map(|n| {
+                    let t = &state.tenants[n];
+                    json!({"name": t.name, "idp": t.idp, "steps": t.flow.step_names()})
+                })
+                .collect();
+            Ok(json!({"tenants": list}))
+        }
+        (hyper::Method::POST, ["admin", "tenants", name, "dry-run"]) => {
+            let tenant = tenant(name)?;
+            let kind = match query.get("resourceType").map(String::as_str) {
+                None | Some("User") => ResourceKind::User,
+                Some("Group") => ResourceKind::Group,
+                Some(other) => return Err(ScimError::invalid_value(format!("unknown resourceType {other}")).into()),
+            };
+            let operation = match query.get("operation").map(String::as_str) {
+                None | Some("create") => Operation::Create,
+                Some("replace") => Operation::Replace,
+                Some(other) => {
+                    return Err(
+                        ScimError::invalid_value(format!("operation must be create or replace, not {other}")).into()
+                    );
+                }
+            };
+            let body = read_json_body(req.into_body(), None, state.max_body_bytes)
+                .await?
+                .ok_or_else(|| ScimError::invalid_syntax("post the SCIM document to try"))?;
+            dry_run(&state.service, &tenant, kind, operation, &body)
+        }
+        (hyper::Method::GET, ["admin", "tenants", name, "target", endpoint]) => {
+            let tenant = tenant(name)?;
+            let kind = match *endpoint {
+                "Users" => ResourceKind::User,
+                "Groups" => ResourceKind::Group,
+                _ => return Err(ScimError::not_found(format!("no target endpoint {endpoint}")).into()),
+            };
+            let accounts = state.service.store().target_accounts(&tenant.name, kind)?;
+            Ok(json!({"accounts": accounts}))
+        }
+        _ => Err(ScimError::not_found(format!("no admin endpoint {} {path}", req.method())).into()),
+    }
+}
+
+/// The pipeline on `doc` as a write would run it, without writing.
+fn dry_run(
+    service: &Service,
+    tenant: &Tenant,
+    kind: ResourceKind,
+    operation: Operation,
+    doc: &Value,
+) -> Result<Value, ServiceError> {
+    let doc = normalize(doc, service.schema(kind))?;
+    let ctx = hook_context(tenant, operation, kind, None);
+    let started = Instant::now();
+    let plan = match crate::service::blocking(|| tenant.flow.prepare(&doc, &ctx, true)) {
+        Ok(plan) => plan,
+        Err(e) => {
+            return Ok(json!({
+                "tenant": tenant.name,
+                "steps": tenant.flow.step_names(),
+                "error": e.to_string(),
+                "status": if matches!(e, pipeline::StepError::Rejected { .. }) { 400 } else { 500 },
+            }));
+        }
+    };
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    let matched = match (&plan.scope, operation) {
+        (ScopeDecision::In, Operation::Create) => match service.store().find_match(&tenant.name, kind, &plan.keys)? {
+            Ok(Some((target_id, attribute))) => {
+                json!({"result": "link", "target_id": target_id, "attribute": attribute, "policy": format!("{:?}", tenant.policy.on_match).to_lowercase()})
+            }
+            Ok(None) => json!({"result": "create"}),
+            Err(e) => json!({"result": "conflict", "detail": e.detail}),
+        },
+        _ => Value::Null,
+    };
+    let logs: Vec<Value> =
+        plan.logs.iter().map(|l| json!({"step": l.step, "level": l.level.as_str(), "message": l.message})).collect();
+    Ok(json!({
+        "tenant": tenant.name,
+        "steps": tenant.flow.step_names(),
+        "input": doc,
+        "scope": scope_json(&plan.scope),
+        "scoped_out_by": plan.scoped_out_by,
+        "stages": plan.trace,
+        "target": plan.target,
+        "match_keys": plan.keys,
+        "match": matched,
+        "logs": logs,
+        "elapsed_us": elapsed_us,
+    }))
+}

@@ -1,0 +1,386 @@
+//! The embedded target and the links to it.
+//!
+//! A tenant with a pipeline keeps two representations of each resource: the
+//! shadow (`resources`, what the IdP wrote and reads back) and, while the
+//! resource is in scope, a target account (`target_accounts`, what the
+//! pipeline's `transform-in` made of it). `links` ties the SCIM id to the
+//! account. Every change here runs inside the same savepoint as the shadow
+//! write it belongs to, so the two never disagree after a crash.
+
+use pipeline::MatchKey;
+use rusqlite::{Connection, OptionalExtension, params};
+use scim::ScimError;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{ResourceKind, Result, now_rfc3339};
+
+/// What happens to the target account of a resource that leaves scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExitPolicy {
+    /// Keep the account, inactive and linked; re-entering scope reactivates it.
+    #[default]
+    Deactivate,
+    /// Delete the account.
+    Delete,
+}
+
+/// What an IdP `DELETE` does to the target account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeletePolicy {
+    /// Delete the account.
+    #[default]
+    Delete,
+    /// Keep the account, inactive and unlinked, so that a later create with
+    /// the same match keys links to it again.
+    Deactivate,
+}
+
+/// What a create does when a match key finds an existing, unlinked account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchPolicy {
+    /// Link the new SCIM id to the account and update it.
+    #[default]
+    Link,
+    /// Refuse the create with `409 uniqueness`.
+    Conflict,
+}
+
+/// The target side of one shadow write.
+#[derive(Debug, Clone)]
+pub enum TargetChange {
+    /// The tenant has no pipeline: the shadow is all there is.
+    None,
+    /// In scope: the account must hold `doc`. `keys` find an existing account
+    /// when the resource has none yet, and are kept for later matches.
+    Upsert { doc: Value, keys: Vec<MatchKey>, on_match: MatchPolicy },
+    /// Out of scope.
+    Out { on_exit: ExitPolicy },
+}
+
+/// What the target side of a write did, for the provisioning log and the
+/// lifecycle events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetOutcome {
+    /// No pipeline, or a delete of a resource that had no account.
+    Unchanged,
+    /// Out of scope; no account was written.
+    OutOfScope,
+    Created {
+        target_id: String,
+    },
+    /// An existing account matched `attribute` and was linked.
+    Linked {
+        target_id: String,
+        attribute: String,
+    },
+    Updated {
+        target_id: String,
+    },
+    /// The account went from inactive to active.
+    Reactivated {
+        target_id: String,
+    },
+    /// The account was deactivated: by the document, by leaving scope (then
+    /// `left_scope`) or by an IdP delete under the keep policy.
+    Deactivated {
+        target_id: String,
+        left_scope: bool,
+    },
+    Deleted {
+        target_id: String,
+    },
+}
+
+impl TargetOutcome {
+    /// The provisioning log's `outcome` for a successful write, when it says
+    /// more than `ok`.
+    pub fn log_outcome(&self) -> Option<&'static str> {
+        match self {
+            TargetOutcome::OutOfScope => Some("out_of_scope"),
+            TargetOutcome::Linked { .. } => Some("linked"),
+            TargetOutcome::Deactivated { left_scope: true, .. } => Some("left_scope"),
+            _ => None,
+        }
+    }
+
+    pub fn target_id(&self) -> Option<&str> {
+        match self {
+            TargetOutcome::Unchanged | TargetOutcome::OutOfScope => None,
+            TargetOutcome::Created { target_id }
+            | TargetOutcome::Linked { target_id, .. }
+            | TargetOutcome::Updated { target_id }
+            | TargetOutcome::Reactivated { target_id }
+            | TargetOutcome::Deactivated { target_id, .. }
+            | TargetOutcome::Deleted { target_id } => Some(target_id),
+        }
+    }
+}
+
+/// An account of the embedded target, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TargetAccount {
+    pub target_id: String,
+    pub active: bool,
+    pub doc: Value,
+    /// The SCIM id of the resource it serves, if any.
+    pub linked_to: Option<String>,
+}
+
+/// A resource's account as loaded with the resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetView {
+    pub target_id: String,
+    pub in_scope: bool,
+    pub active: bool,
+    pub doc: Value,
+}
+
+/// The SQL expression (over `resources r`) that loads a resource's account
+/// as `[target_id, in_scope, active, doc]`, or NULL.
+pub(super) const TARGET_COLUMN: &str = "(SELECT json_array(t.target_id, l.in_scope, t.active, json(t.doc))
+     FROM links l JOIN target_accounts t ON t.tenant = l.tenant AND t.kind = l.kind AND t.target_id = l.target_id
+     WHERE l.resource_seq = r.seq)";
+
+pub(super) fn parse_target(owner: &str, json: Option<&str>) -> Result<Option<TargetView>> {
+    let Some(json) = json else { return Ok(None) };
+    let (target_id, in_scope, active, doc): (String, i64, i64, Value) = serde_json::from_str(json)
+        .map_err(|e| super::StoreError::Corrupt(format!("target account of {owner}: {e}")))?;
+    Ok(Some(TargetView { target_id, in_scope: in_scope != 0, active: active != 0, doc }))
+}
+
+struct Link {
+    target_id: String,
+    in_scope: bool,
+    active: bool,
+}
+
+fn link_of(c: &Connection, seq: i64) -> Result<Option<Link>> {
+    Ok(c.prepare_cached(
+        "SELECT l.target_id, l.in_scope, t.active FROM links l
+         JOIN target_accounts t ON t.tenant = l.tenant AND t.kind = l.kind AND t.target_id = l.target_id
+         WHERE l.resource_seq = ?1",
+    )?
+    .query_row([seq], |r| {
+        Ok(Link { target_id: r.get(0)?, in_scope: r.get::<_, i64>(1)? != 0, active: r.get::<_, i64>(2)? != 0 })
+    })
+    .optional()?)
+}
+
+/// Whether a target document says the account is active (`active` absent:
+/// yes; `false` or `"False"`: no).
+fn doc_active(doc: &Value) -> bool {
+    match doc.get("active") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
+        _ => true,
+    }
+}
+
+/// Apply `change` to the target side of the shadow resource `seq`, in the
+/// caller's transaction.
+pub(super) fn apply(
+    c: &Connection,
+    tenant: &str,
+    kind: ResourceKind,
+    seq: i64,
+    change: TargetChange,
+) -> Result<TargetOutcome> {
+    let link = link_of(c, seq)?;
+    match (change, link) {
+        (TargetChange::None, _) => Ok(TargetOutcome::Unchanged),
+        (TargetChange::Upsert { doc, keys, .. }, Some(link)) => {
+            let active = doc_active(&doc);
+            write_account(c, tenant, kind, &link.target_id, &doc, active)?;
+            write_keys(c, tenant, kind, &link.target_id, &keys)?;
+            if !link.in_scope {
+                c.prepare_cached("UPDATE links SET in_scope = 1 WHERE resource_seq = ?1")?.execute([seq])?;
+            }
+            let target_id = link.target_id;
+            Ok(match (link.active, active) {
+                (false, true) => TargetOutcome::Reactivated { target_id },
+                (true, false) => TargetOutcome::Deactivated { target_id, left_scope: false },
+                _ => TargetOutcome::Updated { target_id },
+            })
+        }
+        (TargetChange::Upsert { doc, keys, on_match }, None) => {
+            let active = doc_active(&doc);
+            if let Some((target_id, attribute)) = find_unlinked(c, tenant, kind, &keys)? {
+                if on_match == MatchPolicy::Conflict {
+                    return Err(ScimError::uniqueness(format!(
+                        "an existing target account matches {attribute}; this tenant does not link accounts"
+                    ))
+                    .into());
+                }
+                write_account(c, tenant, kind, &target_id, &doc, active)?;
+                write_keys(c, tenant, kind, &target_id, &keys)?;
+                insert_link(c, tenant, kind, seq, &target_id)?;
+                return Ok(TargetOutcome::Linked { target_id, attribute });
+            }
+            let target_id = uuid::Uuid::new_v4().to_string();
+            let now = now_rfc3339();
+            c.prepare_cached(
+                "INSERT INTO target_accounts (tenant, kind, target_id, active, created, last_modified, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+            )?
+            .execute(params![tenant, kind.as_str(), target_id, active, now, doc.to_string()])?;
+            write_keys(c, tenant, kind, &target_id, &keys)?;
+            insert_link(c, tenant, kind, seq, &target_id)?;
+            Ok(TargetOutcome::Created { target_id })
+        }
+        (TargetChange::Out { .. }, None) => Ok(TargetOutcome::OutOfScope),
+        (TargetChange::Out { .. }, Some(link)) if !link.in_scope => Ok(TargetOutcome::OutOfScope),
+        (TargetChange::Out { on_exit: ExitPolicy::Deactivate }, Some(link)) => {
+            deactivate(c, tenant, kind, &link.target_id)?;
+            c.prepare_cached("UPDATE links SET in_scope = 0 WHERE resource_seq = ?1")?.execute([seq])?;
+            Ok(TargetOutcome::Deactivated { target_id: link.target_id, left_scope: true })
+        }
+        (TargetChange::Out { on_exit: ExitPolicy::Delete }, Some(link)) => {
+            delete_account(c, tenant, kind, &link.target_id)?;
+            Ok(TargetOutcome::Deleted { target_id: link.target_id })
+        }
+    }
+}
+
+/// The target side of deleting the shadow resource `seq` (call before the
+/// shadow row goes; its link goes with it).
+pub(super) fn on_delete(
+    c: &Connection,
+    tenant: &str,
+    kind: ResourceKind,
+    seq: i64,
+    policy: DeletePolicy,
+) -> Result<TargetOutcome> {
+    let Some(link) = link_of(c, seq)? else { return Ok(TargetOutcome::Unchanged) };
+    match policy {
+        DeletePolicy::Delete => {
+            delete_account(c, tenant, kind, &link.target_id)?;
+            Ok(TargetOutcome::Deleted { target_id: link.target_id })
+        }
+        DeletePolicy::Deactivate => {
+            deactivate(c, tenant, kind, &link.target_id)?;
+            Ok(TargetOutcome::Deactivated { target_id: link.target_id, left_scope: false })
+        }
+    }
+}
+
+/// The first key, in order, that names an account no resource is linked to.
+/// A key that names an account linked to another resource is a conflict:
+/// one account never serves two SCIM resources.
+fn find_unlinked(
+    c: &Connection,
+    tenant: &str,
+    kind: ResourceKind,
+    keys: &[MatchKey],
+) -> Result<Option<(String, String)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT k.target_id, EXISTS (SELECT 1 FROM links l WHERE l.tenant = k.tenant AND l.kind = k.kind
+                                     AND l.target_id = k.target_id)
+         FROM target_keys k WHERE k.tenant = ?1 AND k.kind = ?2 AND k.attribute = ?3 AND k.value_key = ?4
+         ORDER BY k.rowid LIMIT 1",
+    )?;
+    for key in keys {
+        let hit: Option<(String, bool)> = stmt
+            .query_row(params![tenant, kind.as_str(), key.attribute, key.value.to_lowercase()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        match hit {
+            Some((target_id, false)) => return Ok(Some((target_id, key.attribute.clone()))),
+            Some((_, true)) => {
+                return Err(ScimError::uniqueness(format!(
+                    "another resource's target account already has {} '{}'",
+                    key.attribute, key.value
+                ))
+                .into());
+            }
+            None => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Read-only matching for a dry run: the account the keys would link to.
+pub(super) fn find_match(
+    c: &Connection,
+    tenant: &str,
+    kind: ResourceKind,
+    keys: &[MatchKey],
+) -> Result<std::result::Result<Option<(String, String)>, ScimError>> {
+    match find_unlinked(c, tenant, kind, keys) {
+        Ok(hit) => Ok(Ok(hit)),
+        Err(super::StoreError::Scim(e)) => Ok(Err(e)),
+        Err(e) => Err(e),
+    }
+}
+
+fn write_account(c: &Connection, tenant: &str, kind: ResourceKind, id: &str, doc: &Value, active: bool) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE target_accounts SET doc = ?4, active = ?5, last_modified = ?6
+         WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3",
+    )?
+    .execute(params![tenant, kind.as_str(), id, doc.to_string(), active, now_rfc3339()])?;
+    Ok(())
+}
+
+fn write_keys(c: &Connection, tenant: &str, kind: ResourceKind, id: &str, keys: &[MatchKey]) -> Result<()> {
+    c.prepare_cached("DELETE FROM target_keys WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3")?
+        .execute(params![tenant, kind.as_str(), id])?;
+    let mut insert = c.prepare_cached(
+        "INSERT INTO target_keys (tenant, kind, attribute, value_key, target_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for key in keys.iter().filter(|k| !k.value.is_empty()) {
+        insert.execute(params![tenant, kind.as_str(), key.attribute, key.value.to_lowercase(), id])?;
+    }
+    Ok(())
+}
+
+fn insert_link(c: &Connection, tenant: &str, kind: ResourceKind, seq: i64, target_id: &str) -> Result<()> {
+    c.prepare_cached("INSERT INTO links (resource_seq, tenant, kind, target_id, in_scope) VALUES (?1, ?2, ?3, ?4, 1)")?
+        .execute(params![seq, tenant, kind.as_str(), target_id])?;
+    Ok(())
+}
+
+/// Mark an account inactive; a document with `active` says so too.
+fn deactivate(c: &Connection, tenant: &str, kind: ResourceKind, id: &str) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE target_accounts SET active = 0, last_modified = ?4,
+                doc = CASE WHEN json_type(doc, '$.active') IS NOT NULL THEN json_set(doc, '$.active', json('false'))
+                           ELSE doc END
+         WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3",
+    )?
+    .execute(params![tenant, kind.as_str(), id, now_rfc3339()])?;
+    Ok(())
+}
+
+fn delete_account(c: &Connection, tenant: &str, kind: ResourceKind, id: &str) -> Result<()> {
+    let args = params![tenant, kind.as_str(), id];
+    c.prepare_cached("DELETE FROM links WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3")?.execute(args)?;
+    c.prepare_cached("DELETE FROM target_keys WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3")?.execute(args)?;
+    c.prepare_cached("DELETE FROM target_accounts WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3")?
+        .execute(args)?;
+    Ok(())
+}
+
+/// Every account of a tenant's kind, for the admin view.
+pub(super) fn accounts(c: &Connection, tenant: &str, kind: ResourceKind) -> Result<Vec<TargetAccount>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT t.target_id, t.active, t.doc,
+                (SELECT r.id FROM links l JOIN resources r ON r.seq = l.resource_seq
+                 WHERE l.tenant = t.tenant AND l.kind = t.kind AND l.target_id = t.target_id)
+         FROM target_accounts t WHERE t.tenant = ?1 AND t.kind = ?2 ORDER BY t.created, t.target_id",
+    )?;
+    let rows = stmt.query_map(params![tenant, kind.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+    })?;
+    rows.map(|row| {
+        let (target_id, active, doc, linked_to) = row?;
+        let doc =
+            serde_json::from_str(&doc).map_err(|e| super::StoreError::Corrupt(format!("account {target_id}: {e}")))?;
+        Ok(TargetAccount { target_id, active, doc, linked_to })
+    })
+    .collect()
+}
