@@ -174,7 +174,7 @@ fn dry_run(
     operation: Operation,
     doc: &Value,
 ) -> Result<Value, ServiceError> {
-    let doc = normalize(doc, service.schema(kind))?;
+    let doc = normalize(doc, tenant.schema(kind))?;
     let ctx = hook_context(tenant, operation, kind, None);
     let started = Instant::now();
     let plan = match crate::service::blocking(|| tenant.flow.prepare(&doc, &ctx, true)) {

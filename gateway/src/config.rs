@@ -81,6 +81,55 @@ pub struct TenantConfig {
     /// The pipeline, in order. Empty: the embedded store is the target.
     #[serde(default)]
     pub steps: Vec<StepConfig>,
+    /// Extension schemas of this tenant's own (custom attributes its
+    /// mappings use), served in its `/Schemas` and `/ResourceTypes` so that
+    /// the IdP's attribute-mapping UI can offer them.
+    #[serde(default)]
+    pub extensions: Vec<ExtensionConfig>,
+}
+
+/// `[[tenants.T.extensions]]`: one extension schema.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionConfig {
+    /// The schema URN, e.g. `urn:ietf:params:scim:schemas:extension:acme:2.0:User`.
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    /// `User` (default) or `Group`.
+    #[serde(default = "default_resource_type")]
+    pub resource_type: String,
+    pub attributes: Vec<ExtensionAttribute>,
+}
+
+/// One attribute of a tenant's extension schema.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionAttribute {
+    pub name: String,
+    /// `string` (default), `boolean`, `integer`, `decimal`, `dateTime` or `reference`.
+    #[serde(rename = "type", default = "default_attribute_type")]
+    pub ty: String,
+    #[serde(default)]
+    pub multi_valued: bool,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub case_exact: bool,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub canonical_values: Vec<String>,
+}
+
+fn default_resource_type() -> String {
+    "User".into()
+}
+
+fn default_attribute_type() -> String {
+    "string".into()
 }
 
 fn default_idp() -> String {

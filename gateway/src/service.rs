@@ -10,7 +10,6 @@ use scim::filter::{CompareOp, Filter};
 use scim::patch::PatchRequest;
 use scim::schema::{GROUP_SCHEMA, USER_SCHEMA};
 use scim::{ListQuery, Projection, ResourceSchema, ScimError, list_response, normalize, project};
-use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -190,24 +189,15 @@ const MAX_PREPARE_ATTEMPTS: usize = 8;
 /// The SCIM service provider over the embedded store.
 pub struct Service {
     store: Store,
-    users: Arc<ResourceSchema>,
-    groups: Arc<ResourceSchema>,
 }
 
 impl Service {
     pub fn new(store: Store) -> Self {
-        Service { store, users: Arc::new(ResourceSchema::user()), groups: Arc::new(ResourceSchema::group()) }
+        Service { store }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    pub fn schema(&self, kind: ResourceKind) -> &Arc<ResourceSchema> {
-        match kind {
-            ResourceKind::User => &self.users,
-            ResourceKind::Group => &self.groups,
-        }
     }
 
     /// Answer one request for `tenant`.
@@ -215,11 +205,11 @@ impl Service {
         use Method::*;
         match (&req.route, req.method) {
             (Route::ServiceProviderConfig, Get) => Ok(ScimResponse::json(200, service_provider_config(&req.base_url))),
-            (Route::Schemas(id), Get) => self.schemas(id.as_deref(), &req.base_url),
-            (Route::ResourceTypes(id), Get) => self.resource_types(id.as_deref(), &req.base_url),
+            (Route::Schemas(id), Get) => schemas(tenant, id.as_deref(), &req.base_url),
+            (Route::ResourceTypes(id), Get) => resource_types(tenant, id.as_deref(), &req.base_url),
             (Route::Collection(kind), Get) => {
                 let pairs = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                let query = ListQuery::from_pairs(pairs, self.schema(*kind))?;
+                let query = ListQuery::from_pairs(pairs, tenant.schema(*kind))?;
                 self.list(tenant, &[*kind], &query, &req.base_url)
             }
             (Route::Collection(kind), Post) => self.create(tenant, *kind, req).await,
@@ -229,7 +219,7 @@ impl Service {
                     None => &[ResourceKind::User, ResourceKind::Group],
                 };
                 let body = require_body(req)?;
-                let query = ListQuery::from_search_request(body, self.schema(kinds[0]))?;
+                let query = ListQuery::from_search_request(body, tenant.schema(kinds[0]))?;
                 self.list(tenant, kinds, &query, &req.base_url)
             }
             (Route::Resource(kind, id), Get) => self.get(tenant, *kind, id, req),
@@ -244,7 +234,7 @@ impl Service {
     }
 
     async fn create(&self, tenant: &Tenant, kind: ResourceKind, req: &ScimRequest) -> Result<ScimResponse> {
-        let doc = normalize(require_body(req)?, self.schema(kind))?;
+        let doc = normalize(require_body(req)?, tenant.schema(kind))?;
         let projection = projection(req)?;
         let (stored, outcome, plan) = if tenant.flow.is_empty() {
             (self.store.create(&tenant.name, kind, doc).await?, TargetOutcome::Unchanged, None)
@@ -270,7 +260,7 @@ impl Service {
     }
 
     async fn replace(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
-        let doc = normalize(require_body(req)?, self.schema(kind))?;
+        let doc = normalize(require_body(req)?, tenant.schema(kind))?;
         let projection = projection(req)?;
         if !tenant.flow.is_empty() {
             let (stored, outcome, plan) = self
@@ -389,7 +379,7 @@ impl Service {
     async fn patch(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
         let patch = PatchRequest::from_json(require_body(req)?)?;
         let projection = projection(req)?;
-        let schema = self.schema(kind).clone();
+        let schema = tenant.schema(kind).clone();
         if !tenant.flow.is_empty() {
             let build = |current: &StoredResource| -> Result<Value> { Ok(patched(current, &patch, &schema)?) };
             let (stored, outcome, plan) =
@@ -433,7 +423,7 @@ impl Service {
         let full = self.present(tenant, stored, base)?;
         Ok(ScimResponse {
             status,
-            body: Some(project(&full, self.schema(stored.kind), projection)),
+            body: Some(project(&full, tenant.schema(stored.kind), projection)),
             etag: Some(etag(stored)),
             resource_id: Some(stored.id.clone()),
             ..ScimResponse::empty(status)
@@ -457,7 +447,7 @@ impl Service {
         } else {
             target.doc.clone()
         };
-        Ok(overlay(full, out, self.schema(stored.kind)))
+        Ok(overlay(full, out, tenant.schema(stored.kind)))
     }
 
     /// List or search one or more resource types.
@@ -472,7 +462,7 @@ impl Service {
             } else {
                 self.store.page(&tenant.name, *kind, offset, query.count)?
             };
-            let schema = self.schema(*kind);
+            let schema = tenant.schema(*kind);
             let resources = page
                 .iter()
                 .map(|r| Ok(project(&self.present(tenant, r, base)?, schema, &query.projection)))
@@ -483,7 +473,7 @@ impl Service {
         // Filters are answered from the shadow (what the IdP wrote).
         let mut matched: Vec<Value> = Vec::new();
         for &kind in kinds {
-            let schema = self.schema(kind);
+            let schema = tenant.schema(kind);
             let lookup = query.filter.as_ref().and_then(|f| indexed_lookup(f, kind));
             for stored in self.store.candidates(&tenant.name, kind, lookup.as_ref())? {
                 let doc = render(&stored, base);
@@ -492,45 +482,15 @@ impl Service {
                 }
             }
         }
-        query.sort(&mut matched, self.schema(kinds[0]));
+        query.sort(&mut matched, tenant.schema(kinds[0]));
         let total = matched.len();
         let resources = matched
             .into_iter()
             .skip(offset)
             .take(query.count)
-            .map(|doc| project(&doc, self.schema(kind_of(&doc)), &query.projection))
+            .map(|doc| project(&doc, tenant.schema(kind_of(&doc)), &query.projection))
             .collect();
         Ok(ScimResponse::json(200, list_response(total, query.start_index, resources)))
-    }
-
-    fn schemas(&self, id: Option<&str>, base: &str) -> Result<ScimResponse> {
-        let all = [&self.users.core, &self.users.extensions[0], &self.groups.core];
-        match id {
-            None => {
-                let list: Vec<Value> = all.iter().map(|s| s.to_json(base)).collect();
-                Ok(ScimResponse::json(200, list_response(list.len(), 1, list)))
-            }
-            Some(id) => all
-                .iter()
-                .find(|s| s.id.eq_ignore_ascii_case(id))
-                .map(|s| ScimResponse::json(200, s.to_json(base)))
-                .ok_or_else(|| ScimError::not_found(format!("schema {id} not found")).into()),
-        }
-    }
-
-    fn resource_types(&self, id: Option<&str>, base: &str) -> Result<ScimResponse> {
-        let all = [&self.users, &self.groups];
-        match id {
-            None => {
-                let list: Vec<Value> = all.iter().map(|r| r.resource_type_json(base)).collect();
-                Ok(ScimResponse::json(200, list_response(list.len(), 1, list)))
-            }
-            Some(id) => all
-                .iter()
-                .find(|r| r.resource_type.eq_ignore_ascii_case(id))
-                .map(|r| ScimResponse::json(200, r.resource_type_json(base)))
-                .ok_or_else(|| ScimError::not_found(format!("resource type {id} not found")).into()),
-        }
     }
 }
 
@@ -610,6 +570,39 @@ fn overlay(mut full: Value, out: Value, schema: &ResourceSchema) -> Value {
         full_map.insert(canonical, value);
     }
     full
+}
+
+/// The tenant's schemas: the built-in ones and the extensions it defines.
+fn schemas(tenant: &Tenant, id: Option<&str>, base: &str) -> Result<ScimResponse> {
+    let (users, groups) = (tenant.schema(ResourceKind::User), tenant.schema(ResourceKind::Group));
+    let all: Vec<&scim::Schema> =
+        [&users.core].into_iter().chain(&users.extensions).chain([&groups.core]).chain(&groups.extensions).collect();
+    match id {
+        None => {
+            let list: Vec<Value> = all.iter().map(|s| s.to_json(base)).collect();
+            Ok(ScimResponse::json(200, list_response(list.len(), 1, list)))
+        }
+        Some(id) => all
+            .iter()
+            .find(|s| s.id.eq_ignore_ascii_case(id))
+            .map(|s| ScimResponse::json(200, s.to_json(base)))
+            .ok_or_else(|| ScimError::not_found(format!("schema {id} not found")).into()),
+    }
+}
+
+fn resource_types(tenant: &Tenant, id: Option<&str>, base: &str) -> Result<ScimResponse> {
+    let all = [tenant.schema(ResourceKind::User), tenant.schema(ResourceKind::Group)];
+    match id {
+        None => {
+            let list: Vec<Value> = all.iter().map(|r| r.resource_type_json(base)).collect();
+            Ok(ScimResponse::json(200, list_response(list.len(), 1, list)))
+        }
+        Some(id) => all
+            .iter()
+            .find(|r| r.resource_type.eq_ignore_ascii_case(id))
+            .map(|r| ScimResponse::json(200, r.resource_type_json(base)))
+            .ok_or_else(|| ScimError::not_found(format!("resource type {id} not found")).into()),
+    }
 }
 
 fn require_body(req: &ScimRequest) -> Result<&Value> {

@@ -13,8 +13,11 @@ use pipeline::{MappingStep, RhaiStep, Step};
 use serde_json::Value;
 use wasm_host::{InstancePolicy, Limits, PluginEngine, WasmPlugin, WasmStep};
 
-use crate::config::{InstanceMode, PolicyConfig, StepConfig, TenantConfig};
+use crate::config::{ExtensionConfig, InstanceMode, PolicyConfig, StepConfig, TenantConfig};
 use crate::flow::Flow;
+use crate::store::ResourceKind;
+use scim::schema::AttrType;
+use scim::{AttributeDef, ResourceSchema, Schema};
 
 /// One tenant, ready to serve.
 pub struct Tenant {
@@ -22,6 +25,18 @@ pub struct Tenant {
     pub idp: String,
     pub policy: PolicyConfig,
     pub flow: Flow,
+    /// The built-in schemas plus the tenant's own extensions.
+    users: Arc<ResourceSchema>,
+    groups: Arc<ResourceSchema>,
+}
+
+impl Tenant {
+    pub fn schema(&self, kind: ResourceKind) -> &Arc<ResourceSchema> {
+        match kind {
+            ResourceKind::User => &self.users,
+            ResourceKind::Group => &self.groups,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +45,8 @@ pub enum TenantError {
     Step { tenant: String, index: usize, what: String, message: String },
     #[error("cannot start the plugin engine: {0}")]
     Engine(String),
+    #[error("tenant {tenant}, extension {id}: {message}")]
+    Extension { tenant: String, id: String, message: String },
 }
 
 /// Build every configured tenant. Wasm plugins are compiled once per file
@@ -99,11 +116,70 @@ pub fn build_all(
             };
             steps.push(built);
         }
-        let tenant =
-            Tenant { name: name.clone(), idp: config.idp.clone(), policy: config.policy, flow: Flow::new(steps) };
+        let mut users = ResourceSchema::user();
+        let mut groups = ResourceSchema::group();
+        for ext in &config.extensions {
+            let fail = |message: String| TenantError::Extension { tenant: name.clone(), id: ext.id.clone(), message };
+            let schema = extension_schema(ext).map_err(fail)?;
+            let target = match ext.resource_type.as_str() {
+                "User" => &mut users,
+                "Group" => &mut groups,
+                other => return Err(fail(format!("resource_type must be User or Group, not {other}"))),
+            };
+            if target.knows_schema(&schema.id) {
+                return Err(fail("this schema is already defined".into()));
+            }
+            target.extensions.push(schema);
+        }
+        let tenant = Tenant {
+            name: name.clone(),
+            idp: config.idp.clone(),
+            policy: config.policy,
+            flow: Flow::new(steps),
+            users: Arc::new(users),
+            groups: Arc::new(groups),
+        };
         out.insert(name.clone(), Arc::new(tenant));
     }
     Ok(out)
+}
+
+/// A tenant's extension schema from its config, checked.
+fn extension_schema(ext: &ExtensionConfig) -> Result<Schema, String> {
+    if !ext.id.starts_with("urn:") || ext.id.chars().any(char::is_whitespace) {
+        return Err("the id must be a URN (urn:...) without spaces".into());
+    }
+    let mut attributes: Vec<AttributeDef> = Vec::new();
+    for attr in &ext.attributes {
+        let valid_name = attr.name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && attr.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid_name {
+            return Err(format!(
+                "attribute name '{}' must start with a letter and hold only letters, digits, _ and -",
+                attr.name
+            ));
+        }
+        if attributes.iter().any(|a| a.name.eq_ignore_ascii_case(&attr.name)) {
+            return Err(format!("attribute '{}' is defined twice", attr.name));
+        }
+        let ty = match attr.ty.as_str() {
+            "string" => AttrType::String,
+            "boolean" => AttrType::Boolean,
+            "integer" => AttrType::Integer,
+            "decimal" => AttrType::Decimal,
+            "dateTime" => AttrType::DateTime,
+            "reference" => AttrType::Reference,
+            other => return Err(format!("attribute '{}': unknown type '{other}'", attr.name)),
+        };
+        let mut def = AttributeDef::new(&attr.name, ty).describe(&attr.description);
+        def.multi_valued = attr.multi_valued;
+        def.required = attr.required;
+        def.case_exact = attr.case_exact;
+        def.canonical_values = attr.canonical_values.clone();
+        attributes.push(def);
+    }
+    let name = ext.name.clone().unwrap_or_else(|| ext.id.rsplit(':').next().unwrap_or_default().to_owned());
+    Ok(Schema { id: ext.id.clone(), name, description: ext.description.clone(), attributes })
 }
 
 fn file_name(path: &Path) -> String {

@@ -274,3 +274,95 @@ match_keys = ["externalId"]
     assert_eq!(out["userName"], "c");
     assert_eq!(gw.target_accounts("acme", "Users").len(), 1);
 }
+
+#[test]
+fn a_tenant_extension_schema_is_served_and_mapped() {
+    let toml = r#"
+[tenants.acme]
+[[tenants.acme.extensions]]
+id = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+name = "AcmeUser"
+description = "Acme's own user attributes"
+[[tenants.acme.extensions.attributes]]
+name = "badgeColor"
+canonical_values = ["red", "green"]
+[[tenants.acme.extensions.attributes]]
+name = "clearance"
+type = "integer"
+
+[[tenants.acme.steps]]
+kind = "mapping"
+[tenants.acme.steps.transform_in]
+"urn:ietf:params:scim:schemas:extension:acme:2.0:User:badgeColor" = 'default(urn:ietf:params:scim:schemas:extension:acme:2.0:User:badgeColor, "red")'
+
+[tenants.other]
+"#;
+    const ACME: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
+    let gw = Gateway::start_tenants(toml);
+    let token = gw.token("acme");
+    let schemas = gw.get("/Schemas", &token).expect(200).json;
+    let ids: Vec<&str> = schemas["Resources"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&ACME), "{ids:?}");
+    let schema = gw.get(&format!("/Schemas/{ACME}"), &token).expect(200).json;
+    assert_eq!(schema["name"], "AcmeUser");
+    assert_eq!(schema["attributes"][1]["type"], "integer");
+    let user_type = gw.get("/ResourceTypes/User", &token).expect(200).json;
+    let extensions: Vec<&str> =
+        user_type["schemaExtensions"].as_array().unwrap().iter().map(|e| e["schema"].as_str().unwrap()).collect();
+    assert!(extensions.contains(&ACME), "{extensions:?}");
+
+    // Another tenant sees nothing of it.
+    let other = gw.token("other");
+    gw.get(&format!("/Schemas/{ACME}"), &other).expect(404);
+
+    // The attribute is stored, defaulted by the mapping, filterable.
+    let doc = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ACME], "userName": "amy",
+                     ACME: {"clearance": 3}});
+    let created = gw.post("/Users", &token, &doc).expect(201).json;
+    assert_eq!(created[ACME]["clearance"], 3, "{created}");
+    assert_eq!(created[ACME]["badgeColor"], "red", "the target's default reads back");
+    let found = gw.get(&format!("/Users?filter={ACME}:clearance gt 2"), &token).expect(200).json;
+    assert_eq!(found["totalResults"], 1, "{found}");
+}
+
+#[test]
+fn lifecycle_events_run_after_the_write_and_never_undo_it() {
+    let scripts = tempfile::tempdir().unwrap();
+    let notify = scripts.path().join("notify.rhai");
+    std::fs::write(
+        &notify,
+        r#"fn on_event(event, user, ctx) {
+               log("info", `${event}: ${user.userName} (${ctx.operation})`);
+               if event == "deleted" { throw "the webhook is down"; }
+           }"#,
+    )
+    .unwrap();
+    let toml = format!("[tenants.acme]\n[[tenants.acme.steps]]\nkind = \"rhai\"\npath = {:?}\n", notify.display());
+    let gw = Gateway::start_tenants(&toml);
+    let token = gw.token("acme");
+    let id = gw.post("/Users", &token, &json!({"userName": "eve", "active": true})).expect(201).json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                            "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+    gw.patch(&format!("/Users/{id}"), &token, &deactivate).expect(200);
+    let reactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                            "Operations": [{"op": "replace", "value": {"active": true}}]});
+    gw.patch(&format!("/Users/{id}"), &token, &reactivate).expect(200);
+    gw.put(&format!("/Users/{id}"), &token, &json!({"userName": "eve", "active": true, "title": "CFO"})).expect(200);
+    // The hook fails on delete; the delete stands.
+    gw.delete(&format!("/Users/{id}"), &token).expect(204);
+    gw.get(&format!("/Users/{id}"), &token).expect(404);
+    assert!(gw.target_accounts("acme", "Users").is_empty());
+
+    let detail_of = |operation: &str, needle: &str| {
+        log_of(&gw, "acme", |r| r["operation"] == operation && r["detail"].as_str().is_some_and(|d| d.contains(needle)))
+    };
+    detail_of("create", "created: eve (create)");
+    detail_of("patch", "deactivated: eve (patch)");
+    detail_of("patch", "reactivated: eve (patch)");
+    detail_of("replace", "updated: eve (replace)");
+    let deleted = detail_of("delete", "the webhook is down");
+    assert_eq!(deleted["status"], 204, "{deleted}");
+}
