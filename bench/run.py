@@ -33,13 +33,18 @@ def sh(*args, **kw):
 
 
 class Gateway:
-    def __init__(self, workdir):
+    """The release gateway on loopback. `tenants` is the TOML of the tenant
+    tables; `tokens` maps each tenant name to a fresh token."""
+
+    def __init__(self, workdir, tenants='[tenants.bench]\n'):
         self.workdir = workdir
         self.config = os.path.join(workdir, "scimgate.toml")
         with open(self.config, "w") as f:
-            f.write('[store]\npath = "bench.db"\n[tenants.bench]\n')
-        self.token = sh(BIN, "token", "issue", "--config", self.config, "--tenant", "bench",
-                        capture_output=True).stdout.strip()
+            f.write('[store]\npath = "bench.db"\n' + tenants)
+        names = re.findall(r"^\[tenants\.([a-z0-9_-]+)\]\s*$", tenants, re.M)
+        self.tokens = {n: sh(BIN, "token", "issue", "--config", self.config, "--tenant", n,
+                             capture_output=True).stdout.strip() for n in names}
+        self.token = self.tokens[names[0]]
         env = dict(os.environ, RUST_LOG="warn")
         self.stderr = open(os.path.join(workdir, "gateway.log"), "w")
         self.proc = subprocess.Popen([BIN, "serve", "--config", self.config, "--listen", "127.0.0.1:0"],
@@ -50,8 +55,8 @@ class Gateway:
             raise SystemExit(f"gateway did not start: {line!r}")
         self.url = m.group(1)
 
-    def get(self, path):
-        req = urllib.request.Request(self.url + path, headers={"Authorization": "Bearer " + self.token})
+    def get(self, path, token=None):
+        req = urllib.request.Request(self.url + path, headers={"Authorization": "Bearer " + (token or self.token)})
         with urllib.request.urlopen(req) as resp:
             return json.load(resp)
 

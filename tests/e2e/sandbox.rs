@@ -92,3 +92,26 @@ fn hostile_plugins_fail_only_their_own_requests() {
     // And the gateway is still whole.
     gw.get("/Users?count=1", &gw.token("good")).expect(200);
 }
+
+#[test]
+fn script_errors_name_the_file_line_and_column() {
+    let scripts = tempfile::tempdir().unwrap();
+    let path = scripts.path().join("broken.rhai");
+    std::fs::write(
+        &path,
+        "fn transform_in(user, ctx) {\n    let n = 1;\n    user.userName = n.no_such_method();\n    user\n}\n",
+    )
+    .unwrap();
+    let toml = format!("[tenants.acme]\n[[tenants.acme.steps]]\nkind = \"rhai\"\npath = {:?}\n", path.display());
+    let gw = Gateway::start_tenants(&toml);
+    let token = gw.token("acme");
+    let resp = gw.post("/Users", &token, &user(1)).expect(500);
+    let detail = resp.json["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("broken.rhai:3:"), "{detail}");
+    assert!(detail.contains("no_such_method"), "{detail}");
+    let logged = eventually("the error in the provisioning log", || {
+        let out = gw.cli_ok(&["log", "--tenant", "acme", "--json"]);
+        out.lines().find(|l| l.contains("broken.rhai:3:")).map(str::to_owned)
+    });
+    assert!(logged.contains("\"status\":500"), "{logged}");
+}

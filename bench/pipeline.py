@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""What a pipeline step costs through the gateway: one release gateway with a
+tenant per step kind (none, declarative mapping, Rhai script, Wasm plugin, and
+the three chained), driven by wrk with the same POST and GET load, the
+tenants interleaved run by run so that machine noise hits them alike.
+Prints a Markdown table with ratios to the tenant without steps, writes JSON.
+
+    python3 bench/pipeline.py            # 3 runs x 10 s per tenant and scenario
+    python3 bench/pipeline.py --quick    # 1 run x 3 s
+
+Needs `wrk` and the wasm32-wasip2 target (the Wasm plugin is built first).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import urllib.parse
+
+from run import BIN, LUA, ROOT, Gateway, sh, wrk
+
+WASM = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release", "work_email.wasm")
+RHAI = os.path.join(ROOT, "examples", "rhai", "work-email.rhai")
+
+# The same logic three ways: userName := lower-cased primary work email.
+MAPPING = """kind = "mapping"
+[tenants.{t}.steps.transform_in]
+"userName" = 'lower(emails[type eq "work"].value)'
+"""
+
+TENANTS = {
+    "none": [],
+    "mapping": [MAPPING],
+    "rhai": [f'kind = "rhai"\npath = "{RHAI}"\n'],
+    "wasm": [f'kind = "wasm"\npath = "{WASM}"\n'],
+    "chain": [MAPPING, f'kind = "rhai"\npath = "{RHAI}"\n', f'kind = "wasm"\npath = "{WASM}"\n'],
+}
+
+
+def tenants_toml():
+    out = ""
+    for name, steps in TENANTS.items():
+        out += f"[tenants.{name}]\n"
+        for step in steps:
+            out += f"[[tenants.{name}.steps]]\n" + step.replace("{t}", name)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", type=int)
+    ap.add_argument("--duration", type=int)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", "pipeline.json"))
+    args = ap.parse_args()
+    runs = args.runs or (1 if args.quick else 3)
+    duration = args.duration or (3 if args.quick else 10)
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+
+    sh("cargo", "build", "--release", "-q", "-p", "scimgate", "-p", "scimgate-plugin-artifacts", cwd=ROOT)
+    workdir = tempfile.mkdtemp(prefix="scimgate-bench-pipeline-")
+    gw = Gateway(workdir, tenants_toml())
+    results = {t: {} for t in TENANTS}
+    try:
+        base_env = dict(os.environ, BENCH_LUA_DIR=LUA)
+        # A few thousand users per tenant to read back.
+        for tenant, token in gw.tokens.items():
+            env = dict(base_env, SCIMGATE_TOKEN=token, BENCH_PREFIX=f"seed-{tenant}")
+            wrk(gw.url, "post_user.lua", env, 2, args.connections)
+            page = gw.get("/scim/v2/Users?attributes=id&count=1000", token)
+            with open(os.path.join(workdir, f"ids-{tenant}"), "w") as f:
+                f.write("\n".join(r["id"] for r in page["Resources"]))
+        samples = {(t, s): [] for t in TENANTS for s in ("POST /Users", "GET /Users/{id}")}
+        for r in range(runs):
+            for tenant, token in gw.tokens.items():
+                env = dict(base_env, SCIMGATE_TOKEN=token, BENCH_PREFIX=f"run{r}-{tenant}",
+                           BENCH_IDS=os.path.join(workdir, f"ids-{tenant}"))
+                samples[(tenant, "POST /Users")].append(wrk(gw.url, "post_user.lua", env, duration, args.connections))
+                samples[(tenant, "GET /Users/{id}")].append(wrk(gw.url, "get_by_id.lua", env, duration, args.connections))
+        for (tenant, scenario), runs_ in samples.items():
+            results[tenant][scenario] = {
+                "rps": statistics.median(s["rps"] for s in runs_),
+                "p50_ms": statistics.median(s["p50_ms"] for s in runs_),
+                "p99_ms": statistics.median(s["p99_ms"] for s in runs_),
+                "samples": runs_,
+            }
+    finally:
+        gw.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump({"runs": runs, "duration_s": duration, "connections": args.connections,
+                   "cores": os.cpu_count(), "tenants": results}, f, indent=2)
+    print(f"Pipeline cost through the gateway, wrk -t1 -c{args.connections}, median of {runs} x {duration} s, "
+          f"{os.cpu_count()} cores shared by gateway and load generator\n")
+    for scenario in ("POST /Users", "GET /Users/{id}"):
+        base = results["none"][scenario]
+        print(f"`{scenario}`\n")
+        print("| steps | requests/s | vs none | p50 | added p50 | p99 |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for tenant in TENANTS:
+            r = results[tenant][scenario]
+            added = (r["p50_ms"] - base["p50_ms"]) * 1000
+            print(f"| {tenant} | {r['rps']:,.0f} | {r['rps'] / base['rps']:.2f}x | {r['p50_ms']:.2f} ms "
+                  f"| {added:+.0f} µs | {r['p99_ms']:.2f} ms |")
+        print()
+    print(f"JSON: {args.json}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    main()
