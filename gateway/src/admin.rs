@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 
 use crate::flow::scope_json;
 use crate::listener::read_json_body;
+use crate::reload::Registry;
 use crate::service::{Service, ServiceError, hook_context};
 use crate::store::ResourceKind;
 use crate::tenant::Tenant;
@@ -39,7 +40,7 @@ use crate::tenant::Tenant;
 /// What the admin listener serves from.
 pub struct AdminState {
     pub service: Arc<Service>,
-    pub tenants: Arc<HashMap<String, Arc<Tenant>>>,
+    pub tenants: Arc<Registry>,
     /// SHA-256 of the admin token.
     pub token_hash: [u8; 32],
     pub max_body_bytes: usize,
@@ -116,20 +117,37 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Serv
         req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let tenant = |name: &str| -> Result<Arc<Tenant>, ServiceError> {
-        state.tenants.get(name).cloned().ok_or_else(|| ScimError::not_found(format!("no tenant {name}")).into())
+        state.tenants.get(name).ok_or_else(|| ScimError::not_found(format!("no tenant {name}")).into())
     };
     match (req.method().clone(), segments.as_slice()) {
         (hyper::Method::GET, ["admin", "tenants"]) => {
-            let mut names: Vec<&String> = state.tenants.keys().collect();
-            names.sort();
-            let list: Vec<Value> = names
+            // Tenants that run, and tenants whose first version was refused.
+            let list: Vec<Value> = state
+                .tenants
+                .status()
                 .into_iter()
-                .map(|n| {
-                    let t = &state.tenants[n];
-                    json!({"name": t.name, "idp": t.idp, "steps": t.flow.step_names()})
+                .map(|(name, status)| {
+                    let running = state.tenants.get(&name);
+                    json!({
+                        "name": name,
+                        "idp": running.as_ref().map(|t| t.idp.clone()),
+                        "steps": running.as_ref().map(|t| t.flow.step_names()),
+                        "version": status.version,
+                        "loaded_at": status.loaded_at,
+                        "file": status.file,
+                        "last_error": status.last_error,
+                        "last_error_at": status.last_error_at,
+                    })
                 })
                 .collect();
             Ok(json!({"tenants": list}))
+        }
+        (hyper::Method::POST, ["admin", "reload"]) => {
+            let registry = state.tenants.clone();
+            let report = tokio::task::spawn_blocking(move || registry.reload())
+                .await
+                .map_err(|e| ServiceError::Internal(format!("reload task failed: {e}")))?;
+            Ok(serde_json::to_value(report).unwrap_or(Value::Null))
         }
         (hyper::Method::POST, ["admin", "tenants", name, "dry-run"]) => {
             let tenant = tenant(name)?;

@@ -28,6 +28,10 @@ pub struct Config {
     /// Absolute path of the SQLite database.
     pub store_path: PathBuf,
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// The file each tenant is defined in (the main file for inline tenants).
+    pub tenant_files: BTreeMap<String, PathBuf>,
+    /// Where tenant files live (`tenants_dir`), absolute.
+    pub tenants_dir: Option<PathBuf>,
     /// The directory relative paths resolve against.
     pub base_dir: PathBuf,
     /// The admin listener; none unless `[admin]` is in the file.
@@ -218,6 +222,9 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     admin: Option<AdminConfig>,
+    /// A directory of `NAME.toml` files, one tenant each.
+    #[serde(default)]
+    tenants_dir: Option<PathBuf>,
     #[serde(default)]
     tenants: BTreeMap<String, TenantConfig>,
 }
@@ -237,10 +244,42 @@ fn default_max_body() -> usize {
 }
 
 impl Config {
+    /// Load the main file and every tenant file; any error fails the load.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let (config, mut broken) = Self::load_lenient(path)?;
+        match broken.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(config),
+        }
+    }
+
+    /// Load the main file (its errors fail the load) and every tenant file; a
+    /// tenant file that does not parse is left out and reported with its
+    /// tenant name, so that a reload keeps that tenant's running snapshot.
+    pub fn load_lenient(path: &Path) -> Result<(Config, Vec<(String, ConfigError)>), ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Self::parse(&text, path)
+        let mut config = Self::parse(&text, path)?;
+        let mut broken = Vec::new();
+        if let Some(dir) = config.tenants_dir.clone() {
+            let entries = std::fs::read_dir(&dir).map_err(|source| ConfigError::Read { path: dir.clone(), source })?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            for file in files {
+                let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                match load_tenant_file(&name, &file, &config) {
+                    Ok(tenant) => {
+                        config.tenants.insert(name.clone(), tenant);
+                        config.tenant_files.insert(name, file);
+                    }
+                    Err(e) => broken.push((name, e)),
+                }
+            }
+        }
+        Ok((config, broken))
     }
 
     /// Parse config text; `path` locates relative paths and names errors.
@@ -265,22 +304,63 @@ impl Config {
         }
         let mut tenants = raw.tenants;
         for tenant in tenants.values_mut() {
-            for step in &mut tenant.steps {
-                match step {
-                    StepConfig::Rhai(s) => s.path = base.join(&s.path),
-                    StepConfig::Wasm(s) => s.path = base.join(&s.path),
-                    StepConfig::Mapping(_) => {}
-                }
-            }
+            tenant.resolve_paths(&base);
         }
+        let tenant_files = tenants.keys().map(|name| (name.clone(), path.to_owned())).collect();
         Ok(Config {
             server: raw.server,
             store_path: base.join(raw.store.path),
             tenants,
+            tenant_files,
+            tenants_dir: raw.tenants_dir.map(|d| base.join(d)),
             base_dir: base,
             admin: raw.admin,
         })
     }
+}
+
+impl TenantConfig {
+    /// Make step file paths absolute against `base`.
+    fn resolve_paths(&mut self, base: &Path) {
+        for step in &mut self.steps {
+            match step {
+                StepConfig::Rhai(s) => s.path = base.join(&s.path),
+                StepConfig::Wasm(s) => s.path = base.join(&s.path),
+                StepConfig::Mapping(_) => {}
+            }
+        }
+    }
+
+    /// The files this tenant's snapshot is built from, besides its own file.
+    pub fn step_files(&self) -> Vec<&Path> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                StepConfig::Rhai(s) => Some(s.path.as_path()),
+                StepConfig::Wasm(s) => Some(s.path.as_path()),
+                StepConfig::Mapping(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// One `tenants_dir/NAME.toml`: the tenant's table at the top level; paths
+/// relative to the directory.
+fn load_tenant_file(name: &str, file: &Path, config: &Config) -> Result<TenantConfig, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { path: file.to_owned(), message };
+    if !valid_tenant_name(name) {
+        return Err(invalid(format!(
+            "tenant name '{name}' (the file name) must be 1-64 characters of a-z, 0-9, '-' or '_'"
+        )));
+    }
+    if config.tenants.contains_key(name) {
+        return Err(invalid(format!("tenant {name} is also defined in {}", config.tenant_files[name].display())));
+    }
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { path: file.to_owned(), source })?;
+    let mut tenant: TenantConfig =
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: file.to_owned(), message: e.to_string() })?;
+    tenant.resolve_paths(file.parent().unwrap_or(Path::new(".")));
+    Ok(tenant)
 }
 
 fn valid_tenant_name(name: &str) -> bool {

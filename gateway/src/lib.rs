@@ -12,6 +12,7 @@ pub mod config;
 pub mod flow;
 pub mod listener;
 pub mod plugin_test;
+pub mod reload;
 pub mod server;
 pub mod service;
 pub mod store;

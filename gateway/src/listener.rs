@@ -7,7 +7,6 @@
 //! panic: malformed input becomes a 4xx, internal failures a 500 with a
 //! request id to find them in the process log.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,6 +27,7 @@ use tracing::Instrument;
 
 use pipeline::StepError;
 
+use crate::reload::Registry;
 use crate::service::{Method, Route, ScimRequest, ScimResponse, Service, ServiceError, operation_name};
 use crate::store::{LogRecord, LogWriter, now_rfc3339};
 use crate::tenant::Tenant;
@@ -42,7 +42,8 @@ pub struct AppState {
     pub service: Arc<Service>,
     pub tokens: TokenAuthority,
     pub log: LogWriter,
-    pub tenants: Arc<HashMap<String, Arc<Tenant>>>,
+    /// The live tenant snapshots (swapped by reloads).
+    pub tenants: Arc<Registry>,
     pub max_body_bytes: usize,
 }
 
@@ -236,7 +237,7 @@ fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<Arc<Tenant>
         .ok_or(AuthFailure::Missing)?;
     // A cached token costs a hash; a miss is one indexed read.
     match state.tokens.authenticate(presented) {
-        Ok(Some(name)) => state.tenants.get(&name).cloned().ok_or(AuthFailure::Invalid),
+        Ok(Some(name)) => state.tenants.get(&name).ok_or(AuthFailure::Invalid),
         Ok(None) => Err(AuthFailure::Invalid),
         Err(e) => {
             tracing::error!(error = %e, "token lookup failed");

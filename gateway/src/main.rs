@@ -36,6 +36,13 @@ enum Command {
         #[arg(long)]
         admin_listen: Option<SocketAddr>,
     },
+    /// Validate a config without serving: every tenant file parses, every
+    /// mapping and filter is checked, every Rhai script compiles, every Wasm
+    /// component links against the plugin contract. Exits 1 on any problem.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Issue, list and revoke bearer tokens.
     Token {
         #[command(subcommand)]
@@ -113,6 +120,23 @@ enum TokenCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Check { config } => {
+            let results = scimgate::reload::check(&config).with_context(|| format!("checking {}", config.display()))?;
+            let mut failed = 0;
+            for scimgate::reload::TenantCheck { tenant, outcome } in &results {
+                match outcome {
+                    Ok(steps) => println!("ok      {tenant} ({steps} steps)"),
+                    Err(problem) => {
+                        failed += 1;
+                        println!("FAILED  {tenant}: {problem}");
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} tenants have problems", results.len());
+            }
+            println!("{}: {} tenants, all valid", config.display(), results.len());
+        }
         Command::Serve { config: path, listen, admin_listen } => {
             init_tracing();
             let mut config = load(&path)?;

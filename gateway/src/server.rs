@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::listener::{AppState, serve};
+use crate::reload::{Registry, spawn_triggers};
 use crate::service::Service;
 use crate::store::{LogWriter, Store};
 use crate::tokens::TokenAuthority;
@@ -25,6 +26,8 @@ pub enum ServeError {
     Tenant(#[from] crate::tenant::TenantError),
     #[error("the admin API needs a token of at least 16 characters in the environment variable {0}")]
     AdminToken(String),
+    #[error("cannot start the plugin engine: {0}")]
+    Engine(String),
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
 }
@@ -37,8 +40,10 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     // Every plugin compiles (or comes from the on-disk cache) before the
     // gateway accepts a request.
     let cache_dir = config.store_path.parent().map(|dir| dir.join("plugin-cache"));
-    let tenants = crate::tenant::build_all(&config.tenants, cache_dir)?;
-    for tenant in tenants.keys() {
+    let engine = wasm_host::PluginEngine::new(wasm_host::EngineConfig { cache_dir, ..Default::default() })
+        .map_err(|e| ServeError::Engine(e.to_string()))?;
+    let registry = Arc::new(Registry::start(&config, config_path, engine)?);
+    for tenant in &registry.names() {
         if store.live_tokens(Some(tenant))?.is_empty() {
             tracing::warn!(
                 %tenant,
@@ -54,13 +59,12 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         },
         None => None,
     };
-    let tenants = Arc::new(tenants);
     let service = Arc::new(Service::new(store.clone()));
     let state = Arc::new(AppState {
         service: service.clone(),
         tokens: TokenAuthority::new(store.clone()),
         log,
-        tenants: tenants.clone(),
+        tenants: registry.clone(),
         max_body_bytes: config.server.max_body_bytes,
     });
     let addr = listen.unwrap_or(config.server.listen);
@@ -78,7 +82,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
             let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
             let admin_state = Arc::new(crate::admin::AdminState {
                 service,
-                tenants,
+                tenants: registry.clone(),
                 token_hash,
                 max_body_bytes: config.server.max_body_bytes,
             });
@@ -92,6 +96,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         _ => None,
     };
     tracing::info!(%local, scim_base = %format!("http://{local}/scim/v2"), store = %config.store_path.display(), "serving");
+    spawn_triggers(registry);
     serve(listener, state, shutdown_signal(), SHUTDOWN_GRACE).await;
     if let Some(task) = admin_task {
         task.abort();

@@ -4,8 +4,7 @@
 //! checked); a step that does not load stops the gateway from starting with
 //! the file and the reason.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +27,9 @@ pub struct Tenant {
     /// The built-in schemas plus the tenant's own extensions.
     users: Arc<ResourceSchema>,
     groups: Arc<ResourceSchema>,
+    /// Which snapshot this is (increasing across reloads, process-wide).
+    pub version: u64,
+    pub loaded_at: String,
 }
 
 impl Tenant {
@@ -43,105 +45,82 @@ impl Tenant {
 pub enum TenantError {
     #[error("tenant {tenant}, step {index} ({what}): {message}")]
     Step { tenant: String, index: usize, what: String, message: String },
-    #[error("cannot start the plugin engine: {0}")]
-    Engine(String),
     #[error("tenant {tenant}, extension {id}: {message}")]
     Extension { tenant: String, id: String, message: String },
 }
 
-/// Build every configured tenant. Wasm plugins are compiled once per file
-/// (cached on disk under `cache_dir`) and shared; each tenant gets its own
-/// instances and config.
-pub fn build_all(
-    tenants: &BTreeMap<String, TenantConfig>,
-    cache_dir: Option<PathBuf>,
-) -> Result<HashMap<String, Arc<Tenant>>, TenantError> {
-    let mut engine: Option<PluginEngine> = None;
-    let mut plugins: HashMap<PathBuf, Arc<WasmPlugin>> = HashMap::new();
-    let mut out = HashMap::new();
-    for (name, config) in tenants {
-        let mut steps: Vec<Box<dyn Step>> = Vec::new();
-        for (i, step) in config.steps.iter().enumerate() {
-            let index = i + 1;
-            let fail = |what: &Path, message: String| TenantError::Step {
-                tenant: name.clone(),
-                index,
-                what: what.display().to_string(),
-                message,
-            };
-            let built: Box<dyn Step> = match step {
-                StepConfig::Mapping(mapping) => {
-                    let step_name = format!("mapping#{index}");
-                    Box::new(
-                        MappingStep::new(step_name.clone(), mapping.clone())
-                            .map_err(|e| fail(Path::new(&step_name), e.to_string()))?,
-                    )
-                }
-                StepConfig::Rhai(script) => {
-                    let source =
-                        std::fs::read_to_string(&script.path).map_err(|e| fail(&script.path, e.to_string()))?;
-                    let config = toml_to_json(script.config.as_ref()).map_err(|e| fail(&script.path, e))?;
-                    Box::new(
-                        RhaiStep::compile(file_name(&script.path), &source, script.limits.clone(), config)
-                            .map_err(|e| fail(&script.path, e.to_string()))?,
-                    )
-                }
-                StepConfig::Wasm(wasm) => {
-                    if engine.is_none() {
-                        let config = wasm_host::EngineConfig { cache_dir: cache_dir.clone(), ..Default::default() };
-                        engine = Some(PluginEngine::new(config).map_err(|e| TenantError::Engine(e.to_string()))?);
-                    }
-                    let Some(engine) = engine.as_ref() else { unreachable!("set above") };
-                    let plugin = match plugins.get(&wasm.path) {
-                        Some(p) => p.clone(),
-                        None => {
-                            let p = WasmPlugin::load_file(engine, &file_name(&wasm.path), &wasm.path)
-                                .map_err(|e| fail(&wasm.path, e.to_string()))?;
-                            plugins.insert(wasm.path.clone(), p.clone());
-                            p
-                        }
-                    };
-                    let config = toml_to_json(wasm.config.as_ref()).map_err(|e| fail(&wasm.path, e))?;
-                    let limits = Limits {
-                        memory_bytes: wasm.memory_mib << 20,
-                        deadline: Duration::from_millis(wasm.deadline_ms),
-                        ..Limits::default()
-                    };
-                    let step = WasmStep::new(plugin, &config, limits);
-                    Box::new(match wasm.instances {
-                        InstanceMode::Reuse => step,
-                        InstanceMode::Fresh => step.with_policy(InstancePolicy::Fresh),
-                    })
-                }
-            };
-            steps.push(built);
-        }
-        let mut users = ResourceSchema::user();
-        let mut groups = ResourceSchema::group();
-        for ext in &config.extensions {
-            let fail = |message: String| TenantError::Extension { tenant: name.clone(), id: ext.id.clone(), message };
-            let schema = extension_schema(ext).map_err(fail)?;
-            let target = match ext.resource_type.as_str() {
-                "User" => &mut users,
-                "Group" => &mut groups,
-                other => return Err(fail(format!("resource_type must be User or Group, not {other}"))),
-            };
-            if target.knows_schema(&schema.id) {
-                return Err(fail("this schema is already defined".into()));
-            }
-            target.extensions.push(schema);
-        }
-        let tenant = Tenant {
-            name: name.clone(),
-            idp: config.idp.clone(),
-            policy: config.policy,
-            flow: Flow::new(steps),
-            users: Arc::new(users),
-            groups: Arc::new(groups),
+/// Build one tenant's snapshot from its config: Wasm components compiled
+/// (the engine keeps them by content hash, in memory and on disk), Rhai
+/// parsed, mappings checked, extension schemas added.
+pub fn build(name: &str, config: &TenantConfig, engine: &PluginEngine, version: u64) -> Result<Tenant, TenantError> {
+    let mut steps: Vec<Box<dyn Step>> = Vec::new();
+    for (i, step) in config.steps.iter().enumerate() {
+        let index = i + 1;
+        let fail = |what: &Path, message: String| TenantError::Step {
+            tenant: name.to_owned(),
+            index,
+            what: what.display().to_string(),
+            message,
         };
-        out.insert(name.clone(), Arc::new(tenant));
+        let built: Box<dyn Step> = match step {
+            StepConfig::Mapping(mapping) => {
+                let step_name = format!("mapping#{index}");
+                Box::new(
+                    MappingStep::new(step_name.clone(), mapping.clone())
+                        .map_err(|e| fail(Path::new(&step_name), e.to_string()))?,
+                )
+            }
+            StepConfig::Rhai(script) => {
+                let source = std::fs::read_to_string(&script.path).map_err(|e| fail(&script.path, e.to_string()))?;
+                let config = toml_to_json(script.config.as_ref()).map_err(|e| fail(&script.path, e))?;
+                Box::new(
+                    RhaiStep::compile(file_name(&script.path), &source, script.limits.clone(), config)
+                        .map_err(|e| fail(&script.path, e.to_string()))?,
+                )
+            }
+            StepConfig::Wasm(wasm) => {
+                let plugin = WasmPlugin::load_file(engine, &file_name(&wasm.path), &wasm.path)
+                    .map_err(|e| fail(&wasm.path, e.to_string()))?;
+                let config = toml_to_json(wasm.config.as_ref()).map_err(|e| fail(&wasm.path, e))?;
+                let limits = Limits {
+                    memory_bytes: wasm.memory_mib << 20,
+                    deadline: Duration::from_millis(wasm.deadline_ms),
+                    ..Limits::default()
+                };
+                let step = WasmStep::new(plugin, &config, limits);
+                Box::new(match wasm.instances {
+                    InstanceMode::Reuse => step,
+                    InstanceMode::Fresh => step.with_policy(InstancePolicy::Fresh),
+                })
+            }
+        };
+        steps.push(built);
     }
-    Ok(out)
+    let mut users = ResourceSchema::user();
+    let mut groups = ResourceSchema::group();
+    for ext in &config.extensions {
+        let fail = |message: String| TenantError::Extension { tenant: name.to_owned(), id: ext.id.clone(), message };
+        let schema = extension_schema(ext).map_err(fail)?;
+        let target = match ext.resource_type.as_str() {
+            "User" => &mut users,
+            "Group" => &mut groups,
+            other => return Err(fail(format!("resource_type must be User or Group, not {other}"))),
+        };
+        if target.knows_schema(&schema.id) {
+            return Err(fail("this schema is already defined".into()));
+        }
+        target.extensions.push(schema);
+    }
+    Ok(Tenant {
+        name: name.to_owned(),
+        idp: config.idp.clone(),
+        policy: config.policy,
+        flow: Flow::new(steps),
+        users: Arc::new(users),
+        groups: Arc::new(groups),
+        version,
+        loaded_at: crate::store::now_rfc3339(),
+    })
 }
 
 /// A tenant's extension schema from its config, checked.

@@ -24,6 +24,7 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ("PANIC", "scimgate-test-plugin-panic", "test_panic"),
     ("BLOAT", "scimgate-test-plugin-bloat", "test_bloat"),
     ("SLEEP", "scimgate-test-plugin-sleep", "test_sleep"),
+    ("STAMP", "scimgate-test-plugin-stamp", "test_stamp"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -230,9 +230,21 @@ impl Gateway {
 
     /// `extra` follows the `[store]` table verbatim.
     pub fn start_config(server_extra: &str, extra: &str, env: &[(&str, &str)]) -> Gateway {
+        Gateway::start_files("", &format!("[server]\n{server_extra}\n"), extra, &[], env)
+    }
+
+    /// A gateway whose config is `top` (top-level keys), `tables`, the
+    /// `[store]` table, then `extra`; `files` (relative path, content) are
+    /// written into its directory first.
+    pub fn start_files(top: &str, tables: &str, extra: &str, files: &[(&str, &[u8])], env: &[(&str, &str)]) -> Gateway {
         let dir = tempfile::Builder::new().prefix("scimgate-e2e-").tempdir().expect("temp dir");
+        for (rel, content) in files {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
         let config = dir.path().join("scimgate.toml");
-        let toml = format!("[server]\n{server_extra}\n\n[store]\npath = \"scimgate.db\"\n\n{extra}");
+        let toml = format!("{top}\n{tables}\n[store]\npath = \"scimgate.db\"\n\n{extra}");
         let has_admin = toml.lines().any(|l| l.trim() == "[admin]");
         std::fs::write(&config, toml).expect("write config");
         // Run the processes from a different directory than the config's, so
@@ -422,6 +434,14 @@ impl Gateway {
     }
 
     /// SIGTERM and wait (bounded) for the exit; returns the exit status.
+    /// Send SIGHUP (reload) to the running gateway.
+    pub fn sighup(&self) {
+        let child = self.child.as_ref().expect("gateway running");
+        // SAFETY: plain syscall on a pid we spawned and have not reaped yet.
+        let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGHUP) };
+        assert_eq!(rc, 0, "kill -HUP failed");
+    }
+
     pub fn sigterm(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("gateway running");
         // SAFETY: plain syscall on a pid we spawned and have not reaped yet.

@@ -12,6 +12,7 @@ mod pipeline;
 mod plugin_cli;
 mod protocol;
 mod provlog;
+mod reload;
 mod sandbox;
 mod scim;
 mod tenants;

@@ -1,0 +1,312 @@
+//! The live set of tenant snapshots, and reloading it without a restart.
+//!
+//! A request takes the `Arc<Tenant>` of its token's tenant once and runs on
+//! it to the end; a reload builds new snapshots completely off the request
+//! path, then swaps the map in one step. Per tenant:
+//!
+//! - unchanged (same config, same step file contents): the running snapshot
+//!   is kept, instances and all;
+//! - changed and valid: replaced, with a new version;
+//! - changed and invalid (its file does not parse, a script does not
+//!   compile, a component does not link): the running snapshot keeps
+//!   serving and the error is kept for the admin API and logged;
+//! - removed: gone from the map, so its tokens stop working at once.
+//!
+//! Reloads come from a file watcher (mtime polling of the main config, the
+//! tenants directory and every step file, debounced), `SIGHUP` and
+//! `POST /admin/reload`; they are serialized. Listener, store and admin
+//! settings are read at start only.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wasm_host::PluginEngine;
+
+use crate::config::{Config, ConfigError, TenantConfig};
+use crate::store::now_rfc3339;
+use crate::tenant::{Tenant, TenantError, build};
+
+/// How often the watcher looks at file modification times.
+const POLL: Duration = Duration::from_millis(200);
+/// Changes must stay still this long before a reload (editors write twice).
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+type TenantMap = HashMap<String, Arc<Tenant>>;
+
+/// What the admin API shows per tenant.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TenantStatus {
+    /// The running snapshot's version; none if it never loaded.
+    pub version: Option<u64>,
+    pub loaded_at: Option<String>,
+    pub file: Option<PathBuf>,
+    /// Why the latest change was refused (file, line and reason where known).
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+}
+
+/// What one reload did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReloadReport {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    pub unchanged: usize,
+    /// Tenants whose new version was refused: (tenant, reason).
+    pub failed: Vec<(String, String)>,
+    /// The main config did not load: nothing changed.
+    pub error: Option<String>,
+}
+
+pub struct Registry {
+    config_path: PathBuf,
+    engine: PluginEngine,
+    tenants: RwLock<Arc<TenantMap>>,
+    /// Per tenant: the fingerprint of the config and files its snapshot was built from.
+    fingerprints: Mutex<HashMap<String, [u8; 32]>>,
+    status: Mutex<BTreeMap<String, TenantStatus>>,
+    next_version: AtomicU64,
+    /// One reload at a time.
+    reloading: Mutex<()>,
+}
+
+impl Registry {
+    /// Build every tenant of `config`; any failure stops the start.
+    pub fn start(config: &Config, config_path: &Path, engine: PluginEngine) -> Result<Registry, TenantError> {
+        let registry = Registry {
+            config_path: config_path.to_owned(),
+            engine,
+            tenants: RwLock::new(Arc::new(HashMap::new())),
+            fingerprints: Mutex::new(HashMap::new()),
+            status: Mutex::new(BTreeMap::new()),
+            next_version: AtomicU64::new(1),
+            reloading: Mutex::new(()),
+        };
+        let mut map = TenantMap::new();
+        for (name, tenant_config) in &config.tenants {
+            let version = registry.next_version.fetch_add(1, Ordering::Relaxed);
+            let tenant = Arc::new(build(name, tenant_config, &registry.engine, version)?);
+            registry.remember(name, fingerprint(tenant_config), &tenant, config.tenant_files.get(name));
+            map.insert(name.clone(), tenant);
+        }
+        *registry.tenants.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        Ok(registry)
+    }
+
+    /// The running snapshot of one tenant.
+    pub fn get(&self, name: &str) -> Option<Arc<Tenant>> {
+        self.tenants.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tenants.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    pub fn status(&self) -> BTreeMap<String, TenantStatus> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn remember(&self, name: &str, print: [u8; 32], tenant: &Tenant, file: Option<&PathBuf>) {
+        self.fingerprints.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), print);
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = status.entry(name.to_owned()).or_default();
+        entry.version = Some(tenant.version);
+        entry.loaded_at = Some(tenant.loaded_at.clone());
+        entry.file = file.cloned();
+        entry.last_error = None;
+        entry.last_error_at = None;
+    }
+
+    fn refuse(&self, name: &str, reason: String, file: Option<&PathBuf>) {
+        tracing::error!(tenant = %name, %reason, "new tenant configuration refused; the running one stays");
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = status.entry(name.to_owned()).or_default();
+        if file.is_some() {
+            entry.file = file.cloned();
+        }
+        entry.last_error = Some(reason);
+        entry.last_error_at = Some(now_rfc3339());
+    }
+
+    /// Read the config again and swap in every tenant that changed and
+    /// builds. Blocking (it compiles): call it off the async workers.
+    pub fn reload(&self) -> ReloadReport {
+        let _serial = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let mut report = ReloadReport::default();
+        let (config, broken) = match Config::load_lenient(&self.config_path) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::error!(error = %e, "config reload refused; everything keeps running as it was");
+                report.error = Some(e.to_string());
+                return report;
+            }
+        };
+        let current = self.tenants.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut next: TenantMap = TenantMap::new();
+        let broken: HashMap<String, ConfigError> = broken.into_iter().collect();
+        for (name, error) in &broken {
+            // A tenant whose file does not parse keeps its running snapshot.
+            if let Some(tenant) = current.get(name) {
+                next.insert(name.clone(), tenant.clone());
+            }
+            self.refuse(name, error.to_string(), None);
+            report.failed.push((name.clone(), error.to_string()));
+        }
+        for (name, tenant_config) in &config.tenants {
+            let print = fingerprint(tenant_config);
+            let known = self.fingerprints.lock().unwrap_or_else(|e| e.into_inner()).get(name).copied();
+            match current.get(name) {
+                Some(tenant) if known == Some(print) => {
+                    next.insert(name.clone(), tenant.clone());
+                    report.unchanged += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let version = self.next_version.fetch_add(1, Ordering::Relaxed);
+            match build(name, tenant_config, &self.engine, version) {
+                Ok(tenant) => {
+                    let tenant = Arc::new(tenant);
+                    self.remember(name, print, &tenant, config.tenant_files.get(name));
+                    if current.contains_key(name) {
+                        report.changed.push(name.clone());
+                    } else {
+                        report.added.push(name.clone());
+                    }
+                    next.insert(name.clone(), tenant);
+                }
+                Err(e) => {
+                    if let Some(tenant) = current.get(name) {
+                        next.insert(name.clone(), tenant.clone());
+                    }
+                    self.refuse(name, e.to_string(), config.tenant_files.get(name));
+                    report.failed.push((name.clone(), e.to_string()));
+                }
+            }
+        }
+        for name in current.keys() {
+            if !next.contains_key(name) {
+                report.removed.push(name.clone());
+                self.fingerprints.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+                self.status.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+            }
+        }
+        *self.tenants.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        tracing::info!(
+            added = ?report.added, changed = ?report.changed, removed = ?report.removed,
+            failed = report.failed.len(), unchanged = report.unchanged, "reloaded"
+        );
+        report
+    }
+
+    /// Every file a reload reads: the main config, the tenant files and the
+    /// tenants' step files, with their modification stamps.
+    fn watched(&self) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
+        let stamp = |p: &Path| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        let mut files = vec![self.config_path.clone()];
+        if let Ok((config, _)) = Config::load_lenient(&self.config_path) {
+            if let Some(dir) = &config.tenants_dir
+                && let Ok(entries) = std::fs::read_dir(dir)
+            {
+                files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+            for tenant in config.tenants.values() {
+                files.extend(tenant.step_files().into_iter().map(Path::to_owned));
+            }
+        }
+        files.sort();
+        files.dedup();
+        files.into_iter().map(|p| (stamp(&p), p)).map(|(s, p)| (p, s)).collect()
+    }
+}
+
+/// A hash of a tenant's config and the contents of its step files: equal
+/// fingerprints mean an equal snapshot.
+fn fingerprint(config: &TenantConfig) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(format!("{config:?}").as_bytes());
+    for file in config.step_files() {
+        match std::fs::read(file) {
+            Ok(bytes) => hasher.update(&bytes),
+            Err(e) => hasher.update(e.to_string().as_bytes()),
+        }
+    }
+    hasher.finalize().into()
+}
+
+/// Reload on `SIGHUP` and when a watched file changes, until the process ends.
+pub fn spawn_triggers(registry: Arc<Registry>) {
+    let on_signal = registry.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot watch SIGHUP; reload through the admin API or by editing files");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading");
+            let registry = on_signal.clone();
+            let _ = tokio::task::spawn_blocking(move || registry.reload()).await;
+        }
+    });
+    tokio::spawn(async move {
+        let watched = |r: &Arc<Registry>| {
+            let r = r.clone();
+            async move { tokio::task::spawn_blocking(move || r.watched()).await.unwrap_or_default() }
+        };
+        let mut seen = watched(&registry).await;
+        loop {
+            tokio::time::sleep(POLL).await;
+            let now = watched(&registry).await;
+            if now == seen {
+                continue;
+            }
+            // Wait until the files stop changing, then reload once.
+            let mut settled = now;
+            loop {
+                tokio::time::sleep(DEBOUNCE).await;
+                let again = watched(&registry).await;
+                if again == settled {
+                    break;
+                }
+                settled = again;
+            }
+            tracing::info!("configuration files changed: reloading");
+            let r = registry.clone();
+            let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+            seen = watched(&registry).await;
+        }
+    });
+}
+
+/// One tenant's result in `scimgate check`: its step count, or the problem.
+pub struct TenantCheck {
+    pub tenant: String,
+    pub outcome: Result<usize, String>,
+}
+
+/// `scimgate check`: everything a start or a reload would load, loaded and
+/// reported without serving. Each problem names its file and, where the
+/// parser knows it, the line.
+pub fn check(config_path: &Path) -> Result<Vec<TenantCheck>, ConfigError> {
+    let (config, broken) = Config::load_lenient(config_path)?;
+    let engine = PluginEngine::new(wasm_host::EngineConfig::default())
+        .map_err(|e| ConfigError::Invalid { path: config_path.to_owned(), message: e.to_string() })?;
+    let mut results: Vec<TenantCheck> =
+        broken.into_iter().map(|(tenant, e)| TenantCheck { tenant, outcome: Err(e.to_string()) }).collect();
+    for (name, tenant) in &config.tenants {
+        let file = config.tenant_files.get(name).map(|f| f.display().to_string()).unwrap_or_default();
+        let outcome =
+            build(name, tenant, &engine, 0).map(|t| t.flow.step_names().len()).map_err(|e| format!("{file}: {e}"));
+        results.push(TenantCheck { tenant: name.clone(), outcome });
+    }
+    results.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    Ok(results)
+}
