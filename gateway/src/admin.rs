@@ -34,13 +34,17 @@ use crate::flow::scope_json;
 use crate::listener::read_json_body;
 use crate::reload::Registry;
 use crate::service::{Service, ServiceError, hook_context};
+use crate::store::LogQuery;
 use crate::store::ResourceKind;
 use crate::tenant::Tenant;
+use crate::tokens::TokenAuthority;
 
 /// What the admin listener serves from.
 pub struct AdminState {
     pub service: Arc<Service>,
     pub tenants: Arc<Registry>,
+    /// The same authority the CLI's `token` commands use.
+    pub tokens: Arc<TokenAuthority>,
     /// SHA-256 of the admin token.
     pub token_hash: [u8; 32],
     pub max_body_bytes: usize,
@@ -179,6 +183,57 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Serv
             };
             let accounts = state.service.store().target_accounts(&tenant.name, kind)?;
             Ok(json!({"accounts": accounts}))
+        }
+        (hyper::Method::POST, ["admin", "tenants", name, "tokens"]) => {
+            let tenant = tenant(name)?;
+            // Token writes block on the store's writer: off the async workers.
+            let (tokens, owner) = (state.tokens.clone(), tenant.name.clone());
+            let issued = tokio::task::spawn_blocking(move || tokens.issue(&owner))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("token task failed: {e}")))??;
+            Ok(json!({"id": issued.id, "token": issued.token, "tenant": tenant.name}))
+        }
+        (hyper::Method::GET, ["admin", "tenants", name, "tokens"]) => {
+            let tenant = tenant(name)?;
+            let rows = state.service.store().live_tokens(Some(&tenant.name))?;
+            let list: Vec<Value> = rows.iter().map(|r| json!({"id": r.id, "created": r.created})).collect();
+            Ok(json!({"tokens": list}))
+        }
+        (hyper::Method::DELETE, ["admin", "tokens", id]) => {
+            let (store, token_id) = (state.service.store().clone(), (*id).to_owned());
+            let revoked = tokio::task::spawn_blocking(move || store.revoke_token(&token_id))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("token task failed: {e}")))??;
+            if !revoked {
+                return Err(ScimError::not_found(format!("no live token {id}")).into());
+            }
+            Ok(json!({"revoked": id}))
+        }
+        (hyper::Method::GET, ["admin", "tenants", name, "log"]) => {
+            // Removed tenants' records stay readable.
+            let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+                None => 100,
+                Some(Ok(n)) if (1..=1000).contains(&n) => n,
+                Some(_) => return Err(ScimError::invalid_value("limit must be 1 to 1000").into()),
+            };
+            let before = match query.get("before").map(|b| b.parse::<i64>()) {
+                None => None,
+                Some(Ok(n)) => Some(n),
+                Some(Err(_)) => return Err(ScimError::invalid_value("before must be a record's seq").into()),
+            };
+            let log_query = LogQuery {
+                tenant: (*name).to_owned(),
+                limit,
+                resource_id: query.get("resource_id").cloned(),
+                operation: query.get("operation").cloned(),
+                outcome: query.get("outcome").cloned(),
+                since: query.get("since").cloned(),
+                until: query.get("until").cloned(),
+                before,
+            };
+            let records = state.service.store().recent_log(&log_query)?;
+            let next = (records.len() == limit).then(|| records.last().map(|r| r.seq)).flatten();
+            Ok(json!({"records": records, "next_before": next}))
         }
         _ => Err(ScimError::not_found(format!("no admin endpoint {} {path}", req.method())).into()),
     }

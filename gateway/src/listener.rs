@@ -40,7 +40,7 @@ const SCIM_JSON: &str = "application/scim+json";
 /// Everything a request needs, shared by all connections.
 pub struct AppState {
     pub service: Arc<Service>,
-    pub tokens: TokenAuthority,
+    pub tokens: Arc<TokenAuthority>,
     pub log: LogWriter,
     /// The live tenant snapshots (swapped by reloads).
     pub tenants: Arc<Registry>,
@@ -154,6 +154,7 @@ async fn handle_scim(
     };
 
     let mut record = LogRecord {
+        seq: 0,
         time: now_rfc3339(),
         tenant: tenant.name.clone(),
         operation: operation_name(method, &route).to_owned(),

@@ -61,6 +61,21 @@ enum Command {
         tenant: String,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Only records of this resource id.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only this operation (create, get, list, search, replace, patch, delete, config).
+        #[arg(long)]
+        operation: Option<String>,
+        /// Only this outcome (ok, error, linked, out_of_scope, left_scope).
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only records at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records at or before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -139,7 +154,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Serve { config: path, listen, admin_listen } => {
             init_tracing();
-            let mut config = load(&path)?;
+            let mut config = Config::load(&path)?;
             if let Some(addr) = admin_listen {
                 let Some(admin) = config.admin.as_mut() else {
                     bail!("--admin-listen needs an [admin] table in the config")
@@ -172,11 +187,13 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        Command::Log { config, tenant, limit, json } => {
+        Command::Log { config, tenant, limit, resource, operation, outcome, since, until, json } => {
             let config = load(&config)?;
             require_tenant(&config, &tenant)?;
             let store = Store::open(&config.store_path)?;
-            for r in store.recent_log(&LogQuery { tenant, limit })? {
+            let query =
+                LogQuery { tenant, limit, resource_id: resource, operation, outcome, since, until, before: None };
+            for r in store.recent_log(&query)? {
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
@@ -236,8 +253,14 @@ fn parse_operation(s: &str) -> anyhow::Result<Operation> {
     })
 }
 
+/// The config for the token and log commands: a tenant file that does not
+/// parse is reported but does not stop work on the others.
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
-    Ok(Config::load(path)?)
+    let (config, broken) = Config::load_lenient(path)?;
+    for (tenant, problem) in broken {
+        eprintln!("warning: tenant {tenant} is left out: {problem}");
+    }
+    Ok(config)
 }
 
 fn require_tenant(config: &Config, tenant: &str) -> anyhow::Result<()> {

@@ -32,9 +32,9 @@ use crate::store::now_rfc3339;
 use crate::tenant::{Tenant, TenantError, build};
 
 /// How often the watcher looks at file modification times.
-const POLL: Duration = Duration::from_millis(200);
+const POLL: Duration = Duration::from_millis(100);
 /// Changes must stay still this long before a reload (editors write twice).
-const DEBOUNCE: Duration = Duration::from_millis(100);
+const DEBOUNCE: Duration = Duration::from_millis(50);
 
 type TenantMap = HashMap<String, Arc<Tenant>>;
 
@@ -73,6 +73,8 @@ pub struct Registry {
     next_version: AtomicU64,
     /// One reload at a time.
     reloading: Mutex<()>,
+    /// What the watcher stats (see [`Registry::set_watch_list`]).
+    watch_list: Mutex<Vec<PathBuf>>,
 }
 
 impl Registry {
@@ -86,7 +88,9 @@ impl Registry {
             status: Mutex::new(BTreeMap::new()),
             next_version: AtomicU64::new(1),
             reloading: Mutex::new(()),
+            watch_list: Mutex::new(Vec::new()),
         };
+        registry.set_watch_list(config);
         let mut map = TenantMap::new();
         for (name, tenant_config) in &config.tenants {
             let version = registry.next_version.fetch_add(1, Ordering::Relaxed);
@@ -199,6 +203,7 @@ impl Registry {
             }
         }
         *self.tenants.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        self.set_watch_list(&config);
         tracing::info!(
             added = ?report.added, changed = ?report.changed, removed = ?report.removed,
             failed = report.failed.len(), unchanged = report.unchanged, "reloaded"
@@ -206,24 +211,27 @@ impl Registry {
         report
     }
 
-    /// Every file a reload reads: the main config, the tenant files and the
-    /// tenants' step files, with their modification stamps.
-    fn watched(&self) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
-        let stamp = |p: &Path| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+    /// Record what the watcher must look at after a (re)load: the main
+    /// config, the tenants directory (for added files), every tenant file
+    /// and every step file. Polling then only stats files; it never parses.
+    fn set_watch_list(&self, config: &Config) {
         let mut files = vec![self.config_path.clone()];
-        if let Ok((config, _)) = Config::load_lenient(&self.config_path) {
-            if let Some(dir) = &config.tenants_dir
-                && let Ok(entries) = std::fs::read_dir(dir)
-            {
-                files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
-            }
-            for tenant in config.tenants.values() {
-                files.extend(tenant.step_files().into_iter().map(Path::to_owned));
-            }
+        files.extend(config.tenants_dir.iter().cloned());
+        files.extend(config.tenant_files.values().cloned());
+        for tenant in config.tenants.values() {
+            files.extend(tenant.step_files().into_iter().map(Path::to_owned));
         }
         files.sort();
         files.dedup();
-        files.into_iter().map(|p| (stamp(&p), p)).map(|(s, p)| (p, s)).collect()
+        *self.watch_list.lock().unwrap_or_else(|e| e.into_inner()) = files;
+    }
+
+    /// The modification stamps of the watched files, and the entries of the
+    /// tenants directory (a directory's mtime changes when a file is added,
+    /// removed or renamed into it).
+    fn stamps(&self) -> Vec<Option<(SystemTime, u64)>> {
+        let files = self.watch_list.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        files.iter().map(|p| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len())))).collect()
     }
 }
 
@@ -259,7 +267,7 @@ pub fn spawn_triggers(registry: Arc<Registry>) {
     tokio::spawn(async move {
         let watched = |r: &Arc<Registry>| {
             let r = r.clone();
-            async move { tokio::task::spawn_blocking(move || r.watched()).await.unwrap_or_default() }
+            async move { tokio::task::spawn_blocking(move || r.stamps()).await.unwrap_or_default() }
         };
         let mut seen = watched(&registry).await;
         loop {

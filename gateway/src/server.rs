@@ -60,9 +60,10 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         None => None,
     };
     let service = Arc::new(Service::new(store.clone()));
+    let tokens = Arc::new(TokenAuthority::new(store.clone()));
     let state = Arc::new(AppState {
         service: service.clone(),
-        tokens: TokenAuthority::new(store.clone()),
+        tokens: tokens.clone(),
         log,
         tenants: registry.clone(),
         max_body_bytes: config.server.max_body_bytes,
@@ -83,6 +84,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
             let admin_state = Arc::new(crate::admin::AdminState {
                 service,
                 tenants: registry.clone(),
+                tokens,
                 token_hash,
                 max_body_bytes: config.server.max_body_bytes,
             });

@@ -236,3 +236,47 @@ fn check_reports_every_problem_with_its_file() {
     let out = gw.cli(&["check"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn the_admin_api_manages_tokens_and_pages_the_log() {
+    let gw = start();
+    let issued = gw.admin_post("/admin/tenants/acme/tokens", &json!({})).expect(200).json;
+    let token = issued["token"].as_str().unwrap().to_owned();
+    let id = issued["id"].as_str().unwrap().to_owned();
+    gw.get("/Users", &token).expect(200);
+    let listed = gw.admin_get("/admin/tenants/acme/tokens");
+    assert!(listed["tokens"].as_array().unwrap().iter().any(|t| t["id"] == id.as_str()), "{listed}");
+    assert!(!listed.to_string().contains(&token), "a listing never shows a secret");
+
+    for n in 0..5 {
+        gw.post("/Users", &token, &user(&format!("paged{n}"))).expect(201);
+    }
+    gw.post("/Users", &token, &json!({"userName": "paged0"})).expect(409);
+    let all = eventually("the records are written", || {
+        let page = gw.admin_get("/admin/tenants/acme/log?operation=create&limit=1000");
+        (page["records"].as_array().unwrap().len() == 6).then_some(page)
+    });
+    let errors = gw.admin_get("/admin/tenants/acme/log?outcome=error");
+    assert_eq!(errors["records"].as_array().unwrap().len(), 1, "{errors}");
+    assert_eq!(errors["records"][0]["status"], 409);
+    // Paging backwards, two at a time, visits each record once.
+    let mut seen = Vec::new();
+    let mut path = "/admin/tenants/acme/log?operation=create&limit=2".to_owned();
+    loop {
+        let page = gw.admin_get(&path);
+        seen.extend(page["records"].as_array().unwrap().iter().map(|r| r["seq"].as_i64().unwrap()));
+        match page["next_before"].as_i64() {
+            Some(before) => path = format!("/admin/tenants/acme/log?operation=create&limit=2&before={before}"),
+            None => break,
+        }
+    }
+    let expected: Vec<i64> = all["records"].as_array().unwrap().iter().map(|r| r["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seen, expected);
+    let one = all["records"].as_array().unwrap().iter().find_map(|r| r["resource_id"].as_str()).unwrap().to_owned();
+    let by_resource = gw.admin_get(&format!("/admin/tenants/acme/log?resource_id={one}"));
+    assert_eq!(by_resource["records"].as_array().unwrap().len(), 1);
+
+    let revoked = gw.admin().try_raw("DELETE", &format!("/admin/tokens/{id}"), Some(ADMIN_TOKEN), &[], None).unwrap();
+    assert_eq!(revoked.status, 200, "{}", revoked.describe());
+    eventually("the revoked token stops working", || (gw.get("/Users", &token).status == 401).then_some(()));
+}

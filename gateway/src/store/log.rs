@@ -13,6 +13,8 @@ use super::{Result, Store};
 /// One provisioning-log record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogRecord {
+    /// Position in the log (0 until written); pages go backwards from it.
+    pub seq: i64,
     pub time: String,
     pub tenant: String,
     /// create, get, list, search, replace, patch, delete or config.
@@ -30,11 +32,20 @@ pub struct LogRecord {
     pub detail: Option<String>,
 }
 
-/// Filters for reading the log back.
+/// Filters for reading the log back: one tenant, newest first; every other
+/// filter is optional.
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
     pub tenant: String,
     pub limit: usize,
+    pub resource_id: Option<String>,
+    pub operation: Option<String>,
+    pub outcome: Option<String>,
+    /// RFC 3339 times, inclusive.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// Only records older than this `seq` (the next page).
+    pub before: Option<i64>,
 }
 
 /// Records waiting beyond this are dropped (and counted in a warning) rather
@@ -152,14 +163,29 @@ impl Store {
         })
     }
 
-    /// The most recent records of a tenant, newest first.
+    /// A tenant's records matching `query`, newest first.
     pub fn recent_log(&self, query: &LogQuery) -> Result<Vec<LogRecord>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT time, tenant, operation, resource_type, resource_id, outcome, status, duration_us, error, request_id, detail
-                 FROM provisioning_log WHERE tenant = ?1 ORDER BY seq DESC LIMIT ?2",
+                "SELECT time, tenant, operation, resource_type, resource_id, outcome, status, duration_us, error, request_id,
+                        detail, seq
+                 FROM provisioning_log
+                 WHERE tenant = ?1 AND seq < coalesce(?3, 9223372036854775807)
+                   AND (?4 IS NULL OR resource_id = ?4) AND (?5 IS NULL OR operation = ?5)
+                   AND (?6 IS NULL OR outcome = ?6) AND (?7 IS NULL OR time >= ?7) AND (?8 IS NULL OR time <= ?8)
+                 ORDER BY seq DESC LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![query.tenant, query.limit as i64], |r| {
+            let args = params![
+                query.tenant,
+                query.limit as i64,
+                query.before,
+                query.resource_id,
+                query.operation,
+                query.outcome,
+                query.since,
+                query.until
+            ];
+            let rows = stmt.query_map(args, |r| {
                 Ok(LogRecord {
                     time: r.get(0)?,
                     tenant: r.get(1)?,
@@ -172,6 +198,7 @@ impl Store {
                     error: r.get(8)?,
                     request_id: r.get(9)?,
                     detail: r.get(10)?,
+                    seq: r.get(11)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
