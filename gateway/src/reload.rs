@@ -75,6 +75,7 @@ pub struct Registry {
     reloading: Mutex<()>,
     /// What the watcher stats (see [`Registry::set_watch_list`]).
     watch_list: Mutex<Vec<PathBuf>>,
+    digests: DigestCache,
 }
 
 impl Registry {
@@ -89,13 +90,19 @@ impl Registry {
             next_version: AtomicU64::new(1),
             reloading: Mutex::new(()),
             watch_list: Mutex::new(Vec::new()),
+            digests: DigestCache::default(),
         };
         registry.set_watch_list(config);
         let mut map = TenantMap::new();
         for (name, tenant_config) in &config.tenants {
             let version = registry.next_version.fetch_add(1, Ordering::Relaxed);
             let tenant = Arc::new(build(name, tenant_config, &registry.engine, version)?);
-            registry.remember(name, fingerprint(tenant_config), &tenant, config.tenant_files.get(name));
+            registry.remember(
+                name,
+                registry.digests.fingerprint(tenant_config),
+                &tenant,
+                config.tenant_files.get(name),
+            );
             map.insert(name.clone(), tenant);
         }
         *registry.tenants.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
@@ -164,7 +171,7 @@ impl Registry {
             report.failed.push((name.clone(), error.to_string()));
         }
         for (name, tenant_config) in &config.tenants {
-            let print = fingerprint(tenant_config);
+            let print = self.digests.fingerprint(tenant_config);
             let known = self.fingerprints.lock().unwrap_or_else(|e| e.into_inner()).get(name).copied();
             match current.get(name) {
                 Some(tenant) if known == Some(print) => {
@@ -235,18 +242,41 @@ impl Registry {
     }
 }
 
-/// A hash of a tenant's config and the contents of its step files: equal
-/// fingerprints mean an equal snapshot.
-fn fingerprint(config: &TenantConfig) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(format!("{config:?}").as_bytes());
-    for file in config.step_files() {
-        match std::fs::read(file) {
-            Ok(bytes) => hasher.update(&bytes),
-            Err(e) => hasher.update(e.to_string().as_bytes()),
+/// File contents' SHA-256, remembered by path, modification time and size,
+/// so that a reload of many tenants sharing a plugin hashes it once.
+#[derive(Default)]
+struct DigestCache(Mutex<HashMap<PathBuf, ((SystemTime, u64), [u8; 32])>>);
+
+impl DigestCache {
+    fn digest(&self, path: &Path) -> [u8; 32] {
+        let stamp = std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(stamp) = stamp
+            && let Some((seen, digest)) = cache.get(path)
+            && *seen == stamp
+        {
+            return *digest;
         }
+        let digest: [u8; 32] = match std::fs::read(path) {
+            Ok(bytes) => Sha256::digest(&bytes).into(),
+            Err(e) => Sha256::digest(e.to_string().as_bytes()).into(),
+        };
+        if let Some(stamp) = stamp {
+            cache.insert(path.to_owned(), (stamp, digest));
+        }
+        digest
     }
-    hasher.finalize().into()
+
+    /// A hash of a tenant's config and the contents of its step files:
+    /// equal fingerprints mean an equal snapshot.
+    fn fingerprint(&self, config: &TenantConfig) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(format!("{config:?}").as_bytes());
+        for file in config.step_files() {
+            hasher.update(self.digest(file));
+        }
+        hasher.finalize().into()
+    }
 }
 
 /// Reload on `SIGHUP` and when a watched file changes, until the process ends.
