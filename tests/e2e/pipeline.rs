@@ -366,3 +366,36 @@ fn lifecycle_events_run_after_the_write_and_never_undo_it() {
     let deleted = detail_of("delete", "the webhook is down");
     assert_eq!(deleted["status"], 204, "{deleted}");
 }
+
+#[test]
+fn a_pushed_group_links_to_the_existing_target_group() {
+    // Okta's "Link Group": the target already has the group (kept when the
+    // IdP deleted its SCIM twin), a new push finds it by displayName.
+    let toml = r#"
+[tenants.acme]
+idp = "okta"
+[tenants.acme.policy]
+on_delete = "deactivate"
+[[tenants.acme.steps]]
+kind = "mapping"
+match_keys = ["displayName"]
+"#;
+    let gw = Gateway::start_tenants(toml);
+    let token = gw.token("acme");
+    let member = gw.post("/Users", &token, &json!({"userName": "m1"})).expect(201).json["id"].clone();
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Engineering",
+                       "members": [{"value": member}]});
+    let first = gw.post("/Groups", &token, &group).expect(201).json["id"].as_str().unwrap().to_owned();
+    gw.delete(&format!("/Groups/{first}"), &token).expect(204);
+    let kept = gw.target_accounts("acme", "Groups");
+    assert_eq!((kept.len(), kept[0]["active"].clone()), (1, json!(false)), "{kept:?}");
+    let second = gw.post("/Groups", &token, &group).expect(201).json;
+    assert_eq!(second["members"][0]["value"], member, "members are kept by the gateway");
+    let second = second["id"].as_str().unwrap().to_owned();
+    let accounts = gw.target_accounts("acme", "Groups");
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    assert_eq!(accounts[0]["linked_to"], second.as_str());
+    assert_eq!(accounts[0]["target_id"], kept[0]["target_id"]);
+    let record = log_of(&gw, "acme", |r| r["resource_id"] == second.as_str() && r["operation"] == "create");
+    assert_eq!(record["outcome"], "linked", "{record}");
+}

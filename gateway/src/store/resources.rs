@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use scim::ScimError;
 use serde_json::{Map, Value};
 
-use super::target::{self, RESOURCE_FROM, TARGET_COLUMNS, TargetChange, TargetOutcome, TargetView};
+use super::target::{self, TARGET_COLUMN, TargetChange, TargetOutcome, TargetView};
 use super::{Result, Store, StoreError, now_rfc3339};
 use pipeline::MatchKey;
 
@@ -96,11 +96,10 @@ pub enum IndexedLookup {
 
 /// The columns every resource query selects from `resources r`: the row, and
 /// its member and group references as JSON arrays of `[id, kind, display]`,
-/// and its target account (see [`TARGET_COLUMNS`]), so that one statement
-/// (one read transaction) loads a whole resource. Select them `FROM`
-/// [`RESOURCE_FROM`] and qualify the `WHERE` columns with `r.`.
+/// and its target account (see [`TARGET_COLUMN`]), so that one statement (one
+/// read transaction) loads a whole resource.
 static RESOURCE_COLUMNS: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{SHADOW_COLUMNS}, {TARGET_COLUMNS}"));
+    std::sync::LazyLock::new(|| format!("{SHADOW_COLUMNS}, {TARGET_COLUMN}"));
 
 const SHADOW_COLUMNS: &str = "r.seq, r.id, r.kind, r.version, r.created, r.last_modified, r.doc,
     CASE WHEN r.kind = 'Group' THEN
@@ -264,9 +263,8 @@ impl Store {
     pub fn page(&self, tenant: &str, kind: ResourceKind, offset: usize, limit: usize) -> Result<Vec<StoredResource>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {cols} FROM {from} WHERE r.tenant = ?1 AND r.kind = ?2 ORDER BY r.seq LIMIT ?3 OFFSET ?4",
-                cols = RESOURCE_COLUMNS.as_str(),
-                from = RESOURCE_FROM
+                "SELECT {cols} FROM resources r WHERE tenant = ?1 AND kind = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4",
+                cols = RESOURCE_COLUMNS.as_str()
             ))?;
             let rows = stmt.query_map(params![tenant, kind.as_str(), limit as i64, offset as i64], row_to_resource)?;
             complete(rows)
@@ -282,22 +280,22 @@ impl Store {
         lookup: Option<&IndexedLookup>,
     ) -> Result<Vec<StoredResource>> {
         self.read(|c| {
-            let base = format!("SELECT {cols} FROM {from} WHERE r.tenant = ?1 AND r.kind = ?2", cols = RESOURCE_COLUMNS.as_str(), from = RESOURCE_FROM);
+            let base = format!("SELECT {cols} FROM resources r WHERE tenant = ?1 AND kind = ?2", cols = RESOURCE_COLUMNS.as_str());
             let (sql, arg) = match lookup {
-                None => (format!("{base} AND ?3 IS NULL ORDER BY r.seq"), None),
-                Some(IndexedLookup::Id(v)) => (format!("{base} AND r.id = ?3"), Some(v.clone())),
-                Some(IndexedLookup::Name(v)) => (format!("{base} AND r.name_key = ?3"), Some(v.to_lowercase())),
-                Some(IndexedLookup::ExternalId(v)) => (format!("{base} AND r.external_id = ?3 ORDER BY r.seq"), Some(v.clone())),
+                None => (format!("{base} AND ?3 IS NULL ORDER BY seq"), None),
+                Some(IndexedLookup::Id(v)) => (format!("{base} AND id = ?3"), Some(v.clone())),
+                Some(IndexedLookup::Name(v)) => (format!("{base} AND name_key = ?3"), Some(v.to_lowercase())),
+                Some(IndexedLookup::ExternalId(v)) => (format!("{base} AND external_id = ?3 ORDER BY seq"), Some(v.clone())),
                 Some(IndexedLookup::Email(v)) => (
                     format!(
-                        "{base} AND r.seq IN (SELECT resource_seq FROM emails WHERE tenant = ?1 AND value_key = ?3) ORDER BY r.seq"
+                        "{base} AND seq IN (SELECT resource_seq FROM emails WHERE tenant = ?1 AND value_key = ?3) ORDER BY seq"
                     ),
                     Some(v.to_lowercase()),
                 ),
                 Some(IndexedLookup::Member(v)) => (
                     format!(
-                        "{base} AND r.seq IN (SELECT m.group_seq FROM memberships m JOIN resources x ON x.seq = m.member_seq
-                                            WHERE x.tenant = ?1 AND x.id = ?3) ORDER BY r.seq"
+                        "{base} AND seq IN (SELECT m.group_seq FROM memberships m JOIN resources x ON x.seq = m.member_seq
+                                            WHERE x.tenant = ?1 AND x.id = ?3) ORDER BY seq"
                     ),
                     Some(v.clone()),
                 ),
@@ -498,10 +496,7 @@ struct RawRow {
     doc: String,
     members: Option<String>,
     groups: Option<String>,
-    target_id: Option<String>,
-    in_scope: Option<bool>,
-    active: Option<bool>,
-    target_doc: Option<String>,
+    target: Option<String>,
 }
 
 fn row_to_resource(row: &Row<'_>) -> rusqlite::Result<RawRow> {
@@ -515,10 +510,7 @@ fn row_to_resource(row: &Row<'_>) -> rusqlite::Result<RawRow> {
         doc: row.get(6)?,
         members: row.get(7)?,
         groups: row.get(8)?,
-        target_id: row.get(9)?,
-        in_scope: row.get(10)?,
-        active: row.get(11)?,
-        target_doc: row.get(12)?,
+        target: row.get(9)?,
     })
 }
 
@@ -527,21 +519,7 @@ fn complete(rows: impl Iterator<Item = rusqlite::Result<RawRow>>) -> Result<Vec<
 }
 
 fn finish(row: RawRow) -> Result<StoredResource> {
-    let RawRow {
-        seq,
-        id,
-        kind,
-        version,
-        created,
-        last_modified,
-        doc,
-        members,
-        groups,
-        target_id,
-        in_scope,
-        active,
-        target_doc,
-    } = row;
+    let RawRow { seq, id, kind, version, created, last_modified, doc, members, groups, target } = row;
     let kind = ResourceKind::parse(&kind)?;
     let doc: Value = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("{id}: {e}")))?;
     if !doc.is_object() {
@@ -549,15 +527,7 @@ fn finish(row: RawRow) -> Result<StoredResource> {
     }
     let members = parse_refs(&id, members.as_deref())?;
     let groups = parse_refs(&id, groups.as_deref())?;
-    let target = match (target_id, in_scope, active, target_doc) {
-        (Some(target_id), Some(in_scope), Some(active), Some(doc)) => Some(TargetView {
-            doc: serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("account {target_id}: {e}")))?,
-            target_id,
-            in_scope,
-            active,
-        }),
-        _ => None,
-    };
+    let target = target::parse_target(&id, target.as_deref())?;
     Ok(StoredResource { seq, id, kind, version, created, last_modified, doc, members, groups, target })
 }
 
@@ -573,20 +543,16 @@ fn parse_refs(owner: &str, json: Option<&str>) -> Result<Vec<MemberRef>> {
 
 fn load_by_id(c: &Connection, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {cols} FROM {from} WHERE r.tenant = ?1 AND r.kind = ?2 AND r.id = ?3",
-        cols = RESOURCE_COLUMNS.as_str(),
-        from = RESOURCE_FROM
+        "SELECT {cols} FROM resources r WHERE tenant = ?1 AND kind = ?2 AND id = ?3",
+        cols = RESOURCE_COLUMNS.as_str()
     ))?;
     let row = stmt.query_row(params![tenant, kind.as_str(), id], row_to_resource).optional()?;
     row.map(finish).transpose()
 }
 
 fn load_by_seq(c: &Connection, seq: i64) -> Result<StoredResource> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {cols} FROM {from} WHERE r.seq = ?1",
-        cols = RESOURCE_COLUMNS.as_str(),
-        from = RESOURCE_FROM
-    ))?;
+    let mut stmt =
+        c.prepare_cached(&format!("SELECT {cols} FROM resources r WHERE seq = ?1", cols = RESOURCE_COLUMNS.as_str()))?;
     let row = stmt.query_row([seq], row_to_resource)?;
     finish(row)
 }

@@ -139,14 +139,18 @@ pub struct TargetView {
     pub doc: Value,
 }
 
-/// The target account's columns of a resource query: `target_id`,
-/// `in_scope`, `active`, `doc`; all NULL when it has none.
-pub(super) const TARGET_COLUMNS: &str = "l.target_id, l.in_scope, t.active, t.doc";
+/// The SQL expression (over `resources r`) that loads a resource's account
+/// as `[target_id, in_scope, active, doc]`, or NULL.
+pub(super) const TARGET_COLUMN: &str = "(SELECT json_array(t.target_id, l.in_scope, t.active, json(t.doc))
+     FROM links l JOIN target_accounts t ON t.tenant = l.tenant AND t.kind = l.kind AND t.target_id = l.target_id
+     WHERE l.resource_seq = r.seq)";
 
-/// What resource queries select from: the shadow row and its account, if any.
-pub(super) const RESOURCE_FROM: &str = "resources r
-    LEFT JOIN links l ON l.resource_seq = r.seq
-    LEFT JOIN target_accounts t ON t.tenant = l.tenant AND t.kind = l.kind AND t.target_id = l.target_id";
+pub(super) fn parse_target(owner: &str, json: Option<&str>) -> Result<Option<TargetView>> {
+    let Some(json) = json else { return Ok(None) };
+    let (target_id, in_scope, active, doc): (String, i64, i64, Value) = serde_json::from_str(json)
+        .map_err(|e| super::StoreError::Corrupt(format!("target account of {owner}: {e}")))?;
+    Ok(Some(TargetView { target_id, in_scope: in_scope != 0, active: active != 0, doc }))
+}
 
 struct Link {
     target_id: String,
