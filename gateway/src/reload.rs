@@ -236,7 +236,7 @@ impl Registry {
     /// The modification stamps of the watched files, and the entries of the
     /// tenants directory (a directory's mtime changes when a file is added,
     /// removed or renamed into it).
-    fn stamps(&self) -> Vec<Option<(SystemTime, u64)>> {
+    fn stamps(&self) -> Vec<Option<FileStamp>> {
         let files = self.watch_list.lock().unwrap_or_else(|e| e.into_inner()).clone();
         files.iter().map(|p| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len())))).collect()
     }
@@ -245,7 +245,10 @@ impl Registry {
 /// File contents' SHA-256, remembered by path, modification time and size,
 /// so that a reload of many tenants sharing a plugin hashes it once.
 #[derive(Default)]
-struct DigestCache(Mutex<HashMap<PathBuf, ((SystemTime, u64), [u8; 32])>>);
+struct DigestCache(Mutex<HashMap<PathBuf, (FileStamp, [u8; 32])>>);
+
+/// A file's modification time and size.
+type FileStamp = (SystemTime, u64);
 
 impl DigestCache {
     fn digest(&self, path: &Path) -> [u8; 32] {
