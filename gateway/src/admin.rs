@@ -45,6 +45,7 @@ pub struct AdminState {
     pub tenants: Arc<Registry>,
     /// The same authority the CLI's `token` commands use.
     pub tokens: Arc<TokenAuthority>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// SHA-256 of the admin token.
     pub token_hash: [u8; 32],
     pub max_body_bytes: usize,
@@ -79,6 +80,24 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
 }
 
 async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    // Probes and the scrape need no token: they show no tenant data beyond
+    // tenant names, and the listener is loopback unless configured otherwise.
+    if req.method() == hyper::Method::GET {
+        match req.uri().path() {
+            "/healthz" => return json_response(StatusCode::OK, &json!({"status": "alive"})),
+            "/readyz" => return readiness(state),
+            "/metrics" => {
+                let text = state.metrics.render(&state.tenants.facts());
+                let mut resp = Response::new(Full::new(Bytes::from(text)));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                return resp;
+            }
+            _ => {}
+        }
+    }
     match route(state, req).await {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(e) => {
@@ -90,6 +109,17 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Byt
                 StatusCode::from_u16(scim.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 &scim.to_json(),
             )
+        }
+    }
+}
+
+/// Ready when the store answers a read and the tenants are loaded.
+fn readiness(state: &AdminState) -> Response<Full<Bytes>> {
+    match state.service.store().live_tokens(Some("")) {
+        Ok(_) => json_response(StatusCode::OK, &json!({"status": "ready", "tenants": state.tenants.names().len()})),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness: the store does not answer");
+            json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "store unavailable"}))
         }
     }
 }

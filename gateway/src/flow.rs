@@ -34,6 +34,8 @@ pub struct Plan {
     pub keys: Vec<MatchKey>,
     /// Each hook call, when asked for (the dry run).
     pub trace: Vec<StageTrace>,
+    /// How long each hook call took: (step, hook, time), for the metrics.
+    pub timings: Vec<(String, &'static str, std::time::Duration)>,
     /// What the steps logged.
     pub logs: Vec<LogLine>,
 }
@@ -72,9 +74,12 @@ impl Flow {
 
     fn prepare_inner(&self, doc: &Value, ctx: &HookContext, trace: bool) -> Result<Plan, StepError> {
         let mut stages = Vec::new();
+        let mut timings = Vec::new();
         let mut record = |step: &dyn Step, hook: &'static str, started: Instant, output: &dyn Fn() -> Value| {
+            let elapsed = started.elapsed();
+            timings.push((step.name().to_owned(), hook, elapsed));
             if trace {
-                let micros = started.elapsed().as_micros() as u64;
+                let micros = elapsed.as_micros() as u64;
                 stages.push(StageTrace { step: step.name().to_owned(), hook, micros, output: output() });
             }
         };
@@ -89,6 +94,7 @@ impl Flow {
                     target: None,
                     keys: Vec::new(),
                     trace: stages,
+                    timings,
                     logs: Vec::new(),
                 });
             }
@@ -116,6 +122,7 @@ impl Flow {
             target: Some(target),
             keys,
             trace: stages,
+            timings,
             logs: Vec::new(),
         })
     }

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod config;
 pub mod flow;
 pub mod listener;
+pub mod metrics;
 pub mod plugin_test;
 pub mod reload;
 pub mod server;

@@ -45,6 +45,7 @@ pub struct AppState {
     /// The live tenant snapshots (swapped by reloads).
     pub tenants: Arc<Registry>,
     pub max_body_bytes: usize,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Serve until `shutdown` resolves, then stop accepting and give in-flight
@@ -101,7 +102,9 @@ async fn handle(
             Err(early) => (early, None),
         };
         if let Some(mut record) = record {
-            record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let elapsed = started.elapsed();
+            record.duration_ms = elapsed.as_secs_f64() * 1000.0;
+            state.metrics.request(&record.tenant, &record.operation, record.status, elapsed);
             state.log.append(record);
         }
         tracing::debug!(

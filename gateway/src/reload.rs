@@ -76,6 +76,8 @@ pub struct Registry {
     /// What the watcher stats (see [`Registry::set_watch_list`]).
     watch_list: Mutex<Vec<PathBuf>>,
     digests: DigestCache,
+    reloads_ok: AtomicU64,
+    reloads_refused: AtomicU64,
 }
 
 impl Registry {
@@ -91,6 +93,8 @@ impl Registry {
             reloading: Mutex::new(()),
             watch_list: Mutex::new(Vec::new()),
             digests: DigestCache::default(),
+            reloads_ok: AtomicU64::new(0),
+            reloads_refused: AtomicU64::new(0),
         };
         registry.set_watch_list(config);
         let mut map = TenantMap::new();
@@ -118,6 +122,18 @@ impl Registry {
         let mut names: Vec<String> = self.tenants.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         names.sort();
         names
+    }
+
+    /// What the metrics endpoint reports about snapshots and reloads.
+    pub fn facts(&self) -> crate::metrics::SnapshotFacts {
+        let tenants = self.tenants.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut versions: Vec<(String, u64)> = tenants.iter().map(|(n, t)| (n.clone(), t.version)).collect();
+        versions.sort();
+        crate::metrics::SnapshotFacts {
+            versions,
+            reloads_ok: self.reloads_ok.load(Ordering::Relaxed),
+            reloads_failed: self.reloads_refused.load(Ordering::Relaxed),
+        }
     }
 
     pub fn status(&self) -> BTreeMap<String, TenantStatus> {
@@ -156,6 +172,7 @@ impl Registry {
             Err(e) => {
                 tracing::error!(error = %e, "config reload refused; everything keeps running as it was");
                 report.error = Some(e.to_string());
+                self.reloads_refused.fetch_add(1, Ordering::Relaxed);
                 return report;
             }
         };
@@ -211,6 +228,8 @@ impl Registry {
         }
         *self.tenants.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
         self.set_watch_list(&config);
+        let counter = if report.failed.is_empty() { &self.reloads_ok } else { &self.reloads_refused };
+        counter.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             added = ?report.added, changed = ?report.changed, removed = ?report.removed,
             failed = report.failed.len(), unchanged = report.unchanged, "reloaded"

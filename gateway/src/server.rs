@@ -59,7 +59,8 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         },
         None => None,
     };
-    let service = Arc::new(Service::new(store.clone()));
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let service = Arc::new(Service::new(store.clone(), metrics.clone()));
     let tokens = Arc::new(TokenAuthority::new(store.clone()));
     let state = Arc::new(AppState {
         service: service.clone(),
@@ -67,6 +68,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         log,
         tenants: registry.clone(),
         max_body_bytes: config.server.max_body_bytes,
+        metrics: metrics.clone(),
     });
     let addr = listen.unwrap_or(config.server.listen);
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
@@ -85,6 +87,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
                 service,
                 tenants: registry.clone(),
                 tokens,
+                metrics,
                 token_hash,
                 max_body_bytes: config.server.max_body_bytes,
             });

@@ -14,10 +14,12 @@ use scim::{ListQuery, Projection, ResourceSchema, ScimError, list_response, norm
 use serde_json::{Map, Value, json};
 
 use crate::flow::Plan;
+use crate::metrics::Metrics;
 use crate::store::{
     IndexedLookup, ResourceKind, Store, StoreError, StoredResource, TargetChange, TargetOutcome, etag_matches,
 };
 use crate::tenant::Tenant;
+use std::sync::Arc;
 
 /// Where a request goes, once the path is parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,11 +191,43 @@ const MAX_PREPARE_ATTEMPTS: usize = 8;
 /// The SCIM service provider over the embedded store.
 pub struct Service {
     store: Store,
+    metrics: Arc<Metrics>,
 }
 
 impl Service {
-    pub fn new(store: Store) -> Self {
-        Service { store }
+    pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
+        Service { store, metrics }
+    }
+
+    /// Await a store write and record how long it took.
+    async fn timed<T>(&self, tenant: &Tenant, write: impl std::future::Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = write.await;
+        self.metrics.store_write(&tenant.name, started.elapsed());
+        out
+    }
+
+    /// Run the tenant's pipeline on a document on its way in, and record
+    /// each hook's time (or the step's failure) in the metrics.
+    fn prepare(&self, tenant: &Tenant, doc: &Value, ctx: &HookContext) -> Result<Plan> {
+        match blocking(|| tenant.flow.prepare(doc, ctx, false)) {
+            Ok(plan) => {
+                for (step, hook, elapsed) in &plan.timings {
+                    self.metrics.step(&tenant.name, step, hook, *elapsed);
+                }
+                Ok(plan)
+            }
+            Err(e) => {
+                let (step, reason) = match &e {
+                    StepError::Rejected { step, .. } => (step, "rejected"),
+                    StepError::Failed { step, .. } => (step, "failed"),
+                    StepError::Timeout { step, .. } => (step, "timeout"),
+                    StepError::ResourceLimit { step, .. } => (step, "resource_limit"),
+                };
+                self.metrics.step_failure(&tenant.name, step, reason);
+                Err(e.into())
+            }
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -237,12 +271,12 @@ impl Service {
         let doc = normalize(require_body(req)?, tenant.schema(kind))?;
         let projection = projection(req)?;
         let (stored, outcome, plan) = if tenant.flow.is_empty() {
-            (self.store.create(&tenant.name, kind, doc).await?, TargetOutcome::Unchanged, None)
+            (self.timed(tenant, self.store.create(&tenant.name, kind, doc)).await?, TargetOutcome::Unchanged, None)
         } else {
             let ctx = hook_context(tenant, Operation::Create, kind, None);
-            let plan = blocking(|| tenant.flow.prepare(&doc, &ctx, false))?;
+            let plan = self.prepare(tenant, &doc, &ctx)?;
             let change = target_change(tenant, &plan);
-            let (stored, outcome) = self.store.create_with(&tenant.name, kind, doc, change).await?;
+            let (stored, outcome) = self.timed(tenant, self.store.create_with(&tenant.name, kind, doc, change)).await?;
             (stored, outcome, Some(plan))
         };
         let mut resp = self.respond(tenant, 201, &stored, &projection, &req.base_url)?;
@@ -270,15 +304,17 @@ impl Service {
             self.after_write(tenant, Operation::Replace, &stored, Some(&plan), &outcome, &req.base_url, &mut resp);
             return Ok(resp);
         }
-        let stored = self.store.replace(&tenant.name, kind, id, doc, req.if_match.as_deref()).await?;
+        let stored =
+            self.timed(tenant, self.store.replace(&tenant.name, kind, id, doc, req.if_match.as_deref())).await?;
         self.respond(tenant, 200, &stored, &projection, &req.base_url)
     }
 
     /// Delete the shadow resource; its target account goes or stays per the
     /// tenant's policy.
     async fn delete(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
-        let (stored, outcome) =
-            self.store.delete(&tenant.name, kind, id, req.if_match.as_deref(), tenant.policy.on_delete).await?;
+        let (stored, outcome) = self
+            .timed(tenant, self.store.delete(&tenant.name, kind, id, req.if_match.as_deref(), tenant.policy.on_delete))
+            .await?;
         let mut resp = ScimResponse { resource_id: Some(id.to_owned()), ..ScimResponse::empty(204) };
         self.after_write(tenant, Operation::Delete, &stored, None, &outcome, &req.base_url, &mut resp);
         Ok(resp)
@@ -301,17 +337,19 @@ impl Service {
         for _ in 0..MAX_PREPARE_ATTEMPTS {
             let current = self.store.get(&tenant.name, kind, id)?.ok_or_else(|| not_found(kind, id))?;
             let doc = build(&current)?;
-            let plan = blocking(|| tenant.flow.prepare(&doc, &ctx, false))?;
+            let plan = self.prepare(tenant, &doc, &ctx)?;
             let change = target_change(tenant, &plan);
             let expected = current.version;
             let write = self
-                .store
-                .modify_with(&tenant.name, kind, id, req.if_match.as_deref(), move |now| {
-                    if now.version != expected {
-                        return Err(StoreError::Stale);
-                    }
-                    Ok((doc, change))
-                })
+                .timed(
+                    tenant,
+                    self.store.modify_with(&tenant.name, kind, id, req.if_match.as_deref(), move |now| {
+                        if now.version != expected {
+                            return Err(StoreError::Stale);
+                        }
+                        Ok((doc, change))
+                    }),
+                )
                 .await;
             match write {
                 Ok((stored, outcome)) => return Ok((stored, outcome, plan)),
@@ -399,7 +437,8 @@ impl Service {
         // Applied on the writer, to the version it is about to replace: two
         // concurrent PATCHes of one resource both take effect.
         let change = move |current: &StoredResource| patched(current, &patch, &schema);
-        let stored = self.store.modify(&tenant.name, kind, id, req.if_match.as_deref(), change).await?;
+        let stored =
+            self.timed(tenant, self.store.modify(&tenant.name, kind, id, req.if_match.as_deref(), change)).await?;
         // Entra asks for 204 on group PATCH (member lists can be huge); a
         // client that names attributes gets them.
         if kind == ResourceKind::Group && projection.is_default() {

@@ -8,6 +8,7 @@ mod entra;
 mod errors;
 mod harness;
 mod okta;
+mod ops;
 mod pipeline;
 mod plugin_cli;
 mod protocol;

@@ -1,0 +1,61 @@
+//! Operability on the admin listener: `/metrics` after an IdP-like sequence,
+//! `/healthz` and `/readyz`.
+
+use serde_json::json;
+
+use crate::harness::{Gateway, eventually};
+
+/// The value of one sample line of a Prometheus exposition.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+}
+
+#[test]
+fn metrics_count_what_an_idp_sequence_caused() {
+    let toml = format!(
+        "[tenants.acme]\n[[tenants.acme.steps]]\nkind = \"wasm\"\npath = {:?}\n[tenants.quiet]\n",
+        plugin_artifacts::WORK_EMAIL
+    );
+    let gw = Gateway::start_tenants(&toml);
+    let token = gw.token("acme");
+    // Entra's test connection, then a create, a conflict, a refusal and a read.
+    gw.get("/Users?filter=userName eq \"probe\"", &token).expect(200);
+    let user = json!({"userName": "a", "emails": [{"value": "Ann@Example.com", "type": "work"}]});
+    let id = gw.post("/Users", &token, &user).expect(201).json["id"].as_str().unwrap().to_owned();
+    gw.post("/Users", &token, &user).expect(409);
+    gw.post("/Users", &token, &json!({"userName": "nomail"})).expect(400);
+    gw.get(&format!("/Users/{id}"), &token).expect(200);
+
+    let admin = gw.admin();
+    let text = eventually("the scrape shows the sequence", || {
+        let resp = admin.try_raw("GET", "/metrics", None, &[], None).unwrap();
+        assert_eq!(resp.status, 200);
+        assert!(resp.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+        resp.body.contains("operation=\"get\",status=\"200\"").then_some(resp.body)
+    });
+    let acme = |rest: &str| sample(&text, &format!("scimgate_requests_total{{tenant=\"acme\",{rest}}}"));
+    assert_eq!(acme("operation=\"list\",status=\"200\""), Some(1.0), "{text}");
+    assert_eq!(acme("operation=\"create\",status=\"201\""), Some(1.0));
+    assert_eq!(acme("operation=\"create\",status=\"409\""), Some(1.0));
+    assert_eq!(acme("operation=\"create\",status=\"400\""), Some(1.0));
+    assert_eq!(acme("operation=\"get\",status=\"200\""), Some(1.0));
+    let count = "scimgate_request_duration_seconds_count{tenant=\"acme\",operation=\"create\"}";
+    assert_eq!(sample(&text, count), Some(3.0));
+    let inf = "scimgate_request_duration_seconds_bucket{tenant=\"acme\",operation=\"create\",le=\"+Inf\"}";
+    assert_eq!(sample(&text, inf), Some(3.0));
+    // The Wasm step ran for the create and for the conflict (the store
+    // refuses the duplicate after the pipeline); it refused the third.
+    let step = "scimgate_step_duration_seconds_count{tenant=\"acme\",step=\"work_email.wasm\",hook=\"transform-in\"}";
+    assert_eq!(sample(&text, step), Some(2.0), "{text}");
+    let refused = "scimgate_step_failures_total{tenant=\"acme\",step=\"work_email.wasm\",reason=\"rejected\"}";
+    assert_eq!(sample(&text, refused), Some(1.0));
+    assert!(sample(&text, "scimgate_store_write_duration_seconds_count{tenant=\"acme\"}").is_some_and(|n| n >= 1.0));
+    assert!(sample(&text, "scimgate_tenant_snapshot_version{tenant=\"quiet\"}").is_some());
+    // Nothing identifying a user or a token is a label.
+    assert!(!text.contains(&id) && !text.contains("Ann@") && !text.contains(&token), "{text}");
+
+    let health = admin.try_raw("GET", "/healthz", None, &[], None).unwrap();
+    assert_eq!(health.status, 200);
+    let ready = admin.try_raw("GET", "/readyz", None, &[], None).unwrap();
+    assert_eq!((ready.status, ready.json["status"].clone()), (200, json!("ready")));
+}
