@@ -36,16 +36,16 @@ class Gateway:
     """The release gateway on loopback. `tenants` is the TOML of the tenant
     tables; `tokens` maps each tenant name to a fresh token."""
 
-    def __init__(self, workdir, tenants='[tenants.bench]\n'):
+    def __init__(self, workdir, tenants='[tenants.bench]\n', server="", env=None):
         self.workdir = workdir
         self.config = os.path.join(workdir, "scimgate.toml")
         with open(self.config, "w") as f:
-            f.write('[store]\npath = "bench.db"\n' + tenants)
+            f.write('[server]\n' + server + '\n[store]\npath = "bench.db"\n' + tenants)
         names = re.findall(r"^\[tenants\.([a-z0-9_-]+)\]\s*$", tenants, re.M)
         self.tokens = {n: sh(BIN, "token", "issue", "--config", self.config, "--tenant", n,
                              capture_output=True).stdout.strip() for n in names}
         self.token = self.tokens[names[0]]
-        env = dict(os.environ, RUST_LOG="warn")
+        env = dict(os.environ, RUST_LOG="warn", **(env or {}))
         self.stderr = open(os.path.join(workdir, "gateway.log"), "w")
         self.proc = subprocess.Popen([BIN, "serve", "--config", self.config, "--listen", "127.0.0.1:0"],
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)

@@ -24,7 +24,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use pipeline::{Operation, ScopeDecision};
-use scim::{ScimError, normalize};
+use scim::ScimError;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -277,7 +277,7 @@ fn dry_run(
     operation: Operation,
     doc: &Value,
 ) -> Result<Value, ServiceError> {
-    let doc = normalize(doc, tenant.schema(kind))?;
+    let doc = crate::service::canonical(doc, tenant.schema(kind))?;
     let ctx = hook_context(tenant, operation, kind, None);
     let started = Instant::now();
     let plan = match crate::service::blocking(|| tenant.flow.prepare(&doc, &ctx, true)) {

@@ -64,12 +64,19 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Keep Prometheus metrics (on by default; off only to measure their cost).
+    #[serde(default = "default_true")]
+    pub metrics: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: default_listen(), max_body_bytes: default_max_body() }
+        ServerConfig { listen: default_listen(), max_body_bytes: default_max_body(), metrics: true }
     }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Per-tenant settings: which IdP it serves, what its pipeline does, and the

@@ -84,6 +84,7 @@ impl Flow {
             }
         };
         for step in self.steps.iter().filter(|s| s.hooks().scope) {
+            let _span = tracing::debug_span!("step", step = step.name(), hook = "scope").entered();
             let started = Instant::now();
             let decision = step.scope(doc, ctx)?;
             record(step.as_ref(), "scope", started, &|| scope_json(&decision));
@@ -101,12 +102,14 @@ impl Flow {
         }
         let mut target = doc.clone();
         for step in self.steps.iter().filter(|s| s.hooks().transform_in) {
+            let _span = tracing::debug_span!("step", step = step.name(), hook = "transform-in").entered();
             let started = Instant::now();
             target = step.transform_in(target, ctx)?;
             record(step.as_ref(), "transform-in", started, &|| target.clone());
         }
         let mut keys: Vec<MatchKey> = Vec::new();
         for step in self.steps.iter().filter(|s| s.hooks().match_keys) {
+            let _span = tracing::debug_span!("step", step = step.name(), hook = "match-keys").entered();
             let started = Instant::now();
             let found = step.match_keys(doc, ctx)?;
             record(step.as_ref(), "match-keys", started, &|| json!(found));

@@ -59,7 +59,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         },
         None => None,
     };
-    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let metrics = Arc::new(crate::metrics::Metrics::new(config.server.metrics));
     let service = Arc::new(Service::new(store.clone(), metrics.clone()));
     let tokens = Arc::new(TokenAuthority::new(store.clone()));
     let state = Arc::new(AppState {

@@ -9,7 +9,7 @@ use pipeline::{Event, HookContext, Operation, ScopeDecision, StepError};
 use scim::filter::{CompareOp, Filter};
 use scim::patch::PatchRequest;
 use scim::schema::{GROUP_SCHEMA, USER_SCHEMA};
-use scim::{ListQuery, Projection, ResourceSchema, ScimError, list_response, normalize, project};
+use scim::{ListQuery, Projection, ResourceSchema, ScimError, drop_write_only, list_response, normalize, project};
 
 use serde_json::{Map, Value, json};
 
@@ -268,7 +268,7 @@ impl Service {
     }
 
     async fn create(&self, tenant: &Tenant, kind: ResourceKind, req: &ScimRequest) -> Result<ScimResponse> {
-        let doc = normalize(require_body(req)?, tenant.schema(kind))?;
+        let doc = canonical(require_body(req)?, tenant.schema(kind))?;
         let projection = projection(req)?;
         let (stored, outcome, plan) = if tenant.flow.is_empty() {
             (self.timed(tenant, self.store.create(&tenant.name, kind, doc)).await?, TargetOutcome::Unchanged, None)
@@ -294,7 +294,7 @@ impl Service {
     }
 
     async fn replace(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
-        let doc = normalize(require_body(req)?, tenant.schema(kind))?;
+        let doc = canonical(require_body(req)?, tenant.schema(kind))?;
         let projection = projection(req)?;
         if !tenant.flow.is_empty() {
             let (stored, outcome, plan) = self
@@ -545,7 +545,17 @@ fn patched(
     {
         map.insert("members".into(), current.members_json());
     }
-    scim::patch::apply(&doc, patch, schema)
+    let mut doc = scim::patch::apply(&doc, patch, schema)?;
+    drop_write_only(&mut doc, schema);
+    Ok(doc)
+}
+
+/// The canonical document the gateway keeps and hands to plugins: normalized,
+/// write-only attributes (`password`) dropped.
+pub(crate) fn canonical(body: &Value, schema: &ResourceSchema) -> std::result::Result<Value, ScimError> {
+    let mut doc = normalize(body, schema)?;
+    drop_write_only(&mut doc, schema);
+    Ok(doc)
 }
 
 /// The context every hook call of this request gets.

@@ -59,3 +59,47 @@ fn metrics_count_what_an_idp_sequence_caused() {
     let ready = admin.try_raw("GET", "/readyz", None, &[], None).unwrap();
     assert_eq!((ready.status, ready.json["status"].clone()), (200, json!("ready")));
 }
+
+#[test]
+fn no_token_secret_or_password_reaches_any_log() {
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("chatty.rhai");
+    std::fs::write(&script, "fn transform_in(user, ctx) { log(\"info\", `saw ${user}`); user }").unwrap();
+    let toml = format!("[tenants.acme]\n[[tenants.acme.steps]]\nkind = \"rhai\"\npath = {:?}\n", script.display());
+    let gw = Gateway::start_files(
+        "",
+        "",
+        &format!("[admin]\n{toml}"),
+        &[],
+        &[
+            ("SCIMGATE_ADMIN_TOKEN", crate::harness::ADMIN_TOKEN),
+            ("RUST_LOG", "debug"),
+            ("SCIMGATE_LOG_FORMAT", "json"),
+        ],
+    );
+    let token = gw.token("acme");
+    const PASSWORD: &str = "Sup3r-S3cret-pw-4711";
+    let user = json!({"userName": "pat", "password": PASSWORD, "emails": [{"value": "pat@example.com"}]});
+    let id = gw.post("/Users", &token, &user).expect(201).json["id"].as_str().unwrap().to_owned();
+    let replace = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                         "Operations": [{"op": "replace", "path": "password", "value": PASSWORD}]});
+    gw.patch(&format!("/Users/{id}"), &token, &replace);
+    gw.get("/Users", "sgt_0123456789abcdef_wrong-secret-value").expect(401);
+    gw.get(&format!("/Users/{id}"), &token).expect(200);
+    gw.admin_get("/admin/tenants");
+
+    let log = eventually("the provisioning log has the requests", || {
+        let out = gw.cli_ok(&["log", "--tenant", "acme", "--json"]);
+        (out.lines().count() >= 3).then_some(out)
+    });
+    let stderr = gw.stderr();
+    assert!(stderr.contains("saw"), "the plugin's log line is there: {stderr}");
+    let secret = token.rsplit('_').next().unwrap();
+    for (what, text) in [("process log", &stderr), ("provisioning log", &log)] {
+        assert!(!text.contains(secret), "the token's secret is in the {what}");
+        let leak = text.lines().find(|l| l.contains(PASSWORD)).unwrap_or_default();
+        assert!(!text.contains(PASSWORD), "the password is in the {what}: {leak}");
+        assert!(!text.contains("wrong-secret-value"), "a presented token is in the {what}");
+        assert!(!text.contains(crate::harness::ADMIN_TOKEN), "the admin token is in the {what}");
+    }
+}

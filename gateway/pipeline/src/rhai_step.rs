@@ -521,6 +521,18 @@ impl RhaiStep {
             })
         }));
         let logs = guard.finish();
+        // Every line goes to the process log; a capture also gets it for the
+        // provisioning log.
+        for (level, message) in &logs.0 {
+            let (step, message) = (self.name.as_str(), message.as_str());
+            match level {
+                LogLevel::Error => tracing::error!(target: "scimgate::plugin", step, "{message}"),
+                LogLevel::Warn => tracing::warn!(target: "scimgate::plugin", step, "{message}"),
+                LogLevel::Info => tracing::info!(target: "scimgate::plugin", step, "{message}"),
+                LogLevel::Debug => tracing::debug!(target: "scimgate::plugin", step, "{message}"),
+                LogLevel::Trace => tracing::trace!(target: "scimgate::plugin", step, "{message}"),
+            }
+        }
         SINK.with(|sink| {
             if let Some(sink) = sink.borrow_mut().as_mut() {
                 let (lines, dropped) = logs;

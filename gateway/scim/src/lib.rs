@@ -18,5 +18,5 @@ pub use filter::{CompareOp, Filter};
 pub use list::{ListQuery, SortOrder, list_response};
 pub use patch::PatchRequest;
 pub use path::{AttrPath, ValuePath};
-pub use resource::{Projection, normalize, project};
+pub use resource::{Projection, drop_write_only, normalize, project};
 pub use schema::{AttributeDef, ResourceSchema, Schema};

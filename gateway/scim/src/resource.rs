@@ -44,6 +44,19 @@ pub fn is_unassigned(value: &Value) -> bool {
     }
 }
 
+/// Remove the write-only attributes (`password`) from a canonical document.
+/// The gateway keeps no secret it cannot return: such a value is never
+/// stored, never handed to a plugin and never logged.
+pub fn drop_write_only(doc: &mut Value, schema: &ResourceSchema) {
+    let Value::Object(map) = doc else { return };
+    map.retain(|key, _| schema.core.attribute(key).is_none_or(|a| a.mutability != Mutability::WriteOnly));
+    for ext in &schema.extensions {
+        if let Some(Value::Object(inner)) = map.get_mut(&ext.id) {
+            inner.retain(|key, _| ext.attribute(key).is_none_or(|a| a.mutability != Mutability::WriteOnly));
+        }
+    }
+}
+
 /// Produce the canonical form of a resource document for `schema`.
 ///
 /// Unknown attributes and unknown extension objects are dropped (an IdP may
@@ -395,9 +408,15 @@ mod tests {
         assert_eq!(ext["manager"], json!({"value": "m1"}));
         assert!(out.get("nonStandard").is_none());
         assert_eq!(out["schemas"].as_array().unwrap().len(), 2);
-        // Projection drops the write-only password.
+        // Projection drops the write-only password, and the gateway drops it
+        // before storing.
         let shown = project(&out, &user, &Projection::default());
         assert!(shown.get("password").is_none());
+        assert_eq!(out["password"], "secret");
+        let mut kept = out.clone();
+        drop_write_only(&mut kept, &user);
+        assert!(kept.get("password").is_none());
+        assert_eq!(kept["userName"], "a@b.c");
     }
 
     #[test]
