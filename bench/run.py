@@ -45,7 +45,7 @@ class Gateway:
         self.tokens = {n: sh(BIN, "token", "issue", "--config", self.config, "--tenant", n,
                              capture_output=True).stdout.strip() for n in names}
         self.token = self.tokens[names[0]]
-        env = dict(os.environ, RUST_LOG="warn", **(env or {}))
+        env = {**os.environ, "RUST_LOG": "warn", **(env or {})}
         self.stderr = open(os.path.join(workdir, "gateway.log"), "w")
         self.proc = subprocess.Popen([BIN, "serve", "--config", self.config, "--listen", "127.0.0.1:0"],
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
