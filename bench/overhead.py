@@ -16,12 +16,11 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import LUA, ROOT, Gateway, sh, wrk  # noqa: E402
+from run import LUA, ROOT, Gateway, medians, sh, wrk  # noqa: E402
 
 VARIANTS = {
     "bare": ("metrics = false\n", {}),
@@ -65,9 +64,7 @@ def main():
             gw.stop()
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
-    results = {f"{n} | {s}": {"rps": statistics.median(x["rps"] for x in v),
-                              "p50_ms": statistics.median(x["p50_ms"] for x in v), "samples": v}
-               for (n, s), v in samples.items()}
+    results = {f"{n} | {s}": medians(v) for (n, s), v in samples.items()}
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(results, f, indent=2)

@@ -15,12 +15,10 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import urllib.parse
 
-from run import BIN, LUA, ROOT, Gateway, sh, wrk
+from run import LUA, ROOT, Gateway, medians, sh, wrk
 
 WASM = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release", "work_email.wasm")
 RHAI = os.path.join(ROOT, "examples", "rhai", "work-email.rhai")
@@ -83,12 +81,7 @@ def main():
                 samples[(tenant, "POST /Users")].append(wrk(gw.url, "post_user.lua", env, duration, args.connections))
                 samples[(tenant, "GET /Users/{id}")].append(wrk(gw.url, "get_by_id.lua", env, duration, args.connections))
         for (tenant, scenario), runs_ in samples.items():
-            results[tenant][scenario] = {
-                "rps": statistics.median(s["rps"] for s in runs_),
-                "p50_ms": statistics.median(s["p50_ms"] for s in runs_),
-                "p99_ms": statistics.median(s["p99_ms"] for s in runs_),
-                "samples": runs_,
-            }
+            results[tenant][scenario] = medians(runs_)
     finally:
         gw.stop()
         shutil.rmtree(workdir, ignore_errors=True)

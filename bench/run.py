@@ -84,6 +84,16 @@ def wrk(url, script, env, duration, connections):
     return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"]}
 
 
+def medians(samples):
+    """The median throughput and latencies of several wrk runs, with the runs."""
+    return {
+        "rps": statistics.median(s["rps"] for s in samples),
+        "p50_ms": statistics.median(s["p50_ms"] for s in samples),
+        "p99_ms": statistics.median(s["p99_ms"] for s in samples),
+        "samples": samples,
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -139,12 +149,7 @@ def main():
             samples = []
             for r in range(runs):
                 samples.append(wrk(gw.url, script, dict(env, BENCH_PREFIX=f"run{r}"), duration, args.connections))
-            results[label] = {
-                "rps": statistics.median(s["rps"] for s in samples),
-                "p50_ms": statistics.median(s["p50_ms"] for s in samples),
-                "p99_ms": statistics.median(s["p99_ms"] for s in samples),
-                "samples": samples,
-            }
+            results[label] = medians(samples)
     finally:
         gw.stop()
         shutil.rmtree(workdir, ignore_errors=True)
