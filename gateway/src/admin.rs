@@ -132,14 +132,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
 }
 
 fn authorized(state: &AdminState, req: &Request<Incoming>) -> bool {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    presented.is_some_and(|t| bool::from(hash_token(t).ct_eq(&state.token_hash)))
+    crate::listener::bearer_token(req).is_some_and(|t| bool::from(hash_token(t).ct_eq(&state.token_hash)))
 }
 
 async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, ServiceError> {

@@ -229,16 +229,19 @@ enum AuthFailure {
     StoreUnavailable,
 }
 
-/// The tenant of the request's bearer token.
-fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<Arc<Tenant>, AuthFailure> {
-    let presented = req
-        .headers()
+/// The token of an `Authorization: Bearer ...` header (the scheme in any case).
+pub(crate) fn bearer_token<B>(req: &Request<B>) -> Option<&str> {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
-        .ok_or(AuthFailure::Missing)?;
+}
+
+/// The tenant of the request's bearer token.
+fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<Arc<Tenant>, AuthFailure> {
+    let presented = bearer_token(req).ok_or(AuthFailure::Missing)?;
     // A cached token costs a hash; a miss is one indexed read.
     match state.tokens.authenticate(presented) {
         Ok(Some(name)) => state.tenants.get(&name).ok_or(AuthFailure::Invalid),
