@@ -159,6 +159,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Serv
                         "name": name,
                         "idp": running.as_ref().map(|t| t.idp.clone()),
                         "steps": running.as_ref().map(|t| t.flow.step_names()),
+                        "upstream": running.as_ref().and_then(|t| t.upstream.as_ref()).map(|u| u.status()),
                         "version": status.version,
                         "loaded_at": status.loaded_at,
                         "file": status.file,

@@ -97,6 +97,178 @@ pub struct TenantConfig {
     /// the IdP's attribute-mapping UI can offer them.
     #[serde(default)]
     pub extensions: Vec<ExtensionConfig>,
+    /// Where in-scope resources go. Absent: the embedded store.
+    #[serde(default)]
+    pub upstream: Option<UpstreamConfig>,
+    /// Who hears about quarantine and failures an admin must fix.
+    #[serde(default)]
+    pub notify: Option<NotifyConfig>,
+}
+
+/// A tenant's failure-notification webhook.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    pub webhook: String,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Failures gather this long before one call reports them.
+    #[serde(default = "default_batch_secs")]
+    pub batch_secs: u64,
+}
+
+fn default_batch_secs() -> u64 {
+    60
+}
+
+/// A tenant's target service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum UpstreamConfig {
+    /// A SCIM 2.0 service provider.
+    Scim(ScimUpstreamConfig),
+}
+
+impl UpstreamConfig {
+    pub fn scim(&self) -> &ScimUpstreamConfig {
+        match self {
+            UpstreamConfig::Scim(c) => c,
+        }
+    }
+}
+
+/// A SCIM upstream: its base URL, credential, timeouts and limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScimUpstreamConfig {
+    /// The SCIM base, e.g. `https://app.example.com/scim/v2`.
+    pub url: String,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// The whole exchange, connect to last body byte.
+    #[serde(default = "default_upstream_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Extra attempts for idempotent operations (GET, PUT, DELETE) after a
+    /// transport failure, timeout, 502, 503 or 504.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// A PEM file of extra trusted roots (a private CA), besides the web PKI.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub throttle: ThrottleConfig,
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+}
+
+/// Never prints a credential, even one written inline.
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthConfig::None => f.write_str("None"),
+            AuthConfig::Bearer { .. } => f.write_str("Bearer { token: *** }"),
+            AuthConfig::Basic { username, .. } => write!(f, "Basic {{ username: {username:?}, password: *** }}"),
+            AuthConfig::OAuth2 { token_url, client_id, scope, .. } => write!(
+                f,
+                "OAuth2 {{ token_url: {token_url:?}, client_id: {client_id:?}, client_secret: ***, scope: {scope:?} }}"
+            ),
+        }
+    }
+}
+
+fn default_upstream_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    2_000
+}
+
+fn default_retries() -> u32 {
+    2
+}
+
+/// How the gateway authenticates to an upstream. Secret values may be
+/// `${env:NAME}` or `${file:PATH}`.
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum AuthConfig {
+    #[default]
+    None,
+    Bearer {
+        token: String,
+    },
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// OAuth 2.0 client credentials (RFC 6749 §4.4); the access token is
+    /// cached until shortly before it expires.
+    #[serde(rename = "oauth2")]
+    OAuth2 {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        #[serde(default)]
+        scope: Option<String>,
+    },
+}
+
+/// Outbound limits per upstream: targets accept far less than an IdP sends.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// Requests per second (token bucket). Absent: unlimited.
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Bucket size: how many requests may go at once after a quiet spell.
+    #[serde(default)]
+    pub burst: Option<u32>,
+    /// Requests in flight at once. Absent: unlimited.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// The longest a request waits for its turn before the IdP gets `429`
+    /// (the IdPs give up on a request after 60 s).
+    #[serde(default = "default_max_wait_secs")]
+    pub max_wait_secs: f64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig { rate_per_sec: None, burst: None, concurrency: None, max_wait_secs: default_max_wait_secs() }
+    }
+}
+
+fn default_max_wait_secs() -> f64 {
+    50.0
+}
+
+/// The circuit breaker on an upstream (quarantine).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Consecutive failures (transport, timeout, 5xx) that open it; 0 never opens.
+    #[serde(default = "default_breaker_failures")]
+    pub failures: u32,
+    /// How long it stays open before a probe, and between probes.
+    #[serde(default = "default_breaker_open_secs")]
+    pub open_secs: u64,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig { failures: default_breaker_failures(), open_secs: default_breaker_open_secs() }
+    }
+}
+
+fn default_breaker_failures() -> u32 {
+    5
+}
+
+fn default_breaker_open_secs() -> u64 {
+    10
 }
 
 /// `[[tenants.T.extensions]]`: one extension schema.
@@ -335,6 +507,11 @@ impl TenantConfig {
                 StepConfig::Wasm(s) => s.path = base.join(&s.path),
                 StepConfig::Mapping(_) => {}
             }
+        }
+        if let Some(UpstreamConfig::Scim(up)) = &mut self.upstream
+            && let Some(ca) = &mut up.ca_file
+        {
+            *ca = base.join(&*ca);
         }
     }
 

@@ -46,6 +46,8 @@ pub struct AppState {
     pub tenants: Arc<Registry>,
     pub max_body_bytes: usize,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Failure notifications to tenants' webhooks.
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 /// Serve until `shutdown` resolves, then stop accepting and give in-flight
@@ -194,6 +196,7 @@ async fn handle_scim(
         Err(e) => Err(e),
     };
     let mut outcome_name = None;
+    let mut notify = false;
     let response = match outcome {
         Ok(mut resp) => {
             record.resource_id = resp.resource_id.clone().or(record.resource_id);
@@ -203,6 +206,7 @@ async fn handle_scim(
             success_response(resp)
         }
         Err(err) => {
+            notify = err.needs_admin();
             let (resp, scim) = failure_response(err, request_id);
             record.status = resp.status().as_u16();
             record.error = Some(scim.detail);
@@ -215,6 +219,9 @@ async fn handle_scim(
         None => "error",
     }
     .to_owned();
+    if notify {
+        state.notifier.failure(&record);
+    }
     Ok((response, Some(record)))
 }
 
@@ -357,6 +364,17 @@ fn failure_response(err: ServiceError, request_id: &str) -> (Response<Full<Bytes
             );
         }
         ServiceError::Step(e) => step_error(&e),
+        ServiceError::Upstream(e) => {
+            tracing::warn!(error = %e, "upstream call failed");
+            let (scim, retry_after) = e.to_scim();
+            let mut response = error_response(&scim);
+            if let Some(after) = retry_after
+                && let Ok(v) = HeaderValue::from_str(&crate::upstream::retry_after_secs(after).to_string())
+            {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return (response, scim);
+        }
         ServiceError::Internal(detail) => {
             tracing::error!(%detail, "internal failure");
             ScimError::status(500, format!("internal error (request {request_id})"))

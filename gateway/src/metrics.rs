@@ -90,6 +90,8 @@ pub struct Metrics {
     step_seconds: Family<Histogram>,
     step_failures: Family<AtomicU64>,
     store_write_seconds: Family<Histogram>,
+    upstream_requests: Family<AtomicU64>,
+    upstream_seconds: Family<Histogram>,
 }
 
 impl Default for Metrics {
@@ -107,6 +109,8 @@ impl Metrics {
             step_seconds: Family::new(),
             step_failures: Family::new(),
             store_write_seconds: Family::new(),
+            upstream_requests: Family::new(),
+            upstream_seconds: Family::new(),
         }
     }
 }
@@ -116,6 +120,9 @@ pub struct SnapshotFacts {
     pub versions: Vec<(String, u64)>,
     pub reloads_ok: u64,
     pub reloads_failed: u64,
+    /// Per tenant with an upstream: whether its breaker is open, and how
+    /// many requests wait in its throttle.
+    pub upstreams: Vec<(String, bool, usize)>,
 }
 
 impl Metrics {
@@ -162,6 +169,24 @@ impl Metrics {
         self.store_write_seconds.with(&[tenant], Histogram::new, |h| h.observe(elapsed));
     }
 
+    /// One call to a tenant's upstream (`outcome`: the HTTP status, or the
+    /// error kind when there was none: timeout, transport, throttled...).
+    pub fn upstream(&self, tenant: &str, operation: &str, outcome: &str, elapsed: Option<Duration>) {
+        if !self.enabled {
+            return;
+        }
+        self.upstream_requests.with(
+            &[tenant, operation, outcome],
+            || AtomicU64::new(0),
+            |c| {
+                c.fetch_add(1, Ordering::Relaxed);
+            },
+        );
+        if let Some(elapsed) = elapsed {
+            self.upstream_seconds.with(&[tenant, operation], Histogram::new, |h| h.observe(elapsed));
+        }
+    }
+
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self, facts: &SnapshotFacts) -> String {
         let mut out = String::new();
@@ -200,6 +225,31 @@ impl Metrics {
             &["tenant"],
             &self.store_write_seconds,
         );
+        counters(
+            &mut out,
+            "scimgate_upstream_requests_total",
+            "Calls to upstreams, by HTTP status or error kind.",
+            &["tenant", "operation", "outcome"],
+            &self.upstream_requests,
+        );
+        histograms(
+            &mut out,
+            "scimgate_upstream_request_duration_seconds",
+            "Time of one upstream call, retries included, throttle wait excluded.",
+            &["tenant", "operation"],
+            &self.upstream_seconds,
+        );
+        let _ = writeln!(out, "# HELP scimgate_upstream_quarantined 1 while a tenant's upstream breaker is open.");
+        let _ = writeln!(out, "# TYPE scimgate_upstream_quarantined gauge");
+        for (tenant, open, _) in &facts.upstreams {
+            let _ = writeln!(out, "scimgate_upstream_quarantined{{tenant=\"{}\"}} {}", escape(tenant), u8::from(*open));
+        }
+        let _ =
+            writeln!(out, "# HELP scimgate_upstream_throttle_waiting Requests waiting for their turn to an upstream.");
+        let _ = writeln!(out, "# TYPE scimgate_upstream_throttle_waiting gauge");
+        for (tenant, _, waiting) in &facts.upstreams {
+            let _ = writeln!(out, "scimgate_upstream_throttle_waiting{{tenant=\"{}\"}} {waiting}", escape(tenant));
+        }
         let _ = writeln!(out, "# HELP scimgate_tenant_snapshot_version The running snapshot of each tenant.");
         let _ = writeln!(out, "# TYPE scimgate_tenant_snapshot_version gauge");
         for (tenant, version) in &facts.versions {
@@ -247,7 +297,12 @@ mod tests {
         m.request("acme", "create", 201, Duration::from_millis(30));
         m.request("acme", "create", 409, Duration::from_micros(80));
         m.step_failure("acme", "spin.wasm", "timeout");
-        let text = m.render(&SnapshotFacts { versions: vec![("acme".into(), 3)], reloads_ok: 2, reloads_failed: 1 });
+        let text = m.render(&SnapshotFacts {
+            versions: vec![("acme".into(), 3)],
+            reloads_ok: 2,
+            reloads_failed: 1,
+            upstreams: vec![("acme".into(), true, 4)],
+        });
         assert!(
             text.contains("scimgate_requests_total{tenant=\"acme\",operation=\"create\",status=\"201\"} 2"),
             "{text}"
@@ -263,6 +318,8 @@ mod tests {
         assert!(text.contains("scimgate_step_failures_total{tenant=\"acme\",step=\"spin.wasm\",reason=\"timeout\"} 1"));
         assert!(text.contains("scimgate_tenant_snapshot_version{tenant=\"acme\"} 3"));
         assert!(text.contains("scimgate_reloads_total{result=\"refused\"} 1"));
+        assert!(text.contains("scimgate_upstream_quarantined{tenant=\"acme\"} 1"));
+        assert!(text.contains("scimgate_upstream_throttle_waiting{tenant=\"acme\"} 4"));
         assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

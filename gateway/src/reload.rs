@@ -30,6 +30,7 @@ use wasm_host::PluginEngine;
 use crate::config::{Config, ConfigError, TenantConfig};
 use crate::store::now_rfc3339;
 use crate::tenant::{Tenant, TenantError, build};
+use crate::upstream::UpstreamPool;
 
 /// How often the watcher looks at file modification times.
 const POLL: Duration = Duration::from_millis(100);
@@ -66,6 +67,8 @@ pub struct ReloadReport {
 pub struct Registry {
     config_path: PathBuf,
     engine: PluginEngine,
+    /// Upstreams outlive snapshots when their config does not change.
+    upstreams: UpstreamPool,
     tenants: RwLock<Arc<TenantMap>>,
     /// Per tenant: the fingerprint of the config and files its snapshot was built from.
     fingerprints: Mutex<HashMap<String, [u8; 32]>>,
@@ -82,10 +85,16 @@ pub struct Registry {
 
 impl Registry {
     /// Build every tenant of `config`; any failure stops the start.
-    pub fn start(config: &Config, config_path: &Path, engine: PluginEngine) -> Result<Registry, TenantError> {
+    pub fn start(
+        config: &Config,
+        config_path: &Path,
+        engine: PluginEngine,
+        upstreams: UpstreamPool,
+    ) -> Result<Registry, TenantError> {
         let registry = Registry {
             config_path: config_path.to_owned(),
             engine,
+            upstreams,
             tenants: RwLock::new(Arc::new(HashMap::new())),
             fingerprints: Mutex::new(HashMap::new()),
             status: Mutex::new(BTreeMap::new()),
@@ -100,7 +109,7 @@ impl Registry {
         let mut map = TenantMap::new();
         for (name, tenant_config) in &config.tenants {
             let version = registry.next_version.fetch_add(1, Ordering::Relaxed);
-            let tenant = Arc::new(build(name, tenant_config, &registry.engine, version)?);
+            let tenant = Arc::new(build(name, tenant_config, &registry.engine, &registry.upstreams, version)?);
             registry.remember(
                 name,
                 registry.digests.fingerprint(tenant_config),
@@ -111,6 +120,11 @@ impl Registry {
         }
         *registry.tenants.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
         Ok(registry)
+    }
+
+    /// The upstreams of every tenant (to hear about their quarantine).
+    pub fn upstreams(&self) -> &UpstreamPool {
+        &self.upstreams
     }
 
     /// The running snapshot of one tenant.
@@ -129,8 +143,14 @@ impl Registry {
         let tenants = self.tenants.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut versions: Vec<(String, u64)> = tenants.iter().map(|(n, t)| (n.clone(), t.version)).collect();
         versions.sort();
+        let mut upstreams: Vec<(String, bool, usize)> = tenants
+            .iter()
+            .filter_map(|(n, t)| t.upstream.as_ref().map(|u| (n.clone(), u.is_quarantined(), u.throttle_waiting())))
+            .collect();
+        upstreams.sort();
         crate::metrics::SnapshotFacts {
             versions,
+            upstreams,
             reloads_ok: self.reloads_ok.load(Ordering::Relaxed),
             reloads_failed: self.reloads_refused.load(Ordering::Relaxed),
         }
@@ -199,7 +219,7 @@ impl Registry {
                 _ => {}
             }
             let version = self.next_version.fetch_add(1, Ordering::Relaxed);
-            match build(name, tenant_config, &self.engine, version) {
+            match build(name, tenant_config, &self.engine, &self.upstreams, version) {
                 Ok(tenant) => {
                     let tenant = Arc::new(tenant);
                     self.remember(name, print, &tenant, config.tenant_files.get(name));
@@ -359,12 +379,14 @@ pub fn check(config_path: &Path) -> Result<Vec<TenantCheck>, ConfigError> {
     let (config, broken) = Config::load_lenient(config_path)?;
     let engine = PluginEngine::new(wasm_host::EngineConfig::default())
         .map_err(|e| ConfigError::Invalid { path: config_path.to_owned(), message: e.to_string() })?;
+    let upstreams = UpstreamPool::new(Arc::new(crate::metrics::Metrics::new(false)));
     let mut results: Vec<TenantCheck> =
         broken.into_iter().map(|(tenant, e)| TenantCheck { tenant, outcome: Err(e.to_string()) }).collect();
     for (name, tenant) in &config.tenants {
         let file = config.tenant_files.get(name).map(|f| f.display().to_string()).unwrap_or_default();
-        let outcome =
-            build(name, tenant, &engine, 0).map(|t| t.flow.step_names().len()).map_err(|e| format!("{file}: {e}"));
+        let outcome = build(name, tenant, &engine, &upstreams, 0)
+            .map(|t| t.flow.step_names().len())
+            .map_err(|e| format!("{file}: {e}"));
         results.push(TenantCheck { tenant: name.clone(), outcome });
     }
     results.sort_by(|a, b| a.tenant.cmp(&b.tenant));

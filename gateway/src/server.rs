@@ -30,6 +30,8 @@ pub enum ServeError {
     Engine(String),
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
+    #[error("cannot start notifications: {0}")]
+    Notify(#[from] crate::upstream::http::ClientError),
 }
 
 /// Run the gateway until SIGTERM or Ctrl-C. Prints `listening on http://ADDR`
@@ -42,7 +44,9 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     let cache_dir = config.store_path.parent().map(|dir| dir.join("plugin-cache"));
     let engine = wasm_host::PluginEngine::new(wasm_host::EngineConfig { cache_dir, ..Default::default() })
         .map_err(|e| ServeError::Engine(e.to_string()))?;
-    let registry = Arc::new(Registry::start(&config, config_path, engine)?);
+    let metrics = Arc::new(crate::metrics::Metrics::new(config.server.metrics));
+    let upstreams = crate::upstream::UpstreamPool::new(metrics.clone());
+    let registry = Arc::new(Registry::start(&config, config_path, engine, upstreams)?);
     for tenant in &registry.names() {
         if store.live_tokens(Some(tenant))?.is_empty() {
             tracing::warn!(
@@ -59,8 +63,14 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         },
         None => None,
     };
-    let metrics = Arc::new(crate::metrics::Metrics::new(config.server.metrics));
     let service = Arc::new(Service::new(store.clone(), metrics.clone()));
+    let notifier = Arc::new(crate::notify::Notifier::start(registry.clone())?);
+    {
+        let notifier = notifier.clone();
+        registry.upstreams().set_change_hook(Arc::new(move |tenant: &str, entered: bool, reason: &str| {
+            notifier.quarantine(tenant, entered, reason)
+        }));
+    }
     let tokens = Arc::new(TokenAuthority::new(store.clone()));
     let state = Arc::new(AppState {
         service: service.clone(),
@@ -69,6 +79,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         tenants: registry.clone(),
         max_body_bytes: config.server.max_body_bytes,
         metrics: metrics.clone(),
+        notifier,
     });
     let addr = listen.unwrap_or(config.server.listen);
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;

@@ -15,6 +15,7 @@ use wasm_host::{InstancePolicy, Limits, PluginEngine, WasmPlugin, WasmStep};
 use crate::config::{ExtensionConfig, InstanceMode, PolicyConfig, StepConfig, TenantConfig};
 use crate::flow::Flow;
 use crate::store::ResourceKind;
+use crate::upstream::{Upstream, UpstreamPool};
 use scim::schema::AttrType;
 use scim::{AttributeDef, ResourceSchema, Schema};
 
@@ -24,6 +25,10 @@ pub struct Tenant {
     pub idp: String,
     pub policy: PolicyConfig,
     pub flow: Flow,
+    /// Where in-scope resources go; none: the embedded target.
+    pub upstream: Option<Arc<Upstream>>,
+    /// Where quarantine and failure notifications go.
+    pub webhook: Option<crate::notify::Webhook>,
     /// The built-in schemas plus the tenant's own extensions.
     users: Arc<ResourceSchema>,
     groups: Arc<ResourceSchema>,
@@ -33,6 +38,12 @@ pub struct Tenant {
 }
 
 impl Tenant {
+    /// Whether resources have a second representation (an account in the
+    /// embedded target or upstream) besides the shadow.
+    pub fn has_target(&self) -> bool {
+        !self.flow.is_empty() || self.upstream.is_some()
+    }
+
     pub fn schema(&self, kind: ResourceKind) -> &Arc<ResourceSchema> {
         match kind {
             ResourceKind::User => &self.users,
@@ -45,6 +56,8 @@ impl Tenant {
 pub enum TenantError {
     #[error("tenant {tenant}, step {index} ({what}): {message}")]
     Step { tenant: String, index: usize, what: String, message: String },
+    #[error("tenant {tenant}, upstream: {message}")]
+    Upstream { tenant: String, message: String },
     #[error("tenant {tenant}, extension {id}: {message}")]
     Extension { tenant: String, id: String, message: String },
 }
@@ -52,7 +65,13 @@ pub enum TenantError {
 /// Build one tenant's snapshot from its config: Wasm components compiled
 /// (the engine keeps them by content hash, in memory and on disk), Rhai
 /// parsed, mappings checked, extension schemas added.
-pub fn build(name: &str, config: &TenantConfig, engine: &PluginEngine, version: u64) -> Result<Tenant, TenantError> {
+pub fn build(
+    name: &str,
+    config: &TenantConfig,
+    engine: &PluginEngine,
+    upstreams: &UpstreamPool,
+    version: u64,
+) -> Result<Tenant, TenantError> {
     let mut steps: Vec<Box<dyn Step>> = Vec::new();
     for (i, step) in config.steps.iter().enumerate() {
         let index = i + 1;
@@ -111,7 +130,26 @@ pub fn build(name: &str, config: &TenantConfig, engine: &PluginEngine, version: 
         }
         target.extensions.push(schema);
     }
+    let upstream = match &config.upstream {
+        Some(up) => Some(
+            upstreams
+                .get(name, up)
+                .map_err(|e| TenantError::Upstream { tenant: name.to_owned(), message: e.to_string() })?,
+        ),
+        None => None,
+    };
+    let webhook = match &config.notify {
+        Some(n) => Some(crate::notify::Webhook {
+            url: n.webhook.clone(),
+            credential: crate::upstream::auth::Credential::from_config(&n.auth)
+                .map_err(|message| TenantError::Upstream { tenant: name.to_owned(), message })?,
+            batch: Duration::from_secs(n.batch_secs),
+        }),
+        None => None,
+    };
     Ok(Tenant {
+        upstream,
+        webhook,
         name: name.to_owned(),
         idp: config.idp.clone(),
         policy: config.policy,
@@ -181,17 +219,26 @@ fn toml_to_json(value: Option<&toml::Value>) -> Result<Value, String> {
 fn resolve_secrets(value: &mut Value) -> Result<(), String> {
     match value {
         Value::String(s) => {
-            if let Some(name) = s.strip_prefix("${env:").and_then(|r| r.strip_suffix('}')) {
-                *s = std::env::var(name).map_err(|_| format!("config: environment variable {name} is not set"))?;
-            } else if let Some(path) = s.strip_prefix("${file:").and_then(|r| r.strip_suffix('}')) {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("config: cannot read {path}: {e}"))?;
-                *s = text.trim_end_matches(['\n', '\r']).to_owned();
-            }
+            *s = resolve_secret(s)?;
             Ok(())
         }
         Value::Array(items) => items.iter_mut().try_for_each(resolve_secrets),
         Value::Object(map) => map.values_mut().try_for_each(resolve_secrets),
         _ => Ok(()),
+    }
+}
+
+/// A config string that is exactly `${env:NAME}` or `${file:PATH}` becomes
+/// that variable or file content (trailing newline dropped); any other
+/// string is itself.
+pub(crate) fn resolve_secret(s: &str) -> Result<String, String> {
+    if let Some(name) = s.strip_prefix("${env:").and_then(|r| r.strip_suffix('}')) {
+        std::env::var(name).map_err(|_| format!("config: environment variable {name} is not set"))
+    } else if let Some(path) = s.strip_prefix("${file:").and_then(|r| r.strip_suffix('}')) {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("config: cannot read {path}: {e}"))?;
+        Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+    } else {
+        Ok(s.to_owned())
     }
 }
 

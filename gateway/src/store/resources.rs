@@ -238,6 +238,29 @@ impl Store {
         self.read(|c| target::find_match(c, tenant, kind, keys))
     }
 
+    /// The SCIM id of the resource linked to the account `target_id`.
+    pub fn link_owner(&self, tenant: &str, kind: ResourceKind, target_id: &str) -> Result<Option<String>> {
+        self.read(|c| target::link_owner(c, tenant, kind, target_id))
+    }
+
+    /// The in-scope accounts of the resources `ids`, by SCIM id (to name a
+    /// group's members the way the upstream knows them).
+    pub fn linked_accounts(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        self.read(|c| target::linked_accounts(c, tenant, kind, ids))
+    }
+
+    /// Whether `doc` could be created now without a uniqueness conflict:
+    /// checked before a create is sent upstream, so a doomed create never
+    /// reaches it. (The write checks again.)
+    pub fn check_unique(&self, tenant: &str, kind: ResourceKind, doc: &Value) -> Result<()> {
+        self.read(|c| check_unique(c, tenant, kind, doc, None))
+    }
+
     /// Every target account of a tenant's `kind`, oldest first.
     pub fn target_accounts(&self, tenant: &str, kind: ResourceKind) -> Result<Vec<target::TargetAccount>> {
         self.read(|c| target::accounts(c, tenant, kind))

@@ -59,6 +59,11 @@ pub enum TargetChange {
     Upsert { doc: Value, keys: Vec<MatchKey>, on_match: MatchPolicy },
     /// Out of scope.
     Out { on_exit: ExitPolicy },
+    /// The account lives upstream and the service has just written it there:
+    /// record the upstream's id and document (a mirror for reads and
+    /// lists) and link. `linked_by`: the create matched an existing
+    /// upstream account by this attribute instead of creating one.
+    Mirror { target_id: String, doc: Value, keys: Vec<MatchKey>, linked_by: Option<String> },
 }
 
 /// What the target side of a write did, for the provisioning log and the
@@ -231,6 +236,44 @@ pub(super) fn apply(
             insert_link(c, tenant, kind, seq, &target_id)?;
             Ok(TargetOutcome::Created { target_id })
         }
+        (TargetChange::Mirror { target_id, doc, keys, .. }, Some(link)) if link.target_id == target_id => {
+            let active = doc_active(&doc);
+            upsert_account(c, tenant, kind, &target_id, &doc, active)?;
+            write_keys(c, tenant, kind, &target_id, &keys)?;
+            if !link.in_scope {
+                c.prepare_cached("UPDATE links SET in_scope = 1 WHERE resource_seq = ?1")?.execute([seq])?;
+            }
+            Ok(match (link.active, active) {
+                (false, true) => TargetOutcome::Reactivated { target_id },
+                (true, false) => TargetOutcome::Deactivated { target_id, left_scope: false },
+                _ => TargetOutcome::Updated { target_id },
+            })
+        }
+        (TargetChange::Mirror { target_id, doc, keys, linked_by }, old) => {
+            // A different account than the linked one: the upstream lost
+            // the old account and a new one was created in its place.
+            if let Some(old) = old {
+                delete_account(c, tenant, kind, &old.target_id)?;
+            }
+            let taken: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM links WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3)",
+                )?
+                .query_row(params![tenant, kind.as_str(), target_id], |r| r.get(0))?;
+            if taken {
+                return Err(ScimError::uniqueness(format!(
+                    "upstream account {target_id} already serves another resource"
+                ))
+                .into());
+            }
+            upsert_account(c, tenant, kind, &target_id, &doc, doc_active(&doc))?;
+            write_keys(c, tenant, kind, &target_id, &keys)?;
+            insert_link(c, tenant, kind, seq, &target_id)?;
+            Ok(match linked_by {
+                Some(attribute) => TargetOutcome::Linked { target_id, attribute },
+                None => TargetOutcome::Created { target_id },
+            })
+        }
         (TargetChange::Out { .. }, None) => Ok(TargetOutcome::OutOfScope),
         (TargetChange::Out { .. }, Some(link)) if !link.in_scope => Ok(TargetOutcome::OutOfScope),
         (TargetChange::Out { on_exit: ExitPolicy::Deactivate }, Some(link)) => {
@@ -324,6 +367,50 @@ fn write_account(c: &Connection, tenant: &str, kind: ResourceKind, id: &str, doc
     )?
     .execute(params![tenant, kind.as_str(), id, doc.to_string(), active, now_rfc3339()])?;
     Ok(())
+}
+
+/// Write an upstream account's mirror, whether or not one was kept before.
+fn upsert_account(c: &Connection, tenant: &str, kind: ResourceKind, id: &str, doc: &Value, active: bool) -> Result<()> {
+    let now = now_rfc3339();
+    c.prepare_cached(
+        "INSERT INTO target_accounts (tenant, kind, target_id, active, created, last_modified, doc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
+         ON CONFLICT (tenant, kind, target_id) DO UPDATE SET active = ?4, last_modified = ?5, doc = ?6",
+    )?
+    .execute(params![tenant, kind.as_str(), id, active, now, doc.to_string()])?;
+    Ok(())
+}
+
+/// The SCIM id of the resource an account serves, if any.
+pub(super) fn link_owner(c: &Connection, tenant: &str, kind: ResourceKind, target_id: &str) -> Result<Option<String>> {
+    Ok(c.prepare_cached(
+        "SELECT r.id FROM links l JOIN resources r ON r.seq = l.resource_seq
+         WHERE l.tenant = ?1 AND l.kind = ?2 AND l.target_id = ?3",
+    )?
+    .query_row(params![tenant, kind.as_str(), target_id], |r| r.get(0))
+    .optional()?)
+}
+
+/// The accounts of the resources `ids` (in scope only), by SCIM id.
+pub(super) fn linked_accounts(
+    c: &Connection,
+    tenant: &str,
+    kind: ResourceKind,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT l.target_id FROM resources r JOIN links l ON l.resource_seq = r.seq
+         WHERE r.tenant = ?1 AND r.kind = ?2 AND r.id = ?3 AND l.in_scope = 1",
+    )?;
+    let mut out = std::collections::HashMap::new();
+    for id in ids {
+        if let Some(target) =
+            stmt.query_row(params![tenant, kind.as_str(), id], |r| r.get::<_, String>(0)).optional()?
+        {
+            out.insert(id.clone(), target);
+        }
+    }
+    Ok(out)
 }
 
 fn write_keys(c: &Connection, tenant: &str, kind: ResourceKind, id: &str, keys: &[MatchKey]) -> Result<()> {

@@ -19,7 +19,10 @@ use crate::store::{
     IndexedLookup, ResourceKind, Store, StoreError, StoredResource, TargetChange, TargetOutcome, etag_matches,
 };
 use crate::tenant::Tenant;
+use crate::upstream::UpstreamError;
 use std::sync::Arc;
+
+mod remote;
 
 /// Where a request goes, once the path is parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +157,24 @@ pub enum ServiceError {
     /// detail names the step and the cause.
     #[error(transparent)]
     Step(#[from] StepError),
+    /// The upstream failed or refused; it says what the IdP should hear.
+    #[error(transparent)]
+    Upstream(UpstreamError),
+}
+
+impl ServiceError {
+    /// A failure the IdP's retries will not fix and an admin must: a step
+    /// refused the document or broke, or the upstream refused the request
+    /// or the gateway's credentials.
+    pub fn needs_admin(&self) -> bool {
+        match self {
+            ServiceError::Step(_) => true,
+            ServiceError::Upstream(e) => {
+                matches!(e, UpstreamError::Refused(_) | UpstreamError::Failed { status: 400..=499, .. })
+            }
+            _ => false,
+        }
+    }
 }
 
 impl From<StoreError> for ServiceError {
@@ -256,7 +277,7 @@ impl Service {
                 let query = ListQuery::from_search_request(body, tenant.schema(kinds[0]))?;
                 self.list(tenant, kinds, &query, &req.base_url)
             }
-            (Route::Resource(kind, id), Get) => self.get(tenant, *kind, id, req),
+            (Route::Resource(kind, id), Get) => self.get(tenant, *kind, id, req).await,
             (Route::Resource(kind, id), Put) => self.replace(tenant, *kind, id, req).await,
             (Route::Resource(kind, id), Patch) => self.patch(tenant, *kind, id, req).await,
             (Route::Resource(kind, id), Delete) => self.delete(tenant, *kind, id, req).await,
@@ -270,13 +291,18 @@ impl Service {
     async fn create(&self, tenant: &Tenant, kind: ResourceKind, req: &ScimRequest) -> Result<ScimResponse> {
         let doc = canonical(require_body(req)?, tenant.schema(kind))?;
         let projection = projection(req)?;
-        let (stored, outcome, plan) = if tenant.flow.is_empty() {
+        let (stored, outcome, plan) = if !tenant.has_target() {
             (self.timed(tenant, self.store.create(&tenant.name, kind, doc)).await?, TargetOutcome::Unchanged, None)
         } else {
             let ctx = hook_context(tenant, Operation::Create, kind, None);
             let plan = self.prepare(tenant, &doc, &ctx)?;
-            let change = target_change(tenant, &plan);
-            let (stored, outcome) = self.timed(tenant, self.store.create_with(&tenant.name, kind, doc, change)).await?;
+            let (stored, outcome) = match &tenant.upstream {
+                Some(upstream) => self.create_remote(tenant, upstream, kind, doc, &plan).await?,
+                None => {
+                    let change = target_change(tenant, &plan);
+                    self.timed(tenant, self.store.create_with(&tenant.name, kind, doc, change)).await?
+                }
+            };
             (stored, outcome, Some(plan))
         };
         let mut resp = self.respond(tenant, 201, &stored, &projection, &req.base_url)?;
@@ -285,10 +311,13 @@ impl Service {
         Ok(resp)
     }
 
-    fn get(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
-        let stored = self.store.get(&tenant.name, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+    async fn get(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
+        let mut stored = self.store.get(&tenant.name, kind, id)?.ok_or_else(|| not_found(kind, id))?;
         if req.if_none_match.as_deref().is_some_and(|tags| etag_matches(tags, stored.version)) {
             return Ok(ScimResponse { etag: Some(etag(&stored)), ..ScimResponse::empty(304) });
+        }
+        if let Some(upstream) = &tenant.upstream {
+            stored = self.refresh_remote(tenant, upstream, stored).await?;
         }
         self.respond(tenant, 200, &stored, &projection(req)?, &req.base_url)
     }
@@ -296,7 +325,7 @@ impl Service {
     async fn replace(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
         let doc = canonical(require_body(req)?, tenant.schema(kind))?;
         let projection = projection(req)?;
-        if !tenant.flow.is_empty() {
+        if tenant.has_target() {
             let (stored, outcome, plan) = self
                 .update_through_pipeline(tenant, kind, id, req, Operation::Replace, move |_| Ok(doc.clone()))
                 .await?;
@@ -312,6 +341,11 @@ impl Service {
     /// Delete the shadow resource; its target account goes or stays per the
     /// tenant's policy.
     async fn delete(&self, tenant: &Tenant, kind: ResourceKind, id: &str, req: &ScimRequest) -> Result<ScimResponse> {
+        if let Some(upstream) = &tenant.upstream {
+            let current = self.store.get(&tenant.name, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+            check_if_match(&current, req)?;
+            self.delete_remote(tenant, upstream, &current).await?;
+        }
         let (stored, outcome) = self
             .timed(tenant, self.store.delete(&tenant.name, kind, id, req.if_match.as_deref(), tenant.policy.on_delete))
             .await?;
@@ -338,7 +372,13 @@ impl Service {
             let current = self.store.get(&tenant.name, kind, id)?.ok_or_else(|| not_found(kind, id))?;
             let doc = build(&current)?;
             let plan = self.prepare(tenant, &doc, &ctx)?;
-            let change = target_change(tenant, &plan);
+            let change = match &tenant.upstream {
+                Some(upstream) => {
+                    check_if_match(&current, req)?;
+                    self.update_remote(tenant, upstream, &current, &plan).await?
+                }
+                None => target_change(tenant, &plan),
+            };
             let expected = current.version;
             let write = self
                 .timed(
@@ -374,7 +414,7 @@ impl Service {
         base: &str,
         resp: &mut ScimResponse,
     ) {
-        if tenant.flow.is_empty() {
+        if !tenant.has_target() {
             return;
         }
         let mut notes: Vec<String> = Vec::new();
@@ -418,7 +458,7 @@ impl Service {
         let patch = PatchRequest::from_json(require_body(req)?)?;
         let projection = projection(req)?;
         let schema = tenant.schema(kind).clone();
-        if !tenant.flow.is_empty() {
+        if tenant.has_target() {
             let build = |current: &StoredResource| -> Result<Value> { Ok(patched(current, &patch, &schema)?) };
             let (stored, outcome, plan) =
                 self.update_through_pipeline(tenant, kind, id, req, Operation::Patch, build).await?;
@@ -477,7 +517,7 @@ impl Service {
     /// An out-of-scope resource reads back exactly as written.
     fn present(&self, tenant: &Tenant, stored: &StoredResource, base: &str) -> Result<Value> {
         let full = render(stored, base);
-        let Some(target) = stored.target.as_ref().filter(|t| t.in_scope && !tenant.flow.is_empty()) else {
+        let Some(target) = stored.target.as_ref().filter(|t| t.in_scope && tenant.has_target()) else {
             return Ok(full);
         };
         let out = if tenant.flow.has_transform_out() {
@@ -651,6 +691,21 @@ fn resource_types(tenant: &Tenant, id: Option<&str>, base: &str) -> Result<ScimR
             .find(|r| r.resource_type.eq_ignore_ascii_case(id))
             .map(|r| ScimResponse::json(200, r.resource_type_json(base)))
             .ok_or_else(|| ScimError::not_found(format!("resource type {id} not found")).into()),
+    }
+}
+
+/// Refuse early, before the upstream is touched, a write whose `If-Match`
+/// no longer holds (the store checks again in the transaction).
+fn check_if_match(current: &StoredResource, req: &ScimRequest) -> Result<()> {
+    match req.if_match.as_deref() {
+        Some(tags) if !etag_matches(tags, current.version) => Err(ScimError::precondition_failed(format!(
+            "{} {} has changed (now version {})",
+            current.kind.as_str(),
+            current.id,
+            etag(current)
+        ))
+        .into()),
+        _ => Ok(()),
     }
 }
 

@@ -1,0 +1,501 @@
+//! Upstreams: the target service behind a tenant.
+//!
+//! [`Upstream`] speaks SCIM to a service provider: a pooled HTTP/1.1 and
+//! HTTP/2 client over rustls ([`http`]), the tenant's credential ([`auth`]),
+//! outbound limits ([`throttle`]) and quarantine ([`breaker`]). It knows
+//! nothing of shadows or links; the service decides what to send, and the
+//! answers come back as documents or as [`UpstreamError`]s that say what the
+//! IdP should hear.
+//!
+//! Retries: only idempotent requests (GET, PUT, DELETE) are sent again after
+//! a transport failure, a timeout or a 502/503/504, with exponential backoff
+//! and full jitter; a POST is repeated only when it certainly never left
+//! (the connection was refused), so a create is never sent twice.
+
+pub mod auth;
+pub mod breaker;
+mod error;
+pub mod http;
+pub mod throttle;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::Method;
+use hyper::header::{self, HeaderValue};
+use scim::{ScimError, ScimType};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::Instrument;
+
+pub use error::{UpstreamError, retry_after_secs};
+
+use crate::config::{ScimUpstreamConfig, UpstreamConfig};
+use crate::metrics::Metrics;
+use crate::store::ResourceKind;
+use auth::Credential;
+use breaker::{Breaker, BreakerStatus, Change};
+use http::{HttpClient, HttpResponse, Outgoing, Sent};
+use throttle::Throttle;
+
+const SCIM_JSON: &str = "application/scim+json";
+/// What an id must escape to be one path segment (all but RFC 3986's unreserved).
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+/// The first retry waits up to this long; each further one doubles it.
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// A `Retry-After` the upstream did not give (or gave in a form we do not read).
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// One tenant's SCIM upstream.
+pub struct Upstream {
+    tenant: String,
+    /// The config it was built from: a reload with the same config keeps
+    /// this upstream, its pool, its throttle and its breaker.
+    config: UpstreamConfig,
+    /// The SCIM base without a trailing slash.
+    base: String,
+    http: HttpClient,
+    credential: Credential,
+    retries: u32,
+    throttle: Throttle,
+    breaker: Breaker,
+    metrics: Arc<Metrics>,
+    /// For the probe task the breaker starts when it opens.
+    this: Weak<Upstream>,
+    /// Called on each breaker transition (quarantine notifications).
+    on_change: Mutex<Option<ChangeHook>>,
+}
+
+/// Told about quarantine: `(tenant, opened, reason)`.
+pub type ChangeHook = Arc<dyn Fn(&str, bool, &str) + Send + Sync>;
+
+/// What the admin API shows of an upstream.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamStatus {
+    pub url: String,
+    pub breaker: BreakerStatus,
+    pub throttle_waiting: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamSetupError {
+    #[error("upstream url {0}: must start with http:// or https://")]
+    Url(String),
+    #[error("upstream credential: {0}")]
+    Credential(String),
+    #[error(transparent)]
+    Client(#[from] http::ClientError),
+}
+
+/// The operations the gateway sends, for metrics and logs.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Create,
+    Get,
+    Replace,
+    Delete,
+    Find,
+    Probe,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Get => "get",
+            Op::Replace => "replace",
+            Op::Delete => "delete",
+            Op::Find => "find",
+            Op::Probe => "probe",
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Op::Create => Method::POST,
+            Op::Get | Op::Find | Op::Probe => Method::GET,
+            Op::Replace => Method::PUT,
+            Op::Delete => Method::DELETE,
+        }
+    }
+
+    fn idempotent(self) -> bool {
+        !matches!(self, Op::Create)
+    }
+}
+
+impl Upstream {
+    pub fn new(
+        tenant: &str,
+        config: &UpstreamConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Upstream>, UpstreamSetupError> {
+        let scim: &ScimUpstreamConfig = config.scim();
+        let base = scim.url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) || base.parse::<hyper::Uri>().is_err() {
+            return Err(UpstreamSetupError::Url(scim.url.clone()));
+        }
+        let http = HttpClient::new(
+            Duration::from_millis(scim.timeout_ms),
+            Duration::from_millis(scim.connect_timeout_ms),
+            scim.ca_file.as_deref(),
+        )?;
+        let credential = Credential::from_config(&scim.auth).map_err(UpstreamSetupError::Credential)?;
+        Ok(Arc::new_cyclic(|this| Upstream {
+            tenant: tenant.to_owned(),
+            config: config.clone(),
+            base,
+            http,
+            credential,
+            retries: scim.retries,
+            throttle: Throttle::new(&scim.throttle),
+            breaker: Breaker::new(&scim.breaker),
+            metrics,
+            this: this.clone(),
+            on_change: Mutex::new(None),
+        }))
+    }
+
+    pub fn status(&self) -> UpstreamStatus {
+        UpstreamStatus {
+            url: self.base.clone(),
+            breaker: self.breaker.status(),
+            throttle_waiting: self.throttle.waiting(),
+        }
+    }
+
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.config
+    }
+
+    pub fn is_quarantined(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    pub fn throttle_waiting(&self) -> usize {
+        self.throttle.waiting()
+    }
+
+    /// Who hears about quarantine transitions.
+    pub fn set_change_hook(&self, hook: Option<ChangeHook>) {
+        *self.on_change.lock().unwrap_or_else(|p| p.into_inner()) = hook;
+    }
+
+    /// `POST /Users`: the upstream's document of the new resource (with its id).
+    pub async fn create(&self, kind: ResourceKind, doc: &Value) -> Result<Value, UpstreamError> {
+        let url = format!("{}/{}", self.base, kind.endpoint());
+        let response = self.call(Op::Create, &url, Some(doc)).await?;
+        match response.status {
+            200 | 201 => resource_document(&response),
+            404 => Err(UpstreamError::Failed { status: 404, detail: format!("no {} endpoint", kind.endpoint()) }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `GET /Users/{id}`; `None` when the upstream no longer has it.
+    pub async fn get(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, UpstreamError> {
+        let response = self.call(Op::Get, &self.resource_url(kind, id), None).await?;
+        match response.status {
+            200 => resource_document(&response).map(Some),
+            404 => Ok(None),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `PUT /Users/{id}` with the full document; `None` when the upstream
+    /// no longer has it. A `204` is answered with the document sent.
+    pub async fn replace(&self, kind: ResourceKind, id: &str, doc: &Value) -> Result<Option<Value>, UpstreamError> {
+        let response = self.call(Op::Replace, &self.resource_url(kind, id), Some(doc)).await?;
+        match response.status {
+            200 => resource_document(&response).map(Some),
+            204 => Ok(Some(with_id(doc.clone(), id))),
+            404 => Ok(None),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `DELETE /Users/{id}`; already gone counts as done.
+    pub async fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), UpstreamError> {
+        let response = self.call(Op::Delete, &self.resource_url(kind, id), None).await?;
+        match response.status {
+            200 | 202 | 204 | 404 => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The upstream's resources whose `attribute` equals `value` (a SCIM
+    /// `eq` filter), for matching a create to an existing account.
+    pub async fn find(&self, kind: ResourceKind, attribute: &str, value: &str) -> Result<Vec<Value>, UpstreamError> {
+        let filter = format!("{attribute} eq \"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""));
+        let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("filter", &filter).finish();
+        let url = format!("{}/{}?{query}", self.base, kind.endpoint());
+        let response = self.call(Op::Find, &url, None).await?;
+        if response.status != 200 {
+            return Err(unexpected(response.status));
+        }
+        let list: Value = parse_json(&response)?;
+        match list.get("Resources") {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => Ok(items.clone()),
+            Some(_) => Err(UpstreamError::Malformed("Resources is not an array".into())),
+        }
+    }
+
+    fn resource_url(&self, kind: ResourceKind, id: &str) -> String {
+        let id = percent_encoding::utf8_percent_encode(id, PATH_SEGMENT);
+        format!("{}/{}/{id}", self.base, kind.endpoint())
+    }
+
+    /// Send one operation: breaker, throttle, credential, retries, then the
+    /// answer classified. 2xx and 404 come back as responses; everything
+    /// else as the error the IdP should hear.
+    async fn call(&self, op: Op, url: &str, body: Option<&Value>) -> Result<HttpResponse, UpstreamError> {
+        let span = tracing::debug_span!("upstream", op = op.as_str(), status = tracing::field::Empty);
+        async {
+            let result = self.call_inner(op, url, body).await;
+            let status = match &result {
+                Ok(r) => r.status.to_string(),
+                Err(e) => e.kind().to_owned(),
+            };
+            tracing::Span::current().record("status", status.as_str());
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn call_inner(&self, op: Op, url: &str, body: Option<&Value>) -> Result<HttpResponse, UpstreamError> {
+        let refused = |e: UpstreamError| {
+            self.metrics.upstream(&self.tenant, op.as_str(), e.kind(), None);
+            e
+        };
+        // The probe is what closes an open breaker, so it goes through.
+        if !matches!(op, Op::Probe) {
+            self.breaker.check().map_err(refused)?;
+        }
+        let _turn = self.throttle.turn().await.map_err(refused)?;
+        let started = Instant::now();
+        let body = body.map(|doc| Bytes::from(doc.to_string()));
+        let mut attempt = 0;
+        let mut renewed_credential = false;
+        let result = loop {
+            let outcome = self.attempt(op, url, body.clone()).await;
+            let (error, sent) = match outcome {
+                Ok(response) => match classify(&response) {
+                    Ok(()) => break Ok(response),
+                    Err(UpstreamError::Failed { status: 401, .. })
+                        if !renewed_credential && self.credential.invalidate() =>
+                    {
+                        // An expired or revoked OAuth2 token: fetch a new one, once.
+                        renewed_credential = true;
+                        continue;
+                    }
+                    Err(e) => {
+                        if let UpstreamError::Busy { status: 429, retry_after } = &e {
+                            self.throttle.pause(*retry_after);
+                        }
+                        (e, Sent::Maybe)
+                    }
+                },
+                Err((e, sent)) => (e, sent),
+            };
+            let may_repeat = op.idempotent() || sent == Sent::No;
+            if attempt >= self.retries || !may_repeat || !error.is_retryable() {
+                break Err(error);
+            }
+            attempt += 1;
+            let ceiling = BACKOFF_BASE * 2u32.saturating_pow(attempt - 1);
+            let wait = match &error {
+                UpstreamError::Busy { retry_after, .. } => *retry_after,
+                _ => ceiling.mul_f64(rand::random::<f64>()),
+            };
+            tracing::debug!(op = op.as_str(), attempt, error = %error, wait_ms = wait.as_millis() as u64, "retrying upstream call");
+            tokio::time::sleep(wait).await;
+        };
+        let elapsed = started.elapsed();
+        let outcome = match &result {
+            Ok(r) => r.status.to_string(),
+            Err(e) => match e {
+                UpstreamError::Refused(s) => s.status.to_string(),
+                UpstreamError::Busy { status, .. } | UpstreamError::Failed { status, .. } => status.to_string(),
+                other => other.kind().to_owned(),
+            },
+        };
+        self.metrics.upstream(&self.tenant, op.as_str(), &outcome, Some(elapsed));
+        if !matches!(op, Op::Probe) {
+            let change = self.breaker.record(result.as_ref().map(|_| ()));
+            if change == Change::Opened {
+                self.quarantined();
+            }
+        }
+        result
+    }
+
+    async fn attempt(&self, op: Op, url: &str, body: Option<Bytes>) -> Result<HttpResponse, (UpstreamError, Sent)> {
+        let mut headers = vec![(header::ACCEPT, HeaderValue::from_static(SCIM_JSON))];
+        if body.is_some() {
+            headers.push((header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON)));
+        }
+        if let Some(auth) = self.credential.header(&self.http).await.map_err(|e| (e, Sent::No))? {
+            headers.push((header::AUTHORIZATION, auth));
+        }
+        self.http.send(&Outgoing { method: op.method(), url, headers, body }).await
+    }
+
+    /// The breaker opened: tell the hook, and probe until the upstream answers.
+    fn quarantined(&self) {
+        let status = self.breaker.status();
+        let reason = status.history.last().map(|t| t.reason.clone()).unwrap_or_default();
+        tracing::warn!(tenant = %self.tenant, %reason, "upstream quarantined");
+        self.notify(true, &reason);
+        let Some(this) = self.this.upgrade() else { return };
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(this.breaker.open_for()).await;
+                if !this.breaker.is_open() {
+                    return;
+                }
+                let url = format!("{}/ServiceProviderConfig", this.base);
+                let probe = this.call_inner(Op::Probe, &url, None).await.and_then(|r| match r.status {
+                    200 => Ok(()),
+                    other => Err(unexpected(other)),
+                });
+                if this.breaker.probed(probe.as_ref().map(|_| ())) == Change::Closed {
+                    tracing::info!(tenant = %this.tenant, "upstream recovered; quarantine lifted");
+                    this.notify(false, "a probe succeeded");
+                    return;
+                }
+                // Another tenant snapshot took over with a new upstream.
+                if Arc::strong_count(&this) == 1 {
+                    return;
+                }
+            }
+        });
+    }
+
+    fn notify(&self, opened: bool, reason: &str) {
+        let hook = self.on_change.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(hook) = hook {
+            hook(&self.tenant, opened, reason);
+        }
+    }
+}
+
+/// Sort an answer into "for the caller" (2xx, 404) and errors.
+fn classify(response: &HttpResponse) -> Result<(), UpstreamError> {
+    let status = response.status;
+    match status {
+        200..=299 | 404 => Ok(()),
+        401 | 403 => Err(UpstreamError::Failed {
+            status,
+            detail: "the upstream refused the gateway's credentials (check the tenant's upstream auth)".into(),
+        }),
+        429 | 503 => Err(UpstreamError::Busy { status, retry_after: retry_after(response) }),
+        400..=499 => Err(UpstreamError::Refused(scim_error(response))),
+        _ => Err(UpstreamError::Failed { status, detail: scim_error(response).detail }),
+    }
+}
+
+/// The upstream's error as a SCIM error: its status, `scimType` and detail
+/// when the body is an RFC 7644 error, a plain description otherwise.
+fn scim_error(response: &HttpResponse) -> ScimError {
+    let body: Option<Value> = serde_json::from_slice(&response.body).ok();
+    let detail =
+        body.as_ref().and_then(|b| b.get("detail")).and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(&response.body);
+            let text: String = text.chars().take(200).collect();
+            if text.trim().is_empty() { format!("HTTP {}", response.status) } else { text }
+        });
+    let scim_type = body.as_ref().and_then(|b| b.get("scimType")).and_then(Value::as_str).and_then(scim_type);
+    ScimError { status: response.status, scim_type, detail }
+}
+
+fn scim_type(s: &str) -> Option<ScimType> {
+    Some(match s {
+        "invalidFilter" => ScimType::InvalidFilter,
+        "tooMany" => ScimType::TooMany,
+        "uniqueness" => ScimType::Uniqueness,
+        "mutability" => ScimType::Mutability,
+        "invalidSyntax" => ScimType::InvalidSyntax,
+        "invalidPath" => ScimType::InvalidPath,
+        "noTarget" => ScimType::NoTarget,
+        "invalidValue" => ScimType::InvalidValue,
+        "invalidVers" => ScimType::InvalidVers,
+        "sensitive" => ScimType::Sensitive,
+        _ => return None,
+    })
+}
+
+/// `Retry-After` as seconds (the HTTP-date form is rare from APIs and read
+/// as the default).
+fn retry_after(response: &HttpResponse) -> Duration {
+    response
+        .headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_RETRY_AFTER)
+}
+
+fn parse_json(response: &HttpResponse) -> Result<Value, UpstreamError> {
+    serde_json::from_slice(&response.body).map_err(|e| UpstreamError::Malformed(format!("not JSON: {e}")))
+}
+
+/// A resource document: a JSON object with a string `id`.
+fn resource_document(response: &HttpResponse) -> Result<Value, UpstreamError> {
+    let doc = parse_json(response)?;
+    match doc.get("id") {
+        Some(Value::String(id)) if !id.is_empty() => Ok(doc),
+        _ => Err(UpstreamError::Malformed("the resource has no id".into())),
+    }
+}
+
+fn with_id(mut doc: Value, id: &str) -> Value {
+    if let Value::Object(map) = &mut doc {
+        map.insert("id".into(), Value::String(id.to_owned()));
+    }
+    doc
+}
+
+fn unexpected(status: u16) -> UpstreamError {
+    UpstreamError::Failed { status, detail: format!("unexpected status {status}") }
+}
+
+/// The live upstreams by tenant, so that a reload that does not change a
+/// tenant's upstream config keeps its connection pool, throttle and breaker.
+pub struct UpstreamPool {
+    metrics: Arc<Metrics>,
+    live: Mutex<HashMap<String, Arc<Upstream>>>,
+    on_change: Mutex<Option<ChangeHook>>,
+}
+
+impl UpstreamPool {
+    pub fn new(metrics: Arc<Metrics>) -> UpstreamPool {
+        UpstreamPool { metrics, live: Mutex::new(HashMap::new()), on_change: Mutex::new(None) }
+    }
+
+    /// The tenant's upstream for `config`: the live one when its config is
+    /// the same, a new one otherwise.
+    pub fn get(&self, tenant: &str, config: &UpstreamConfig) -> Result<Arc<Upstream>, UpstreamSetupError> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(up) = live.get(tenant).filter(|u| u.config() == config) {
+            return Ok(up.clone());
+        }
+        let up = Upstream::new(tenant, config, self.metrics.clone())?;
+        up.set_change_hook(self.on_change.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        live.insert(tenant.to_owned(), up.clone());
+        Ok(up)
+    }
+
+    /// Who hears about quarantine transitions of every upstream.
+    pub fn set_change_hook(&self, hook: ChangeHook) {
+        *self.on_change.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook.clone());
+        for up in self.live.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            up.set_change_hook(Some(hook.clone()));
+        }
+    }
+}
