@@ -127,13 +127,62 @@ fn default_batch_secs() -> u64 {
 pub enum UpstreamConfig {
     /// A SCIM 2.0 service provider.
     Scim(ScimUpstreamConfig),
+    /// A non-SCIM API, fronted by a connector plugin.
+    Connector(ConnectorUpstreamConfig),
 }
 
 impl UpstreamConfig {
-    pub fn scim(&self) -> &ScimUpstreamConfig {
+    /// The connection settings every upstream kind has.
+    pub fn transport(&self) -> &ScimUpstreamConfig {
         match self {
             UpstreamConfig::Scim(c) => c,
+            UpstreamConfig::Connector(c) => &c.transport,
         }
+    }
+}
+
+/// A legacy API behind a connector plugin (`scimgate:plugin/connector`). The
+/// plugin's `http.send` reaches `url`'s origin and nothing else; the host
+/// adds `auth`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorUpstreamConfig {
+    /// `url`, `auth`, timeouts, throttle and breaker, as for a SCIM upstream
+    /// (`retries` does not apply: a connector call is not known to be idempotent).
+    pub transport: ScimUpstreamConfig,
+    /// The connector component (relative to the config file).
+    pub plugin: PathBuf,
+    /// The plugin's config; `base_url` is added from `url`.
+    pub config: Option<toml::Value>,
+    /// Budget of one connector call, the time in `http.send` included.
+    pub deadline_ms: u64,
+    pub memory_mib: usize,
+    /// The most HTTP requests one connector call may make.
+    pub max_requests: u32,
+}
+
+/// Read as one flat table: the connector's keys beside the transport's.
+impl<'de> Deserialize<'de> for ConnectorUpstreamConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let plugin: PathBuf = match table.remove("plugin") {
+            Some(toml::Value::String(p)) => PathBuf::from(p),
+            Some(_) => return Err(D::Error::custom("plugin must be a path")),
+            None => return Err(D::Error::missing_field("plugin")),
+        };
+        let config = table.remove("config");
+        let int = |table: &mut toml::Table, key: &str, default: i64| -> Result<i64, D::Error> {
+            match table.remove(key) {
+                None => Ok(default),
+                Some(toml::Value::Integer(n)) if n >= 0 => Ok(n),
+                Some(_) => Err(D::Error::custom(format!("{key} must be a non-negative integer"))),
+            }
+        };
+        let deadline_ms = int(&mut table, "deadline_ms", 30_000)? as u64;
+        let memory_mib = int(&mut table, "memory_mib", 32)? as usize;
+        let max_requests = int(&mut table, "max_requests", 16)? as u32;
+        let transport = ScimUpstreamConfig::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
+        Ok(ConnectorUpstreamConfig { transport, plugin, config, deadline_ms, memory_mib, max_requests })
     }
 }
 
@@ -169,6 +218,7 @@ impl std::fmt::Debug for AuthConfig {
         match self {
             AuthConfig::None => f.write_str("None"),
             AuthConfig::Bearer { .. } => f.write_str("Bearer { token: *** }"),
+            AuthConfig::Header { name, .. } => write!(f, "Header {{ name: {name:?}, value: *** }}"),
             AuthConfig::Basic { username, .. } => write!(f, "Basic {{ username: {username:?}, password: *** }}"),
             AuthConfig::OAuth2 { token_url, client_id, scope, .. } => write!(
                 f,
@@ -199,6 +249,11 @@ pub enum AuthConfig {
     None,
     Bearer {
         token: String,
+    },
+    /// An API key in a header of the API's choosing (`X-Api-Key`).
+    Header {
+        name: String,
+        value: String,
     },
     Basic {
         username: String,
@@ -508,15 +563,25 @@ impl TenantConfig {
                 StepConfig::Mapping(_) => {}
             }
         }
-        if let Some(UpstreamConfig::Scim(up)) = &mut self.upstream
-            && let Some(ca) = &mut up.ca_file
-        {
+        let transport = match &mut self.upstream {
+            Some(UpstreamConfig::Scim(up)) => Some(up),
+            Some(UpstreamConfig::Connector(up)) => {
+                up.plugin = base.join(&up.plugin);
+                Some(&mut up.transport)
+            }
+            None => None,
+        };
+        if let Some(ca) = transport.and_then(|t| t.ca_file.as_mut()) {
             *ca = base.join(&*ca);
         }
     }
 
     /// The files this tenant's snapshot is built from, besides its own file.
     pub fn step_files(&self) -> Vec<&Path> {
+        let connector = match &self.upstream {
+            Some(UpstreamConfig::Connector(c)) => Some(c.plugin.as_path()),
+            _ => None,
+        };
         self.steps
             .iter()
             .filter_map(|s| match s {
@@ -524,6 +589,7 @@ impl TenantConfig {
                 StepConfig::Wasm(s) => Some(s.path.as_path()),
                 StepConfig::Mapping(_) => None,
             })
+            .chain(connector)
             .collect()
     }
 }

@@ -175,7 +175,7 @@ async fn send(registry: &Registry, http: &HttpClient, tenant: &str, body: Value)
     let Some(hook) = &snapshot.webhook else { return };
     let mut headers = vec![(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
     match hook.credential.header(http).await {
-        Ok(Some(auth)) => headers.push((header::AUTHORIZATION, auth)),
+        Ok(Some(auth)) => headers.push(auth),
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(%tenant, error = %e, "notification webhook: no credential");

@@ -133,7 +133,7 @@ pub fn build(
     let upstream = match &config.upstream {
         Some(up) => Some(
             upstreams
-                .get(name, up)
+                .get(name, up, engine)
                 .map_err(|e| TenantError::Upstream { tenant: name.to_owned(), message: e.to_string() })?,
         ),
         None => None,
@@ -207,7 +207,7 @@ fn file_name(path: &Path) -> String {
 /// `${env:NAME}` or `${file:PATH}` is replaced by that environment
 /// variable or file content (trailing newline dropped), so secrets stay out
 /// of tenant files; a missing one fails the build with its name.
-fn toml_to_json(value: Option<&toml::Value>) -> Result<Value, String> {
+pub(crate) fn toml_to_json(value: Option<&toml::Value>) -> Result<Value, String> {
     let mut json = match value {
         None => return Ok(Value::Null),
         Some(v) => serde_json::to_value(v).map_err(|e| format!("config: {e}"))?,

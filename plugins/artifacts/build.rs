@@ -18,6 +18,7 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ("DEPARTMENT_SCOPE", "scimgate-plugin-department-scope", "department_scope"),
     ("MATCH_BY_EMAIL", "scimgate-plugin-match-by-email", "match_by_email"),
     ("NAME_SPLIT", "scimgate-plugin-name-split", "name_split"),
+    ("LEGACY_HR_CONNECTOR", "scimgate-plugin-legacy-hr-connector", "legacy_hr_connector"),
     ("SPIN", "scimgate-test-plugin-spin", "test_spin"),
     ("HOG", "scimgate-test-plugin-hog", "test_hog"),
     ("TRAP", "scimgate-test-plugin-trap", "test_trap"),
@@ -25,6 +26,7 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ("BLOAT", "scimgate-test-plugin-bloat", "test_bloat"),
     ("SLEEP", "scimgate-test-plugin-sleep", "test_sleep"),
     ("STAMP", "scimgate-test-plugin-stamp", "test_stamp"),
+    ("HOSTILE_CONNECTOR", "scimgate-test-plugin-hostile-connector", "test_hostile_connector"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

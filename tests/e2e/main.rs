@@ -8,6 +8,7 @@ mod entra;
 mod errors;
 mod fake;
 mod harness;
+mod legacy;
 mod okta;
 mod ops;
 mod pipeline;

@@ -226,19 +226,28 @@ impl Service {
     }
 }
 
-/// The attributes a SCIM service provider keeps unique, read from the
-/// target document (so a renaming mapping is respected): the name first,
-/// then `externalId`.
+/// The attributes a target keeps unique, read from the target document (so
+/// a renaming mapping is respected): the name first, then `externalId`, then
+/// a user's work (else primary) email, which legacy APIs key on.
 fn lookup_keys(kind: ResourceKind, target: &Value) -> Vec<(&'static str, String)> {
     let name = match kind {
         ResourceKind::User => "userName",
         ResourceKind::Group => "displayName",
     };
-    [name, "externalId"]
+    let mut keys: Vec<(&'static str, String)> = [name, "externalId"]
         .into_iter()
         .filter_map(|attr| Some((attr, target.get(attr)?.as_str()?.to_owned())))
-        .filter(|(_, v)| !v.is_empty())
-        .collect()
+        .collect();
+    if kind == ResourceKind::User {
+        let emails = target.get("emails").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let with = |key: &str, want: Value| emails.iter().find(|e| e.get(key) == Some(&want));
+        let email = with("type", Value::from("work")).or_else(|| with("primary", Value::Bool(true)));
+        if let Some(value) = email.and_then(|e| e.get("value")).and_then(Value::as_str) {
+            keys.push(("emails.value", value.to_owned()));
+        }
+    }
+    keys.retain(|(_, v)| !v.is_empty());
+    keys
 }
 
 /// The upstream's id of a resource document.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::Bytes;
 use hyper::Method;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderName, HeaderValue};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -22,8 +22,8 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 
 pub enum Credential {
     None,
-    /// A fixed `Authorization` value (bearer or basic).
-    Fixed(HeaderValue),
+    /// A fixed header (bearer or basic `Authorization`, or an API key).
+    Fixed(HeaderName, HeaderValue),
     OAuth2(OAuth2),
 }
 
@@ -39,7 +39,7 @@ impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Credential::None => "Credential::None",
-            Credential::Fixed(_) => "Credential::Fixed(***)",
+            Credential::Fixed(..) => "Credential::Fixed(***)",
             Credential::OAuth2(_) => "Credential::OAuth2(***)",
         })
     }
@@ -50,9 +50,15 @@ impl Credential {
         Ok(match auth {
             AuthConfig::None => Credential::None,
             AuthConfig::Bearer { token } => {
-                Credential::Fixed(sensitive(&format!("Bearer {}", resolve_secret(token)?))?)
+                Credential::Fixed(header::AUTHORIZATION, sensitive(&format!("Bearer {}", resolve_secret(token)?))?)
             }
-            AuthConfig::Basic { username, password } => Credential::Fixed(basic(username, &resolve_secret(password)?)?),
+            AuthConfig::Basic { username, password } => {
+                Credential::Fixed(header::AUTHORIZATION, basic(username, &resolve_secret(password)?)?)
+            }
+            AuthConfig::Header { name, value } => Credential::Fixed(
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("'{name}' is not a header name"))?,
+                sensitive(&resolve_secret(value)?)?,
+            ),
             AuthConfig::OAuth2 { token_url, client_id, client_secret, scope } => Credential::OAuth2(OAuth2 {
                 token_url: token_url.clone(),
                 client_auth: basic(client_id, &resolve_secret(client_secret)?)?,
@@ -62,13 +68,13 @@ impl Credential {
         })
     }
 
-    /// The `Authorization` value for the next request, fetching an OAuth2
+    /// The header that authenticates the next request, fetching an OAuth2
     /// token first when none is cached.
-    pub async fn header(&self, http: &HttpClient) -> Result<Option<HeaderValue>, UpstreamError> {
+    pub async fn header(&self, http: &HttpClient) -> Result<Option<(HeaderName, HeaderValue)>, UpstreamError> {
         match self {
             Credential::None => Ok(None),
-            Credential::Fixed(value) => Ok(Some(value.clone())),
-            Credential::OAuth2(oauth) => oauth.token(http).await.map(Some),
+            Credential::Fixed(name, value) => Ok(Some((name.clone(), value.clone()))),
+            Credential::OAuth2(oauth) => oauth.token(http).await.map(|v| Some((header::AUTHORIZATION, v))),
         }
     }
 

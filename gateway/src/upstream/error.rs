@@ -36,6 +36,10 @@ pub enum UpstreamError {
     /// The upstream answered something that is not the SCIM it promised.
     #[error("the upstream answered malformed SCIM: {0}")]
     Malformed(String),
+    /// The host stopped the tenant's connector plugin (a forbidden origin,
+    /// too many requests, its deadline or memory cap, a trap): ours to fix.
+    #[error("{0}")]
+    Connector(String),
 }
 
 impl UpstreamError {
@@ -51,6 +55,7 @@ impl UpstreamError {
                 (ScimError::status(503, self.to_string()), Some(*retry_after))
             }
             UpstreamError::Timeout(_) => (ScimError::status(504, self.to_string()), None),
+            UpstreamError::Connector(_) => (ScimError::status(500, self.to_string()), None),
             UpstreamError::Transport(_) | UpstreamError::Failed { .. } | UpstreamError::Malformed(_) => {
                 (ScimError::status(502, self.to_string()), None)
             }
@@ -90,6 +95,7 @@ impl UpstreamError {
             UpstreamError::Transport(_) => "transport",
             UpstreamError::Failed { .. } => "failed",
             UpstreamError::Malformed(_) => "malformed",
+            UpstreamError::Connector(_) => "connector",
         }
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod breaker;
+mod connector;
 mod error;
 pub mod http;
 pub mod throttle;
@@ -37,8 +38,10 @@ use crate::metrics::Metrics;
 use crate::store::ResourceKind;
 use auth::Credential;
 use breaker::{Breaker, BreakerStatus, Change};
+use connector::OriginGrant;
 use http::{HttpClient, HttpResponse, Outgoing, Sent};
 use throttle::Throttle;
+use wasm_host::{ConnectorError, PluginEngine, WasmConnector};
 
 const SCIM_JSON: &str = "application/scim+json";
 /// What an id must escape to be one path segment (all but RFC 3986's unreserved).
@@ -57,8 +60,9 @@ pub struct Upstream {
     config: UpstreamConfig,
     /// The SCIM base without a trailing slash.
     base: String,
-    http: HttpClient,
-    credential: Credential,
+    http: Arc<HttpClient>,
+    credential: Arc<Credential>,
+    protocol: Protocol,
     retries: u32,
     throttle: Throttle,
     breaker: Breaker,
@@ -67,6 +71,14 @@ pub struct Upstream {
     this: Weak<Upstream>,
     /// Called on each breaker transition (quarantine notifications).
     on_change: Mutex<Option<ChangeHook>>,
+}
+
+/// How operations reach the upstream.
+enum Protocol {
+    /// SCIM over HTTP, by the gateway.
+    Scim,
+    /// The tenant's connector plugin, with `http.send` to the upstream's origin.
+    Connector { plugin: Box<WasmConnector>, max_requests: u32, call_timeout: Duration },
 }
 
 /// Told about quarantine: `(tenant, opened, reason)`.
@@ -88,6 +100,8 @@ pub enum UpstreamSetupError {
     Credential(String),
     #[error(transparent)]
     Client(#[from] http::ClientError),
+    #[error("connector: {0}")]
+    Connector(String),
 }
 
 /// The operations the gateway sends, for metrics and logs.
@@ -132,8 +146,9 @@ impl Upstream {
         tenant: &str,
         config: &UpstreamConfig,
         metrics: Arc<Metrics>,
+        engine: &PluginEngine,
     ) -> Result<Arc<Upstream>, UpstreamSetupError> {
-        let scim: &ScimUpstreamConfig = config.scim();
+        let scim: &ScimUpstreamConfig = config.transport();
         let base = scim.url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) || base.parse::<hyper::Uri>().is_err() {
             return Err(UpstreamSetupError::Url(scim.url.clone()));
@@ -144,12 +159,21 @@ impl Upstream {
             scim.ca_file.as_deref(),
         )?;
         let credential = Credential::from_config(&scim.auth).map_err(UpstreamSetupError::Credential)?;
+        let protocol = match config {
+            UpstreamConfig::Scim(_) => Protocol::Scim,
+            UpstreamConfig::Connector(c) => Protocol::Connector {
+                plugin: Box::new(connector::load(engine, c, &base).map_err(UpstreamSetupError::Connector)?),
+                max_requests: c.max_requests,
+                call_timeout: Duration::from_millis(scim.timeout_ms),
+            },
+        };
         Ok(Arc::new_cyclic(|this| Upstream {
             tenant: tenant.to_owned(),
             config: config.clone(),
             base,
-            http,
-            credential,
+            http: Arc::new(http),
+            credential: Arc::new(credential),
+            protocol,
             retries: scim.retries,
             throttle: Throttle::new(&scim.throttle),
             breaker: Breaker::new(&scim.breaker),
@@ -186,6 +210,9 @@ impl Upstream {
 
     /// `POST /Users`: the upstream's document of the new resource (with its id).
     pub async fn create(&self, kind: ResourceKind, doc: &Value) -> Result<Value, UpstreamError> {
+        if let Protocol::Connector { .. } = &self.protocol {
+            return self.via_connector(Op::Create, kind, None, |c, grant, ctx| c.create(grant, ctx, doc)).await;
+        }
         let url = format!("{}/{}", self.base, kind.endpoint());
         let response = self.call(Op::Create, &url, Some(doc)).await?;
         match response.status {
@@ -197,6 +224,9 @@ impl Upstream {
 
     /// `GET /Users/{id}`; `None` when the upstream no longer has it.
     pub async fn get(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, UpstreamError> {
+        if let Protocol::Connector { .. } = &self.protocol {
+            return self.via_connector(Op::Get, kind, Some(id), |c, grant, ctx| c.get(grant, ctx, id)).await;
+        }
         let response = self.call(Op::Get, &self.resource_url(kind, id), None).await?;
         match response.status {
             200 => resource_document(&response).map(Some),
@@ -208,6 +238,11 @@ impl Upstream {
     /// `PUT /Users/{id}` with the full document; `None` when the upstream
     /// no longer has it. A `204` is answered with the document sent.
     pub async fn replace(&self, kind: ResourceKind, id: &str, doc: &Value) -> Result<Option<Value>, UpstreamError> {
+        if let Protocol::Connector { .. } = &self.protocol {
+            return self
+                .via_connector(Op::Replace, kind, Some(id), |c, grant, ctx| c.update(grant, ctx, id, doc))
+                .await;
+        }
         let response = self.call(Op::Replace, &self.resource_url(kind, id), Some(doc)).await?;
         match response.status {
             200 => resource_document(&response).map(Some),
@@ -219,6 +254,9 @@ impl Upstream {
 
     /// `DELETE /Users/{id}`; already gone counts as done.
     pub async fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), UpstreamError> {
+        if let Protocol::Connector { .. } = &self.protocol {
+            return self.via_connector(Op::Delete, kind, Some(id), |c, grant, ctx| c.delete(grant, ctx, id)).await;
+        }
         let response = self.call(Op::Delete, &self.resource_url(kind, id), None).await?;
         match response.status {
             200 | 202 | 204 | 404 => Ok(()),
@@ -229,6 +267,11 @@ impl Upstream {
     /// The upstream's resources whose `attribute` equals `value` (a SCIM
     /// `eq` filter), for matching a create to an existing account.
     pub async fn find(&self, kind: ResourceKind, attribute: &str, value: &str) -> Result<Vec<Value>, UpstreamError> {
+        if let Protocol::Connector { .. } = &self.protocol {
+            let found =
+                self.via_connector(Op::Find, kind, None, |c, grant, ctx| c.find(grant, ctx, attribute, value)).await?;
+            return Ok(found.into_iter().collect());
+        }
         let filter = format!("{attribute} eq \"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""));
         let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("filter", &filter).finish();
         let url = format!("{}/{}?{query}", self.base, kind.endpoint());
@@ -315,22 +358,84 @@ impl Upstream {
             tracing::debug!(op = op.as_str(), attempt, error = %error, wait_ms = wait.as_millis() as u64, "retrying upstream call");
             tokio::time::sleep(wait).await;
         };
-        let elapsed = started.elapsed();
-        let outcome = match &result {
-            Ok(r) => r.status.to_string(),
-            Err(e) => match e {
+        let status = result.as_ref().map(|r| r.status).ok();
+        self.settle(op, started, status, result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// Count a finished call in the metrics and the breaker.
+    fn settle(&self, op: Op, started: Instant, status: Option<u16>, result: Result<(), &UpstreamError>) {
+        let outcome = match (status, result) {
+            (Some(status), Ok(())) => status.to_string(),
+            (_, Ok(())) => "ok".to_owned(),
+            (_, Err(e)) => match e {
                 UpstreamError::Refused(s) => s.status.to_string(),
                 UpstreamError::Busy { status, .. } | UpstreamError::Failed { status, .. } => status.to_string(),
                 other => other.kind().to_owned(),
             },
         };
-        self.metrics.upstream(&self.tenant, op.as_str(), &outcome, Some(elapsed));
-        if !matches!(op, Op::Probe) {
-            let change = self.breaker.record(result.as_ref().map(|_| ()));
-            if change == Change::Opened {
-                self.quarantined();
-            }
+        self.metrics.upstream(&self.tenant, op.as_str(), &outcome, Some(started.elapsed()));
+        if !matches!(op, Op::Probe) && self.breaker.record(result) == Change::Opened {
+            self.quarantined();
         }
+    }
+
+    /// One operation through the tenant's connector plugin: breaker,
+    /// throttle, then the plugin (synchronous, off the async workers) with
+    /// an HTTP grant for the upstream's origin only.
+    async fn via_connector<R>(
+        &self,
+        op: Op,
+        kind: ResourceKind,
+        id: Option<&str>,
+        call: impl FnOnce(
+            &WasmConnector,
+            Arc<dyn wasm_host::HttpGrant>,
+            &pipeline::HookContext,
+        ) -> Result<R, ConnectorError>,
+    ) -> Result<R, UpstreamError> {
+        let Protocol::Connector { plugin, max_requests, call_timeout } = &self.protocol else {
+            return Err(UpstreamError::Connector("this upstream has no connector".into()));
+        };
+        let refused = |e: UpstreamError| {
+            self.metrics.upstream(&self.tenant, op.as_str(), e.kind(), None);
+            e
+        };
+        self.breaker.check().map_err(refused)?;
+        let _turn = self.throttle.turn().await.map_err(refused)?;
+        let started = Instant::now();
+        let grant: Arc<dyn wasm_host::HttpGrant> = Arc::new(OriginGrant::new(
+            &self.base,
+            self.http.clone(),
+            self.credential.clone(),
+            *max_requests,
+            *call_timeout,
+        ));
+        let ctx = pipeline::HookContext {
+            tenant: self.tenant.clone(),
+            idp_profile: String::new(),
+            operation: match op {
+                Op::Create => pipeline::Operation::Create,
+                Op::Replace => pipeline::Operation::Replace,
+                Op::Delete => pipeline::Operation::Delete,
+                Op::Get | Op::Find | Op::Probe => pipeline::Operation::Get,
+            },
+            resource_type: kind.as_str().to_owned(),
+            resource_id: id.map(str::to_owned),
+        };
+        let span = tracing::debug_span!("connector", op = op.as_str(), plugin = plugin.name());
+        let result = span.in_scope(|| crate::service::blocking(|| call(plugin, grant, &ctx))).map_err(|e| match e {
+            ConnectorError::Rejected(m) => UpstreamError::Refused(ScimError::invalid_value(m)),
+            ConnectorError::Conflict(m) => UpstreamError::Refused(ScimError::uniqueness(m)),
+            ConnectorError::Busy(secs) => {
+                let retry_after = Duration::from_secs(u64::from(secs.max(1)));
+                self.throttle.pause(retry_after);
+                UpstreamError::Busy { status: 429, retry_after }
+            }
+            ConnectorError::Failed(m) => UpstreamError::Failed { status: 502, detail: m },
+            ConnectorError::Stopped(m) => UpstreamError::Connector(m),
+        });
+        self.settle(op, started, None, result.as_ref().map(|_| ()));
         result
     }
 
@@ -340,7 +445,7 @@ impl Upstream {
             headers.push((header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON)));
         }
         if let Some(auth) = self.credential.header(&self.http).await.map_err(|e| (e, Sent::No))? {
-            headers.push((header::AUTHORIZATION, auth));
+            headers.push(auth);
         }
         self.http.send(&Outgoing { method: op.method(), url, headers, body }).await
     }
@@ -358,11 +463,21 @@ impl Upstream {
                 if !this.breaker.is_open() {
                     return;
                 }
-                let url = format!("{}/ServiceProviderConfig", this.base);
-                let probe = this.call_inner(Op::Probe, &url, None).await.and_then(|r| match r.status {
-                    200 => Ok(()),
-                    other => Err(unexpected(other)),
-                });
+                // A SCIM service must answer its configuration; a legacy API
+                // is alive when its base answers anything but a 5xx.
+                let (url, alive): (String, fn(u16) -> bool) = match this.protocol {
+                    Protocol::Scim => (format!("{}/ServiceProviderConfig", this.base), |s| s == 200),
+                    Protocol::Connector { .. } => (this.base.clone(), |s| s < 500),
+                };
+                let connector = matches!(this.protocol, Protocol::Connector { .. });
+                let probe = match this.call_inner(Op::Probe, &url, None).await {
+                    Ok(r) if alive(r.status) => Ok(()),
+                    Ok(r) => Err(unexpected(r.status)),
+                    Err(UpstreamError::Refused(_) | UpstreamError::Failed { status: 400..=499, .. }) if connector => {
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
                 if this.breaker.probed(probe.as_ref().map(|_| ())) == Change::Closed {
                     tracing::info!(tenant = %this.tenant, "upstream recovered; quarantine lifted");
                     this.notify(false, "a probe succeeded");
@@ -480,12 +595,20 @@ impl UpstreamPool {
 
     /// The tenant's upstream for `config`: the live one when its config is
     /// the same, a new one otherwise.
-    pub fn get(&self, tenant: &str, config: &UpstreamConfig) -> Result<Arc<Upstream>, UpstreamSetupError> {
+    pub fn get(
+        &self,
+        tenant: &str,
+        config: &UpstreamConfig,
+        engine: &PluginEngine,
+    ) -> Result<Arc<Upstream>, UpstreamSetupError> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(up) = live.get(tenant).filter(|u| u.config() == config) {
+        // A connector is rebuilt whenever its tenant is (its plugin file may
+        // have changed); a SCIM upstream only when its config did.
+        let reusable = matches!(config, UpstreamConfig::Scim(_));
+        if let Some(up) = live.get(tenant).filter(|u| reusable && u.config() == config) {
             return Ok(up.clone());
         }
-        let up = Upstream::new(tenant, config, self.metrics.clone())?;
+        let up = Upstream::new(tenant, config, self.metrics.clone(), engine)?;
         up.set_change_hook(self.on_change.lock().unwrap_or_else(|p| p.into_inner()).clone());
         live.insert(tenant.to_owned(), up.clone());
         Ok(up)

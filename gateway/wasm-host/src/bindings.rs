@@ -9,4 +9,7 @@
 wasmtime::component::bindgen!({
     path: "../../sdk/wit",
     world: "full",
+    // A host function may stop the plugin (an HTTP call to a forbidden
+    // origin, or past the call budget): it returns `wasmtime::Result`.
+    imports: { default: trappable },
 });

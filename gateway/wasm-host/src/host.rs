@@ -15,7 +15,9 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::scimgate::plugin::host::{self, LogLevel};
+use crate::bindings::scimgate::plugin::http;
 use crate::bindings::scimgate::plugin::types;
+use crate::connector::{HttpCallError, HttpGrant, HttpRequest};
 
 /// Log lines a plugin may write per call; more are dropped (one warning says so).
 pub const MAX_LOG_LINES_PER_CALL: u32 = 32;
@@ -33,6 +35,11 @@ pub(crate) struct HostState {
     tenant: String,
     log_lines_left: u32,
     stderr: CapturedOutput,
+    /// Outbound HTTP for this call, if the host grants any.
+    http: Option<Arc<dyn HttpGrant>>,
+    http_calls_left: u32,
+    /// Why the host stopped the plugin in an HTTP call (for the error).
+    pub(crate) http_stopped: Option<String>,
 }
 
 impl HostState {
@@ -54,7 +61,18 @@ impl HostState {
             tenant: String::new(),
             log_lines_left: MAX_LOG_LINES_PER_CALL,
             stderr,
+            http: None,
+            http_calls_left: 0,
+            http_stopped: None,
         }
+    }
+
+    /// Grant outbound HTTP to the next call: at most `budget` requests, each
+    /// checked and sent by `grant`.
+    pub(crate) fn grant_http(&mut self, grant: Arc<dyn HttpGrant>, budget: u32) {
+        self.http = Some(grant);
+        self.http_calls_left = budget;
+        self.http_stopped = None;
     }
 
     /// Reset the per-call state before a call.
@@ -81,8 +99,38 @@ impl WasiView for HostState {
 
 impl types::Host for HostState {}
 
+impl http::Host for HostState {
+    fn send(&mut self, req: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+        let stop = |state: &mut HostState, why: String| {
+            state.http_stopped = Some(why.clone());
+            Err(wasmtime::Error::msg(why))
+        };
+        let Some(grant) = self.http.clone() else {
+            return stop(self, "this plugin has no HTTP grant (only connectors and webhook hooks have one)".into());
+        };
+        if self.http_calls_left == 0 {
+            return stop(self, format!("more than {} HTTP requests in one call (a loop?)", grant.budget()));
+        }
+        self.http_calls_left -= 1;
+        let request = HttpRequest { method: req.method, url: req.url, headers: req.headers, body: req.body };
+        match grant.send(request) {
+            Ok(r) => Ok(Ok(http::Response { status: r.status, headers: r.headers, body: r.body })),
+            Err(HttpCallError::Timeout) => Ok(Err(http::HttpError::Timeout)),
+            Err(HttpCallError::Transport(m)) => Ok(Err(http::HttpError::Transport(m))),
+            Err(HttpCallError::Denied(why)) => stop(self, why),
+        }
+    }
+}
+
 impl host::Host for HostState {
-    fn log(&mut self, level: LogLevel, mut message: String) {
+    fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        self.log_line(level, message);
+        Ok(())
+    }
+}
+
+impl HostState {
+    fn log_line(&mut self, level: LogLevel, mut message: String) {
         if self.log_lines_left == 0 {
             return;
         }

@@ -43,11 +43,13 @@
 //! panic escapes a call; an instance whose call failed is never reused.
 
 mod bindings;
+mod connector;
 mod engine;
 mod host;
 mod plugin;
 mod step;
 
+pub use connector::{ConnectorError, HttpAnswer, HttpCallError, HttpGrant, HttpRequest, WasmConnector};
 pub use engine::{EngineConfig, PluginEngine};
 pub use host::{MAX_LOG_LINE_BYTES, MAX_LOG_LINES_PER_CALL};
 pub use plugin::WasmPlugin;
@@ -68,4 +70,6 @@ pub enum LoadError {
     Link { name: String, message: String },
     #[error("plugin {name} exports no hook of scimgate:plugin@0.1.0 (its exports: {exports})")]
     NoHooks { name: String, exports: String },
+    #[error("plugin {name} does not export scimgate:plugin/connector@0.1.0, so it cannot be a connector")]
+    NotConnector { name: String },
 }

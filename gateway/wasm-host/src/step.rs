@@ -422,7 +422,7 @@ impl std::fmt::Debug for WasmStep {
     }
 }
 
-fn context(ctx: &HookContext) -> wit::Context {
+pub(crate) fn context(ctx: &HookContext) -> wit::Context {
     wit::Context {
         tenant: ctx.tenant.clone(),
         idp_profile: ctx.idp_profile.clone(),
@@ -439,16 +439,16 @@ fn context(ctx: &HookContext) -> wit::Context {
     }
 }
 
-fn millis(d: Duration) -> u64 {
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn mib(bytes: usize) -> String {
+pub(crate) fn mib(bytes: usize) -> String {
     if bytes >= 1 << 20 { format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20)) } else { format!("{bytes} bytes") }
 }
 
 /// Cut a plugin-supplied message to [`MAX_MESSAGE_BYTES`].
-fn bounded(mut message: String) -> String {
+pub(crate) fn bounded(mut message: String) -> String {
     if message.len() > MAX_MESSAGE_BYTES {
         let mut cut = MAX_MESSAGE_BYTES;
         while !message.is_char_boundary(cut) {

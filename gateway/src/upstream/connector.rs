@@ -1,0 +1,147 @@
+//! The host side of a connector plugin: loading it with the tenant's
+//! config, and the HTTP grant each call gets — the upstream's origin only,
+//! the tenant's credential added by the host, sent on the gateway's pooled
+//! client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Method, Uri};
+use serde_json::Value;
+use wasm_host::{HttpAnswer, HttpCallError, HttpGrant, HttpRequest, Limits, PluginEngine, WasmConnector};
+
+use super::UpstreamError;
+use super::auth::Credential;
+use super::http::{HttpClient, Outgoing};
+use crate::config::ConnectorUpstreamConfig;
+
+/// Load the connector component with its config (`base_url` added).
+pub(super) fn load(
+    engine: &PluginEngine,
+    config: &ConnectorUpstreamConfig,
+    base: &str,
+) -> Result<WasmConnector, String> {
+    let mut plugin_config = crate::tenant::toml_to_json(config.config.as_ref())?;
+    if plugin_config.is_null() {
+        plugin_config = Value::Object(Default::default());
+    }
+    if let Value::Object(map) = &mut plugin_config {
+        map.entry("base_url").or_insert_with(|| Value::String(base.to_owned()));
+    }
+    let name = config.plugin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let limits = Limits {
+        memory_bytes: config.memory_mib << 20,
+        deadline: Duration::from_millis(config.deadline_ms),
+        ..Limits::default()
+    };
+    WasmConnector::load_file(engine, &name, &config.plugin, &plugin_config, limits).map_err(|e| e.to_string())
+}
+
+/// What one connector call may reach.
+pub(super) struct OriginGrant {
+    scheme: String,
+    authority: String,
+    http: Arc<HttpClient>,
+    credential: Arc<Credential>,
+    budget: u32,
+    /// How long the plugin waits for one answer (the client's own timeout
+    /// is the same; this only guards against a runtime that cannot run it).
+    wait: Duration,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl OriginGrant {
+    pub(super) fn new(
+        base: &str,
+        http: Arc<HttpClient>,
+        credential: Arc<Credential>,
+        budget: u32,
+        wait: Duration,
+    ) -> OriginGrant {
+        let (scheme, authority) = origin(base).unwrap_or_default();
+        OriginGrant {
+            scheme,
+            authority,
+            http,
+            credential,
+            budget,
+            wait,
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+}
+
+/// `(scheme, host:port)` of a URL, lower-cased.
+fn origin(url: &str) -> Option<(String, String)> {
+    let uri: Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let authority = uri.authority()?.as_str().to_ascii_lowercase();
+    Some((scheme, authority))
+}
+
+impl HttpGrant for OriginGrant {
+    fn send(&self, request: HttpRequest) -> Result<HttpAnswer, HttpCallError> {
+        let allowed = format!("{}://{}", self.scheme, self.authority);
+        match origin(&request.url) {
+            Some((scheme, authority)) if scheme == self.scheme && authority == self.authority => {}
+            Some((scheme, authority)) => {
+                return Err(HttpCallError::Denied(format!(
+                    "http.send to {scheme}://{authority} denied: this connector may only reach {allowed}"
+                )));
+            }
+            None => {
+                return Err(HttpCallError::Denied(format!(
+                    "http.send to '{}' denied: not an absolute URL",
+                    request.url
+                )));
+            }
+        }
+        let method = Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| HttpCallError::Denied(format!("'{}' is not an HTTP method", request.method)))?;
+        let mut headers = Vec::new();
+        for (name, value) in &request.headers {
+            let header = HeaderName::from_bytes(name.as_bytes()).ok().zip(HeaderValue::from_str(value).ok());
+            let Some(header) = header else {
+                return Err(HttpCallError::Denied(format!("invalid header '{name}'")));
+            };
+            headers.push(header);
+        }
+        let Some(runtime) = self.runtime.clone() else {
+            return Err(HttpCallError::Transport("no runtime to send on".into()));
+        };
+        let (http, credential, url, body) = (self.http.clone(), self.credential.clone(), request.url, request.body);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let answer = async {
+                // The host's credential replaces anything the plugin put there.
+                if let Some((name, value)) = credential.header(&http).await? {
+                    headers.retain(|(n, _)| *n != name);
+                    headers.push((name, value));
+                }
+                let out = Outgoing { method, url: &url, headers, body: body.map(Bytes::from) };
+                http.send(&out).await.map_err(|(e, _)| e)
+            }
+            .await;
+            let _ = tx.send(answer);
+        });
+        match rx.recv_timeout(self.wait + Duration::from_secs(1)) {
+            Ok(Ok(r)) => Ok(HttpAnswer {
+                status: r.status,
+                headers: r
+                    .headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                    .collect(),
+                body: String::from_utf8_lossy(&r.body).into_owned(),
+            }),
+            Ok(Err(UpstreamError::Timeout(_))) | Err(_) => Err(HttpCallError::Timeout),
+            Ok(Err(e)) => Err(HttpCallError::Transport(e.to_string())),
+        }
+    }
+
+    fn budget(&self) -> u32 {
+        self.budget
+    }
+}

@@ -1,0 +1,271 @@
+//! Connector plugins: components that export `scimgate:plugin/connector`
+//! and translate SCIM operations into a legacy API's calls over the one
+//! import that reaches outside, `http.send`.
+//!
+//! The host decides where a request may go through an [`HttpGrant`] the
+//! embedder gives each call: it checks the origin, adds the credential and
+//! sends. A denied request, or one past the call's budget, stops the plugin
+//! (a trap), so a connector cannot ignore the refusal and go on. Each call
+//! runs in a fresh instance with a memory cap and a deadline that covers the
+//! time spent in `http.send` too (the epoch keeps ticking while the host
+//! waits for the network).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+
+use pipeline::HookContext;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Instance, InstancePre};
+use wasmtime::{Store, Trap};
+
+use crate::bindings::exports::scimgate::plugin::connector::{self as wit, GuestIndices};
+use crate::bindings::scimgate::plugin::types::MatchKey;
+use crate::host::HostState;
+use crate::step::{bounded, context, mib, millis};
+use crate::{Limits, LoadError, PluginEngine};
+
+/// An outbound request, as the plugin asked for it.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+/// An answer, read in full.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Why a request got no answer.
+#[derive(Debug, Clone)]
+pub enum HttpCallError {
+    /// The host refuses this request (another origin): the plugin is stopped.
+    Denied(String),
+    Timeout,
+    Transport(String),
+}
+
+/// What one call may do over HTTP; given by the embedder, which owns the
+/// network, the origins and the credentials.
+pub trait HttpGrant: Send + Sync {
+    /// Check the request against what is granted, add the credential, send
+    /// it and wait for the answer (the plugin call is synchronous).
+    fn send(&self, request: HttpRequest) -> Result<HttpAnswer, HttpCallError>;
+
+    /// The most requests one plugin call may make.
+    fn budget(&self) -> u32;
+}
+
+/// A connector call that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    /// The target refused the document.
+    #[error("{0}")]
+    Rejected(String),
+    /// The target already has such an account.
+    #[error("{0}")]
+    Conflict(String),
+    /// The target asks to wait this many seconds.
+    #[error("the target asks to retry after {0}s")]
+    Busy(u32),
+    /// The connector reports a failure of its own or the target's.
+    #[error("{0}")]
+    Failed(String),
+    /// The host stopped the plugin: a forbidden origin, the call budget, the
+    /// deadline, the memory cap, a trap or malformed output.
+    #[error("connector stopped: {0}")]
+    Stopped(String),
+}
+
+/// A loaded connector with one tenant's configuration and limits.
+pub struct WasmConnector {
+    name: Arc<str>,
+    engine: PluginEngine,
+    pre: InstancePre<HostState>,
+    indices: GuestIndices,
+    config_json: String,
+    limits: Limits,
+    ticks: u64,
+}
+
+impl WasmConnector {
+    /// Compile (or fetch from the caches) a connector component.
+    pub fn load_file(
+        engine: &PluginEngine,
+        name: &str,
+        path: &Path,
+        config: &Value,
+        limits: Limits,
+    ) -> Result<WasmConnector, LoadError> {
+        let wasm = std::fs::read(path)
+            .map_err(|e| LoadError::Read { name: name.to_owned(), message: format!("{}: {e}", path.display()) })?;
+        let invalid = |e: wasmtime::Error| LoadError::Invalid { name: name.to_owned(), message: format!("{e:#}") };
+        let digest: [u8; 32] = Sha256::digest(&wasm).into();
+        let component = engine.component(&digest, &wasm).map_err(invalid)?;
+        let pre = engine
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link { name: name.to_owned(), message: format!("{e:#}") })?;
+        let indices = GuestIndices::new(&pre).map_err(|_| LoadError::NotConnector { name: name.to_owned() })?;
+        let max_memory = engine.config().max_memory_bytes;
+        let limits = Limits { memory_bytes: limits.memory_bytes.min(max_memory), ..limits };
+        Ok(WasmConnector {
+            name: name.into(),
+            ticks: engine.ticks(limits.deadline),
+            engine: engine.clone(),
+            pre,
+            indices,
+            config_json: config.to_string(),
+            limits,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn create(&self, grant: Arc<dyn HttpGrant>, ctx: &HookContext, doc: &Value) -> Result<Value, ConnectorError> {
+        let doc = doc.to_string();
+        let answer = self.call(grant, ctx, "create", |store, instance, wctx, config| {
+            self.indices.load(&mut *store, instance)?.call_create(store, &doc, wctx, config)
+        })?;
+        self.document("create", &answer.map_err(error)?)
+    }
+
+    pub fn get(&self, grant: Arc<dyn HttpGrant>, ctx: &HookContext, id: &str) -> Result<Option<Value>, ConnectorError> {
+        let answer = self.call(grant, ctx, "get", |store, instance, wctx, config| {
+            self.indices.load(&mut *store, instance)?.call_get(store, id, wctx, config)
+        })?;
+        answer.map_err(error)?.map(|doc| self.document("get", &doc)).transpose()
+    }
+
+    pub fn update(
+        &self,
+        grant: Arc<dyn HttpGrant>,
+        ctx: &HookContext,
+        id: &str,
+        doc: &Value,
+    ) -> Result<Option<Value>, ConnectorError> {
+        let doc = doc.to_string();
+        let answer = self.call(grant, ctx, "update", |store, instance, wctx, config| {
+            self.indices.load(&mut *store, instance)?.call_update(store, id, &doc, wctx, config)
+        })?;
+        answer.map_err(error)?.map(|doc| self.document("update", &doc)).transpose()
+    }
+
+    pub fn delete(&self, grant: Arc<dyn HttpGrant>, ctx: &HookContext, id: &str) -> Result<(), ConnectorError> {
+        let answer = self.call(grant, ctx, "delete", |store, instance, wctx, config| {
+            self.indices.load(&mut *store, instance)?.call_delete(store, id, wctx, config)
+        })?;
+        answer.map_err(error)
+    }
+
+    pub fn find(
+        &self,
+        grant: Arc<dyn HttpGrant>,
+        ctx: &HookContext,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Option<Value>, ConnectorError> {
+        let key = MatchKey { attribute: attribute.to_owned(), value: value.to_owned() };
+        let answer = self.call(grant, ctx, "find", |store, instance, wctx, config| {
+            self.indices.load(&mut *store, instance)?.call_find(store, &key, wctx, config)
+        })?;
+        answer.map_err(error)?.map(|doc| self.document("find", &doc)).transpose()
+    }
+
+    /// One call in a fresh instance with the grant, the memory cap and the
+    /// deadline; every way it can break becomes [`ConnectorError::Stopped`].
+    fn call<R>(
+        &self,
+        grant: Arc<dyn HttpGrant>,
+        ctx: &HookContext,
+        op: &str,
+        f: impl FnOnce(
+            &mut Store<HostState>,
+            &Instance,
+            &crate::bindings::scimgate::plugin::types::Context,
+            &str,
+        ) -> wasmtime::Result<R>,
+    ) -> Result<R, ConnectorError> {
+        let run = || {
+            let budget = grant.budget();
+            let mut store =
+                Store::new(self.engine.engine(), HostState::new(self.name.clone(), self.limits.memory_bytes));
+            store.limiter(|state| &mut state.limiter);
+            store.data_mut().begin_call(&ctx.tenant);
+            store.data_mut().grant_http(grant, budget);
+            store.set_epoch_deadline(self.ticks);
+            let wctx = context(ctx);
+            let result = self
+                .pre
+                .instantiate(&mut store)
+                .and_then(|instance| f(&mut store, &instance, &wctx, &self.config_json));
+            result.map_err(|e| self.stopped(e, store.data(), op))
+        };
+        catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
+            tracing::error!(connector = %self.name, op, "host panic while calling a connector");
+            Err(ConnectorError::Stopped(format!("internal error calling {op}")))
+        })
+    }
+
+    fn stopped(&self, error: wasmtime::Error, state: &HostState, op: &str) -> ConnectorError {
+        let name = &self.name;
+        if let Some(why) = &state.http_stopped {
+            return ConnectorError::Stopped(format!("{name} {op}: {why}"));
+        }
+        if let Some(asked) = state.limiter.denied {
+            return ConnectorError::Stopped(format!(
+                "{name} {op} needed {} of memory, over the cap of {}",
+                mib(asked),
+                mib(state.limiter.cap())
+            ));
+        }
+        ConnectorError::Stopped(match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => {
+                format!("{name} {op} took longer than its deadline of {} ms", millis(self.limits.deadline))
+            }
+            Some(trap) => match state.stderr_text() {
+                Some(stderr) => bounded(format!("{name} {op} trapped ({trap}): {}", stderr.replace('\n', " "))),
+                None => format!("{name} {op} trapped: {trap}"),
+            },
+            None => bounded(format!("{name} {op} failed: {error:#}")),
+        })
+    }
+
+    /// A document the connector returned: bounded, JSON, an object.
+    fn document(&self, op: &str, json: &str) -> Result<Value, ConnectorError> {
+        if json.len() > self.limits.max_output_bytes {
+            return Err(ConnectorError::Stopped(format!(
+                "{} {op} returned {} bytes, over the cap of {}",
+                self.name,
+                json.len(),
+                self.limits.max_output_bytes
+            )));
+        }
+        match serde_json::from_str::<Value>(json) {
+            Ok(doc @ Value::Object(_)) => Ok(doc),
+            _ => Err(ConnectorError::Stopped(format!(
+                "{} {op} returned a document that is not a JSON object",
+                self.name
+            ))),
+        }
+    }
+}
+
+fn error(e: wit::ConnectorError) -> ConnectorError {
+    match e {
+        wit::ConnectorError::Rejected(m) => ConnectorError::Rejected(bounded(m)),
+        wit::ConnectorError::Conflict(m) => ConnectorError::Conflict(bounded(m)),
+        wit::ConnectorError::Busy(secs) => ConnectorError::Busy(secs),
+        wit::ConnectorError::Failed(m) => ConnectorError::Failed(bounded(m)),
+    }
+}
