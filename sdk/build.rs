@@ -37,6 +37,19 @@ macro_rules! __wit_bindings {{
             }},
         }});
     }};
+    // Worlds that import `http` share the SDK's binding of it too.
+    ($world:tt, http) => {{
+        $crate::__private::wit_bindgen::generate!({{
+            inline: r###"{wit}"###,
+            world: $world,
+            runtime_path: "::scimgate_sdk::__private::wit_bindgen::rt",
+            with: {{
+                "scimgate:plugin/types@{version}": ::scimgate_sdk::__private::wit::types,
+                "scimgate:plugin/host@{version}": ::scimgate_sdk::__private::wit::host,
+                "scimgate:plugin/http@{version}": ::scimgate_sdk::__private::wit::http,
+            }},
+        }});
+    }};
 }}
 "####
     );

@@ -103,6 +103,32 @@ pub struct TenantConfig {
     /// Who hears about quarantine and failures an admin must fix.
     #[serde(default)]
     pub notify: Option<NotifyConfig>,
+    /// What `on-event` hooks may reach over HTTP.
+    #[serde(default)]
+    pub events: Option<EventsConfig>,
+}
+
+/// The origins `on-event` hooks may call (`https://hooks.example.com`), and
+/// the credential the host adds to those calls.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    pub origins: Vec<String>,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default = "default_event_timeout_ms")]
+    pub timeout_ms: u64,
+    /// HTTP requests one hook call may make.
+    #[serde(default = "default_event_max_requests")]
+    pub max_requests: u32,
+}
+
+fn default_event_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_event_max_requests() -> u32 {
+    8
 }
 
 /// A tenant's failure-notification webhook.

@@ -72,6 +72,13 @@ pub fn build(
     upstreams: &UpstreamPool,
     version: u64,
 ) -> Result<Tenant, TenantError> {
+    let event_grant = match &config.events {
+        Some(events) => Some(event_grant(events).map_err(|message| TenantError::Upstream {
+            tenant: name.to_owned(),
+            message: format!("events: {message}"),
+        })?),
+        None => None,
+    };
     let mut steps: Vec<Box<dyn Step>> = Vec::new();
     for (i, step) in config.steps.iter().enumerate() {
         let index = i + 1;
@@ -106,7 +113,10 @@ pub fn build(
                     deadline: Duration::from_millis(wasm.deadline_ms),
                     ..Limits::default()
                 };
-                let step = WasmStep::new(plugin, &config, limits);
+                let mut step = WasmStep::new(plugin, &config, limits);
+                if let Some(grant) = &event_grant {
+                    step = step.with_event_grant(grant.clone());
+                }
                 Box::new(match wasm.instances {
                     InstanceMode::Reuse => step,
                     InstanceMode::Fresh => step.with_policy(InstancePolicy::Fresh),
@@ -159,6 +169,25 @@ pub fn build(
         version,
         loaded_at: crate::store::now_rfc3339(),
     })
+}
+
+/// The HTTP grant of a tenant's `on-event` hooks: its event origins, its
+/// credential added by the host.
+fn event_grant(events: &crate::config::EventsConfig) -> Result<Arc<dyn wasm_host::HttpGrant>, String> {
+    if let Some(bad) = events.origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+        return Err(format!("origin '{bad}' must start with http:// or https://"));
+    }
+    let timeout = Duration::from_millis(events.timeout_ms);
+    let http = crate::upstream::http::HttpClient::new(timeout, timeout, None).map_err(|e| e.to_string())?;
+    let credential = crate::upstream::auth::Credential::from_config(&events.auth)?;
+    let origins: Vec<&str> = events.origins.iter().map(String::as_str).collect();
+    Ok(Arc::new(crate::upstream::HttpOriginGrant::new(
+        &origins,
+        Arc::new(http),
+        Arc::new(credential),
+        events.max_requests,
+        timeout,
+    )))
 }
 
 /// A tenant's extension schema from its config, checked.

@@ -18,6 +18,7 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ("DEPARTMENT_SCOPE", "scimgate-plugin-department-scope", "department_scope"),
     ("MATCH_BY_EMAIL", "scimgate-plugin-match-by-email", "match_by_email"),
     ("NAME_SPLIT", "scimgate-plugin-name-split", "name_split"),
+    ("REVOKE_ON_DEACTIVATE", "scimgate-plugin-revoke-on-deactivate", "revoke_on_deactivate"),
     ("LEGACY_HR_CONNECTOR", "scimgate-plugin-legacy-hr-connector", "legacy_hr_connector"),
     ("SPIN", "scimgate-test-plugin-spin", "test_spin"),
     ("HOG", "scimgate-test-plugin-hog", "test_hog"),

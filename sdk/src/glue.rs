@@ -11,7 +11,7 @@ use crate::{Context, Event, HookError, MatchKey, Operation, Resource, ScopeDecis
 mod bindings {
     wit_bindgen::generate!({
         path: "wit",
-        world: "imports",
+        world: "sdk-imports",
         generate_unused_types: true,
     });
 }
@@ -19,7 +19,7 @@ mod bindings {
 /// The generated modules the plugin-side bindings share (`with` in
 /// `__wit_bindings!`).
 pub mod wit {
-    pub use super::bindings::scimgate::plugin::{host, types};
+    pub use super::bindings::scimgate::plugin::{host, http, types};
 }
 
 use wit::types as w;

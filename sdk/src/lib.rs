@@ -38,6 +38,7 @@
 mod resource;
 mod types;
 
+pub mod http;
 pub mod log;
 pub mod testing;
 
@@ -194,7 +195,7 @@ macro_rules! __export_hook {
         mod __scimgate_event_hook {
             #[allow(unused_imports)]
             use super::*;
-            $crate::__wit_bindings!("event-plugin");
+            $crate::__wit_bindings!("event-plugin", http);
             struct Hook;
             impl exports::scimgate::plugin::event_hook::Guest for Hook {
                 fn on_event(

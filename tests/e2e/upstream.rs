@@ -590,3 +590,57 @@ fn failures_an_admin_must_fix_reach_the_webhook_in_one_batch() {
     assert!(first["samples"][0]["error"].as_str().unwrap().contains("department is required"));
     assert_eq!(first["see"], "GET /admin/tenants/acme/log?outcome=error");
 }
+
+#[test]
+fn an_event_hook_reaches_its_granted_webhook_with_the_host_credential_and_nothing_else() {
+    let grants = Fake::start(|_, _| Action::Respond { status: 204, headers: vec![], body: String::new() });
+    let plugin = plugin_artifacts::REVOKE_ON_DEACTIVATE;
+    let tenant = |name: &str, url: &str| {
+        format!(
+            "[tenants.{name}]\n[tenants.{name}.events]\norigins = [\"{origin}\"]\n\
+             auth = {{ kind = \"bearer\", token = \"${{env:GRANTS_TOKEN}}\" }}\n\
+             [[tenants.{name}.steps]]\nkind = \"wasm\"\npath = {plugin:?}\nconfig = {{ url = \"{url}\" }}\n",
+            origin = grants.url()
+        )
+    };
+    let toml = format!(
+        "[admin]\n{}{}",
+        tenant("acme", &format!("{}/revoke", grants.url())),
+        tenant("evil", "http://example.com/revoke")
+    );
+    let gw = Gateway::start_config(
+        "",
+        &toml,
+        &[("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN), ("GRANTS_TOKEN", "grants-secret-0123456789")],
+    );
+    let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                            "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    for name in ["acme", "evil"] {
+        let token = gw.token(name);
+        let id = gw.post("/Users", &token, &user(&format!("dana@{name}.com"))).expect(201).json["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // The write stands whatever the hook does.
+        gw.patch(&format!("/Users/{id}"), &token, &deactivate).expect(200);
+    }
+    eventually("the revoke call", || (!grants.received().is_empty()).then_some(()));
+    std::thread::sleep(Duration::from_millis(300));
+    let calls = grants.received();
+    assert_eq!(calls.len(), 1, "only acme's hook reached the grants service: {calls:?}");
+    assert_eq!((calls[0].method.as_str(), calls[0].path.as_str()), ("POST", "/revoke"));
+    assert_eq!(
+        calls[0].header("authorization"),
+        Some("Bearer grants-secret-0123456789"),
+        "the host adds the credential"
+    );
+    let body: Value = serde_json::from_str(&calls[0].body).unwrap();
+    assert_eq!((body["user"].as_str(), body["event"].as_str()), (Some("dana@acme.com"), Some("deactivated")));
+    // evil's hook, aimed elsewhere, was stopped by the host; the log says why.
+    let record = eventually("evil's failed event in the log", || {
+        let log = gw.admin_get("/admin/tenants/evil/log?operation=patch");
+        log["records"].as_array().and_then(|r| r.first().cloned())
+    });
+    let detail = record["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("denied") && detail.contains("example.com"), "{record}");
+}

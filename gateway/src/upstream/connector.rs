@@ -39,37 +39,29 @@ pub(super) fn load(
     WasmConnector::load_file(engine, &name, &config.plugin, &plugin_config, limits).map_err(|e| e.to_string())
 }
 
-/// What one connector call may reach.
-pub(super) struct OriginGrant {
-    scheme: String,
-    authority: String,
+/// What one plugin call may reach: a set of origins, with one credential.
+pub struct OriginGrant {
+    /// `(scheme, host:port)`, lower-cased.
+    origins: Vec<(String, String)>,
     http: Arc<HttpClient>,
     credential: Arc<Credential>,
     budget: u32,
     /// How long the plugin waits for one answer (the client's own timeout
     /// is the same; this only guards against a runtime that cannot run it).
     wait: Duration,
-    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl OriginGrant {
-    pub(super) fn new(
-        base: &str,
+    /// A grant for `urls`' origins; a URL that is not absolute grants nothing.
+    pub fn new(
+        urls: &[&str],
         http: Arc<HttpClient>,
         credential: Arc<Credential>,
         budget: u32,
         wait: Duration,
     ) -> OriginGrant {
-        let (scheme, authority) = origin(base).unwrap_or_default();
-        OriginGrant {
-            scheme,
-            authority,
-            http,
-            credential,
-            budget,
-            wait,
-            runtime: tokio::runtime::Handle::try_current().ok(),
-        }
+        let origins = urls.iter().filter_map(|u| origin(u)).collect();
+        OriginGrant { origins, http, credential, budget, wait }
     }
 }
 
@@ -83,12 +75,13 @@ fn origin(url: &str) -> Option<(String, String)> {
 
 impl HttpGrant for OriginGrant {
     fn send(&self, request: HttpRequest) -> Result<HttpAnswer, HttpCallError> {
-        let allowed = format!("{}://{}", self.scheme, self.authority);
+        let allowed: Vec<String> = self.origins.iter().map(|(s, a)| format!("{s}://{a}")).collect();
         match origin(&request.url) {
-            Some((scheme, authority)) if scheme == self.scheme && authority == self.authority => {}
+            Some(o) if self.origins.contains(&o) => {}
             Some((scheme, authority)) => {
                 return Err(HttpCallError::Denied(format!(
-                    "http.send to {scheme}://{authority} denied: this connector may only reach {allowed}"
+                    "http.send to {scheme}://{authority} denied: this plugin may only reach {}",
+                    allowed.join(", ")
                 )));
             }
             None => {
@@ -108,7 +101,9 @@ impl HttpGrant for OriginGrant {
             };
             headers.push(header);
         }
-        let Some(runtime) = self.runtime.clone() else {
+        // Plugin calls run on a runtime worker (in `block_in_place`): send
+        // on that runtime and wait here.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(HttpCallError::Transport("no runtime to send on".into()));
         };
         let (http, credential, url, body) = (self.http.clone(), self.credential.clone(), request.url, request.body);

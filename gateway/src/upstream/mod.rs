@@ -15,6 +15,8 @@
 pub mod auth;
 pub mod breaker;
 mod connector;
+
+pub use connector::OriginGrant as HttpOriginGrant;
 mod error;
 pub mod http;
 pub mod throttle;
@@ -405,7 +407,7 @@ impl Upstream {
         let _turn = self.throttle.turn().await.map_err(refused)?;
         let started = Instant::now();
         let grant: Arc<dyn wasm_host::HttpGrant> = Arc::new(OriginGrant::new(
-            &self.base,
+            &[&self.base],
             self.http.clone(),
             self.credential.clone(),
             *max_requests,

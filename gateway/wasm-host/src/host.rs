@@ -79,6 +79,10 @@ impl HostState {
     pub(crate) fn begin_call(&mut self, tenant: &str) {
         tenant.clone_into(&mut self.tenant);
         self.log_lines_left = MAX_LOG_LINES_PER_CALL;
+        // No call inherits another's HTTP grant (reused instances).
+        self.http = None;
+        self.http_calls_left = 0;
+        self.http_stopped = None;
         self.limiter.denied = None;
         self.stderr.clear();
     }

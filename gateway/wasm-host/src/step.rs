@@ -79,6 +79,8 @@ pub struct WasmStep {
     ticks: u64,
     policy: InstancePolicy,
     idle: Mutex<Vec<Slot>>,
+    /// What `on-event` may reach over `http.send`; no other hook gets any.
+    event_grant: Option<Arc<dyn crate::HttpGrant>>,
 }
 
 /// An instance and its store.
@@ -101,7 +103,15 @@ impl WasmStep {
             limits,
             policy: InstancePolicy::default(),
             idle: Mutex::new(Vec::new()),
+            event_grant: None,
         }
+    }
+
+    /// Let `on-event` calls use `http.send` under `grant` (the tenant's
+    /// webhook origins).
+    pub fn with_event_grant(mut self, grant: Arc<dyn crate::HttpGrant>) -> WasmStep {
+        self.event_grant = Some(grant);
+        self
     }
 
     pub fn with_policy(mut self, policy: InstancePolicy) -> WasmStep {
@@ -189,6 +199,9 @@ impl WasmStep {
 
     fn classify(&self, error: wasmtime::Error, state: &HostState, hook: &str) -> StepError {
         let step = self.step();
+        if let Some(why) = &state.http_stopped {
+            return StepError::Failed { step, message: format!("{hook} stopped by the host: {why}"), location: None };
+        }
         if let Some(asked) = state.limiter.denied {
             return StepError::ResourceLimit {
                 step,
@@ -397,6 +410,9 @@ impl Step for WasmStep {
                 Event::Deleted => wit::Event::Deleted,
             };
             let (result, slot) = self.enter(ctx, "on-event", |store, instance| {
+                if let Some(grant) = &self.event_grant {
+                    store.data_mut().grant_http(grant.clone(), grant.budget());
+                }
                 indices.load(&mut *store, instance)?.call_on_event(store, wevent, &input, &wctx, &self.config_json)
             })?;
             self.release(slot);

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""The connector's cost: the same load sent straight to `examples/legacy-hr`
+(its own API) and through the gateway (SCIM, tenant `hr` with the
+legacy-hr-connector plugin), interleaved run by run. GET by id at 16
+connections and at 1, and creates at 16.
+
+    python3 bench/legacy.py            # 3 runs x 10 s per target and scenario
+    python3 bench/legacy.py --quick    # 1 run x 3 s
+
+Needs `wrk` and the wasm32-wasip2 target. Everything it starts it stops.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+from run import LUA, ROOT, Gateway, medians, sh, wrk
+
+CONNECTOR = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release", "legacy_hr_connector.wasm")
+API_KEY = "bench-legacy-hr-key-0123456789"
+
+
+class LegacyHr:
+    def __init__(self, workdir):
+        self.proc = subprocess.Popen(
+            [os.path.join(ROOT, "target", "release", "legacy-hr"), "--listen", "127.0.0.1:0",
+             "--db", os.path.join(workdir, "hr.db"), "--api-key", API_KEY],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.url = re.search(r"listening on (http://\S+)", self.proc.stdout.readline()).group(1)
+
+    def ids(self, limit=1000):
+        req = urllib.request.Request(f"{self.url}/api/v1/employees?per_page=200", headers={"X-Api-Key": API_KEY})
+        with urllib.request.urlopen(req) as resp:
+            return [str(e["id"]) for e in json.load(resp)["data"]][:limit]
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", type=int)
+    ap.add_argument("--duration", type=int)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", "legacy.json"))
+    args = ap.parse_args()
+    runs = args.runs or (1 if args.quick else 3)
+    duration = args.duration or (3 if args.quick else 10)
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+
+    sh("cargo", "build", "--release", "-q", "-p", "scimgate", "-p", "legacy-hr", "-p", "scimgate-plugin-artifacts",
+       cwd=ROOT)
+    workdir = tempfile.mkdtemp(prefix="scimgate-bench-legacy-")
+    os.makedirs(os.path.join(workdir, "front"))
+    hr = LegacyHr(workdir)
+    started = [hr]
+    try:
+        tenants = (f'[tenants.hr]\n[tenants.hr.upstream]\nkind = "connector"\nurl = "{hr.url}"\n'
+                   f'plugin = "{CONNECTOR}"\nauth = {{ kind = "header", name = "X-Api-Key", '
+                   f'value = "${{env:LEGACY_HR_API_KEY}}" }}\n')
+        front = Gateway(os.path.join(workdir, "front"), tenants, env={"LEGACY_HR_API_KEY": API_KEY})
+        started.append(front)
+        base = dict(os.environ, BENCH_LUA_DIR=LUA, LEGACY_HR_API_KEY=API_KEY, SCIMGATE_TOKEN=front.token)
+        wrk(front.url, "post_user.lua", dict(base, BENCH_PREFIX="seed"), 2, args.connections)
+        page = front.get("/scim/v2/Users?attributes=id&count=1000")
+        scim_ids, hr_ids = os.path.join(workdir, "scim-ids"), os.path.join(workdir, "hr-ids")
+        with open(scim_ids, "w") as f:
+            f.write("\n".join(r["id"] for r in page["Resources"]))
+        with open(hr_ids, "w") as f:
+            f.write("\n".join(hr.ids()))
+        targets = [("legacy-hr direct", hr.url, hr_ids, "legacy_get.lua", "legacy_post.lua"),
+                   ("through the gateway (connector)", front.url, scim_ids, "get_by_id.lua", "post_user.lua")]
+        scenarios = [("GET by id", 0, args.connections), ("GET by id c=1", 0, 1), ("create", 1, args.connections)]
+        samples = {(t[0], s[0]): [] for t in targets for s in scenarios}
+        for r in range(runs):
+            for label, url, ids, get_script, post_script in targets:
+                env = dict(base, BENCH_IDS=ids, BENCH_PREFIX=f"run{r}-{label[:6].strip()}")
+                for scenario, which, conns in scenarios:
+                    script = (get_script, post_script)[which]
+                    samples[(label, scenario)].append(wrk(url, script, env, duration, conns))
+        results = {t[0]: {s[0]: medians(samples[(t[0], s[0])]) for s in scenarios} for t in targets}
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+    direct = results["legacy-hr direct"]
+    print("| target | GET/s | p50 / p99 ms | GET c=1 p50 ms | added p50 | creates/s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, res in results.items():
+        get, one, post = res["GET by id"], res["GET by id c=1"], res["create"]
+        added = (one["p50_ms"] - direct["GET by id c=1"]["p50_ms"]) * 1000
+        print(f"| {label} | {get['rps']:.0f} ({get['rps'] / direct['GET by id']['rps']:.2f}x) "
+              f"| {get['p50_ms']:.2f} / {get['p99_ms']:.2f} | {one['p50_ms']:.3f} | {added:+.0f} µs "
+              f"| {post['rps']:.0f} ({post['rps'] / direct['create']['rps']:.2f}x) |")
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump({"runs": runs, "duration_s": duration, "results": results}, f, indent=2)
+    print(f"\nJSON: {args.json}", file=sys.stderr)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
