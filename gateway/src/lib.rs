@@ -13,6 +13,7 @@ pub mod flow;
 pub mod listener;
 pub mod metrics;
 pub mod notify;
+pub mod otlp;
 pub mod plugin_test;
 pub mod reload;
 pub mod server;

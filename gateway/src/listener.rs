@@ -96,7 +96,7 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let request_id = request_id(&req);
-    let span = tracing::info_span!("request", %request_id, method = %req.method(), path = %req.uri().path(), %peer, tenant = tracing::field::Empty);
+    let span = tracing::info_span!("request", %request_id, method = %req.method(), path = %req.uri().path(), %peer, tenant = tracing::field::Empty, operation = tracing::field::Empty, resource_id = tracing::field::Empty);
     let mut response = async {
         let outcome = handle_scim(&state, req, &request_id).await;
         let (response, record) = match outcome {
@@ -175,6 +175,11 @@ async fn handle_scim(
         request_id: Some(request_id.to_owned()),
         detail: None,
     };
+    let span = tracing::Span::current();
+    span.record("operation", record.operation.as_str());
+    if let Some(id) = &record.resource_id {
+        span.record("resource_id", id.as_str());
+    }
 
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().map(parse_query).unwrap_or_default();

@@ -273,17 +273,30 @@ fn require_tenant(config: &Config, tenant: &str) -> anyhow::Result<()> {
 
 /// Process logs go to stderr: human-readable, or JSON with `SCIMGATE_LOG_FORMAT=json`.
 /// `RUST_LOG` sets the level (default `info`; `warn` keeps per-request lines out).
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans (request, hooks, upstream
+/// calls; the gateway's own, at debug and above) are also exported over OTLP,
+/// whatever the log level.
 fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    if std::env::var("SCIMGATE_LOG_FORMAT").is_ok_and(|v| v == "json") {
-        builder.json().init();
+    use tracing_subscriber::filter::{EnvFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::stderr().is_terminal();
+    let logs = if std::env::var("SCIMGATE_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).with_filter(filter).boxed()
     } else {
-        builder.init();
-    }
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).with_filter(filter).boxed()
+    };
+    let otlp =
+        std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|e| !e.trim().is_empty()).and_then(|endpoint| {
+            let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "scimgate".into());
+            match scimgate::otlp::layer(&endpoint, &service) {
+                Ok(layer) => Some(layer.with_filter(Targets::new().with_target("scimgate", tracing::Level::DEBUG))),
+                Err(e) => {
+                    eprintln!("scimgate: OTLP export disabled: {e}");
+                    None
+                }
+            }
+        });
+    tracing_subscriber::registry().with(logs).with(otlp).init();
 }

@@ -103,3 +103,50 @@ fn no_token_secret_or_password_reaches_any_log() {
         assert!(!text.contains(crate::harness::ADMIN_TOKEN), "the admin token is in the {what}");
     }
 }
+
+#[test]
+fn spans_are_exported_over_otlp_with_steps_under_their_request() {
+    use crate::fake::{Action, Fake};
+    let collector = Fake::start(|_, _| Action::Respond { status: 200, headers: vec![], body: "{}".into() });
+    let toml = "[tenants.acme]\n[[tenants.acme.steps]]\nkind = \"mapping\"\n[tenants.acme.steps.transform_in]\n\"title\" = 'default(title, \"none\")'\n";
+    let gw =
+        Gateway::start_config("", toml, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url()), ("RUST_LOG", "warn")]);
+    let token = gw.token("acme");
+    gw.post("/Users", &token, &serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "otel@x.com", "password": "Pa55word!"}))
+        .expect(201);
+    let spans = crate::harness::eventually("spans at the collector", || {
+        let spans: Vec<serde_json::Value> = collector
+            .received()
+            .iter()
+            .filter(|r| r.path == "/v1/traces")
+            .flat_map(|r| {
+                let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                body["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default()
+            })
+            .collect();
+        let has_request = spans.iter().any(|s| s["name"] == "request");
+        let has_step = spans.iter().any(|s| s["name"] == "step");
+        (has_request && has_step).then_some(spans)
+    });
+    let attr = |span: &serde_json::Value, key: &str| {
+        span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"]["stringValue"].clone())
+    };
+    let request = spans
+        .iter()
+        .find(|s| s["name"] == "request" && attr(s, "tenant") == Some("acme".into()))
+        .expect("the request span");
+    assert_eq!(attr(request, "method"), Some("POST".into()));
+    assert_eq!(attr(request, "operation"), Some("create".into()));
+    assert_eq!(request["kind"], 2);
+    let step = spans.iter().find(|s| s["name"] == "step").unwrap();
+    assert_eq!(step["traceId"], request["traceId"], "one trace");
+    assert_eq!(step["parentSpanId"], request["spanId"], "the step is a child of its request");
+    assert_eq!(attr(step, "hook"), Some("transform-in".into()));
+    let all: String = collector.received().iter().map(|r| r.body.clone()).collect();
+    assert!(!all.contains(&token) && !all.contains("Pa55word!"), "no token or password in the spans");
+}

@@ -644,3 +644,41 @@ fn an_event_hook_reaches_its_granted_webhook_with_the_host_credential_and_nothin
     let detail = record["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("denied") && detail.contains("example.com"), "{record}");
 }
+
+#[test]
+fn oauth2_client_credentials_fetch_one_token_and_renew_it_when_refused() {
+    let upstream = Gateway::start(&["app"]);
+    let up_token = upstream.token("app");
+    let issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = issued.clone();
+    let token_for_fake = up_token.clone();
+    let token_server = Fake::start(move |req, _| {
+        let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // The first token handed out is already revoked upstream: the gateway
+        // must fetch another when the upstream answers 401.
+        let token = if n == 0 { "sgt_0000000000000000_revoked".to_owned() } else { token_for_fake.clone() };
+        let expected = format!("Basic {}", "c2NpbWdhdGU6czNjcjN0"); // scimgate:s3cr3t
+        if req.header("authorization") != Some(expected.as_str()) || !req.body.contains("grant_type=client_credentials")
+        {
+            return Action::json(401, json!({"error": "invalid_client"}));
+        }
+        Action::json(200, json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}))
+    });
+    let toml = format!(
+        "[admin]\n[tenants.acme]\n[tenants.acme.upstream]\nkind = \"scim\"\nurl = \"{}\"\n\
+         auth = {{ kind = \"oauth2\", token_url = \"{}/oauth/token\", client_id = \"scimgate\", \
+         client_secret = \"${{env:CLIENT_SECRET}}\", scope = \"scim\" }}\n",
+        upstream.scim_base(),
+        token_server.url()
+    );
+    let front = Gateway::start_config("", &toml, &[("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN), ("CLIENT_SECRET", "s3cr3t")]);
+    let token = front.token("acme");
+    for i in 0..5 {
+        front.post("/Users", &token, &user(&format!("oauth{i}@x.com"))).expect(201);
+    }
+    assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 2, "one refused token, one renewal, then cached");
+    let form = &token_server.received()[0].body;
+    assert!(form.contains("scope=scim"), "{form}");
+    assert_eq!(upstream.get("/Users", &up_token).expect(200).json["totalResults"], 5);
+    assert!(!front.stderr().contains("s3cr3t") && !front.stderr().contains(&up_token), "no secret in the log");
+}

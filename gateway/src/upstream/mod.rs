@@ -1,11 +1,12 @@
 //! Upstreams: the target service behind a tenant.
 //!
-//! [`Upstream`] speaks SCIM to a service provider: a pooled HTTP/1.1 and
-//! HTTP/2 client over rustls ([`http`]), the tenant's credential ([`auth`]),
-//! outbound limits ([`throttle`]) and quarantine ([`breaker`]). It knows
-//! nothing of shadows or links; the service decides what to send, and the
-//! answers come back as documents or as [`UpstreamError`]s that say what the
-//! IdP should hear.
+//! [`Upstream`] speaks SCIM to a service provider, or drives the tenant's
+//! connector plugin for an API that is not SCIM (`connector`): either way
+//! over a pooled HTTP/1.1 and HTTP/2 client over rustls ([`http`]), with the
+//! tenant's credential ([`auth`]), outbound limits ([`throttle`]) and
+//! quarantine ([`breaker`]). It knows nothing of shadows or links; the
+//! service decides what to send, and the answers come back as documents or
+//! as [`UpstreamError`]s that say what the IdP should hear.
 //!
 //! Retries: only idempotent requests (GET, PUT, DELETE) are sent again after
 //! a transport failure, a timeout or a 502/503/504, with exponential backoff
