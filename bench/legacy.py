@@ -10,18 +10,16 @@ connections and at 1, and creates at 16.
 Needs `wrk` and the wasm32-wasip2 target. Everything it starts it stops.
 """
 
-import argparse
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import urllib.request
 
-from run import LUA, ROOT, Gateway, medians, sh, wrk
+from run import LUA, ROOT, Gateway, medians, sh, side_by_side_args, stop_process, wrk
 
 CONNECTOR = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release", "legacy_hr_connector.wasm")
 API_KEY = "bench-legacy-hr-key-0123456789"
@@ -41,25 +39,12 @@ class LegacyHr:
             return [str(e["id"]) for e in json.load(resp)["data"]][:limit]
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc, timeout=10)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--runs", type=int)
-    ap.add_argument("--duration", type=int)
-    ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", "legacy.json"))
-    args = ap.parse_args()
-    runs = args.runs or (1 if args.quick else 3)
-    duration = args.duration or (3 if args.quick else 10)
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    args = side_by_side_args("legacy")
+    runs, duration = args.runs, args.duration
 
     sh("cargo", "build", "--release", "-q", "-p", "scimgate", "-p", "legacy-hr", "-p", "scimgate-plugin-artifacts",
        cwd=ROOT)

@@ -11,14 +11,13 @@ Prints a Markdown table with ratios to the tenant without steps, writes JSON.
 Needs `wrk` and the wasm32-wasip2 target (the Wasm plugin is built first).
 """
 
-import argparse
 import json
 import os
 import shutil
 import sys
 import tempfile
 
-from run import LUA, ROOT, Gateway, medians, sh, wrk
+from run import LUA, ROOT, Gateway, medians, sh, side_by_side_args, wrk
 
 WASM = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release", "work_email.wasm")
 RHAI = os.path.join(ROOT, "examples", "rhai", "work-email.rhai")
@@ -48,17 +47,8 @@ def tenants_toml():
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--runs", type=int)
-    ap.add_argument("--duration", type=int)
-    ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", "pipeline.json"))
-    args = ap.parse_args()
-    runs = args.runs or (1 if args.quick else 3)
-    duration = args.duration or (3 if args.quick else 10)
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    args = side_by_side_args("pipeline")
+    runs, duration = args.runs, args.duration
 
     sh("cargo", "build", "--release", "-q", "-p", "scimgate", "-p", "scimgate-plugin-artifacts", cwd=ROOT)
     workdir = tempfile.mkdtemp(prefix="scimgate-bench-pipeline-")

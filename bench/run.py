@@ -61,12 +61,35 @@ class Gateway:
             return json.load(resp)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
         self.stderr.close()
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=30):
+    """Stop a process the harness started: `sig`, then SIGKILL if it lingers."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def side_by_side_args(name):
+    """The options of the side-by-side harnesses (`pipeline`, `upstream`,
+    `legacy`): `--quick` is 1 run x 3 s, the default 3 runs x 10 s; `--runs`
+    and `--duration` override either. Also checks that `wrk` is there."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", type=int)
+    ap.add_argument("--duration", type=int)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", f"{name}.json"))
+    args = ap.parse_args()
+    args.runs = args.runs or (1 if args.quick else 3)
+    args.duration = args.duration or (3 if args.quick else 10)
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    return args
 
 
 def wrk(url, script, env, duration, connections):

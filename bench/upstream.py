@@ -14,7 +14,6 @@ Needs `wrk`, `nginx` (Debian packages) and the wasm32-wasip2 target.
 Everything it starts it stops.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -23,9 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
-from run import LUA, ROOT, Gateway, medians, sh, wrk
+from run import LUA, ROOT, Gateway, medians, sh, side_by_side_args, stop_process, wrk
 from pipeline import MAPPING, RHAI, WASM
 
 STEPS = {
@@ -94,26 +94,14 @@ http {{
                 time.sleep(0.05)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGQUIT)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc, signal.SIGQUIT, timeout=10)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--runs", type=int)
-    ap.add_argument("--duration", type=int)
-    ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", "upstream.json"))
-    args = ap.parse_args()
-    runs = args.runs or (1 if args.quick else 3)
-    duration = args.duration or (3 if args.quick else 10)
-    for tool in ("wrk", "nginx"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} is not installed (apt-get install {tool})")
+    args = side_by_side_args("upstream")
+    runs, duration = args.runs, args.duration
+    if not shutil.which("nginx"):
+        raise SystemExit("nginx is not installed (apt-get install nginx)")
 
     sh("cargo", "build", "--release", "-q", "-p", "scimgate", "-p", "scimgate-plugin-artifacts", cwd=ROOT)
     workdir = tempfile.mkdtemp(prefix="scimgate-bench-upstream-")
