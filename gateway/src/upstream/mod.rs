@@ -80,8 +80,9 @@ pub struct Upstream {
 enum Protocol {
     /// SCIM over HTTP, by the gateway.
     Scim,
-    /// The tenant's connector plugin, with `http.send` to the upstream's origin.
-    Connector { plugin: Box<WasmConnector>, max_requests: u32, call_timeout: Duration },
+    /// The tenant's connector plugin, and the grant every call of it gets
+    /// (`http.send` to the upstream's origin; it holds no per-call state).
+    Connector { plugin: Box<WasmConnector>, grant: Arc<dyn wasm_host::HttpGrant> },
 }
 
 /// Told about quarantine: `(tenant, opened, reason)`.
@@ -161,21 +162,27 @@ impl Upstream {
             Duration::from_millis(scim.connect_timeout_ms),
             scim.ca_file.as_deref(),
         )?;
-        let credential = Credential::from_config(&scim.auth).map_err(UpstreamSetupError::Credential)?;
+        let http = Arc::new(http);
+        let credential = Arc::new(Credential::from_config(&scim.auth).map_err(UpstreamSetupError::Credential)?);
         let protocol = match config {
             UpstreamConfig::Scim(_) => Protocol::Scim,
             UpstreamConfig::Connector(c) => Protocol::Connector {
                 plugin: Box::new(connector::load(engine, c, &base).map_err(UpstreamSetupError::Connector)?),
-                max_requests: c.max_requests,
-                call_timeout: Duration::from_millis(scim.timeout_ms),
+                grant: Arc::new(OriginGrant::new(
+                    &[&base],
+                    http.clone(),
+                    credential.clone(),
+                    c.max_requests,
+                    Duration::from_millis(scim.timeout_ms),
+                )),
             },
         };
         Ok(Arc::new_cyclic(|this| Upstream {
             tenant: tenant.to_owned(),
             config: config.clone(),
             base,
-            http: Arc::new(http),
-            credential: Arc::new(credential),
+            http,
+            credential,
             protocol,
             retries: scim.retries,
             throttle: Throttle::new(&scim.throttle),
@@ -397,7 +404,7 @@ impl Upstream {
             &pipeline::HookContext,
         ) -> Result<R, ConnectorError>,
     ) -> Result<R, UpstreamError> {
-        let Protocol::Connector { plugin, max_requests, call_timeout } = &self.protocol else {
+        let Protocol::Connector { plugin, grant } = &self.protocol else {
             return Err(UpstreamError::Connector("this upstream has no connector".into()));
         };
         let refused = |e: UpstreamError| {
@@ -407,13 +414,7 @@ impl Upstream {
         self.breaker.check().map_err(refused)?;
         let _turn = self.throttle.turn().await.map_err(refused)?;
         let started = Instant::now();
-        let grant: Arc<dyn wasm_host::HttpGrant> = Arc::new(OriginGrant::new(
-            &[&self.base],
-            self.http.clone(),
-            self.credential.clone(),
-            *max_requests,
-            *call_timeout,
-        ));
+        let grant = grant.clone();
         let ctx = pipeline::HookContext {
             tenant: self.tenant.clone(),
             idp_profile: String::new(),
