@@ -19,7 +19,7 @@ import sys
 import tempfile
 import urllib.request
 
-from run import LUA, ROOT, Gateway, medians, sh, side_by_side_args, stop_process, wrk
+from run import Gateway, LUA, ROOT, build, medians, side_by_side_args, stop_process, wrk
 
 CONNECTOR = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release", "legacy_hr_connector.wasm")
 API_KEY = "bench-legacy-hr-key-0123456789"
@@ -46,8 +46,7 @@ def main():
     args = side_by_side_args("legacy")
     runs, duration = args.runs, args.duration
 
-    sh("cargo", "build", "--release", "-q", "-p", "scimgate", "-p", "legacy-hr", "-p", "scimgate-plugin-artifacts",
-       cwd=ROOT)
+    build("scimgate", "legacy-hr", "scimgate-plugin-artifacts")
     workdir = tempfile.mkdtemp(prefix="scimgate-bench-legacy-")
     os.makedirs(os.path.join(workdir, "front"))
     hr = LegacyHr(workdir)

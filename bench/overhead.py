@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import LUA, ROOT, Gateway, medians, sh, wrk  # noqa: E402
+from run import Gateway, LUA, ROOT, build, medians, wrk  # noqa: E402
 
 VARIANTS = {
     "bare": ("metrics = false\n", {}),
@@ -38,7 +38,7 @@ def main():
     runs, duration = (1, 3) if args.quick else (3, 10)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    sh("cargo", "build", "--release", "-q", "-p", "scimgate", cwd=ROOT)
+    build("scimgate")
     gateways, dirs = {}, []
     try:
         for name, (server, env) in VARIANTS.items():

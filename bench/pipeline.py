@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 
-from run import LUA, ROOT, Gateway, medians, sh, side_by_side_args, wrk
+from run import Gateway, LUA, ROOT, build, medians, side_by_side_args, wrk
 
 WASM = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release", "work_email.wasm")
 RHAI = os.path.join(ROOT, "examples", "rhai", "work-email.rhai")
@@ -50,7 +50,7 @@ def main():
     args = side_by_side_args("pipeline")
     runs, duration = args.runs, args.duration
 
-    sh("cargo", "build", "--release", "-q", "-p", "scimgate", "-p", "scimgate-plugin-artifacts", cwd=ROOT)
+    build("scimgate", "scimgate-plugin-artifacts")
     workdir = tempfile.mkdtemp(prefix="scimgate-bench-pipeline-")
     gw = Gateway(workdir, tenants_toml())
     results = {t: {} for t in TENANTS}

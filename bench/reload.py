@@ -24,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import BIN, ROOT, sh  # noqa: E402
+from run import BIN, ROOT, build, sh  # noqa: E402
 
 PLUGINS = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release")
 STAMP = os.path.join(PLUGINS, "test_stamp.wasm")
@@ -73,7 +73,7 @@ def main():
     tenants = args.tenants or (200 if args.quick else 1000)
     reloads = args.reloads or (10 if args.quick else 30)
 
-    sh("cargo", "build", "--release", "-q", "-p", "scimgate", "-p", "scimgate-plugin-artifacts", cwd=ROOT)
+    build("scimgate", "scimgate-plugin-artifacts")
     workdir = tempfile.mkdtemp(prefix="scimgate-bench-reload-")
     tdir = os.path.join(workdir, "tenants")
     os.makedirs(tdir)

@@ -4,7 +4,7 @@ loopback with a fresh store, seeds it, and drives it with wrk from a separate
 process. Prints a Markdown table and writes JSON (medians of several runs).
 
     python3 bench/run.py            # full: 100k users, 3 runs x 10 s per scenario
-    python3 bench/run.py --quick    # 10k users, 1 run x 3 s per scenario
+    python3 bench/run.py --quick    # 20k users, 1 run x 3 s per scenario
 
 Needs `wrk` (Debian package) on PATH. Everything it starts it stops.
 """
@@ -26,6 +26,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(ROOT, "bench", "lua")
 BIN = os.path.join(ROOT, "target", "release", "scimgate")
+CYCLE = os.path.join(ROOT, "target", "release", "scim-cycle")
 
 
 def sh(*args, **kw):
@@ -96,6 +97,7 @@ def wrk(url, script, env, duration, connections):
     out = sh("wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", os.path.join(LUA, script), url,
              capture_output=True, env=env).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     lat = {}
     for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
         lat[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -104,7 +106,7 @@ def wrk(url, script, env, duration, connections):
     if errors or socket_errors:
         print(out, file=sys.stderr)
         raise SystemExit(f"{script}: the gateway answered errors under load")
-    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"]}
+    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "requests": requests}
 
 
 def medians(samples):
@@ -117,6 +119,100 @@ def medians(samples):
     }
 
 
+# The embedded-store scenarios, in the order they run: reads first, then
+# writes, DELETE last (it removes users the others pick from).
+SCENARIOS = [
+    ("GET /Users/{id}", "get_by_id.lua"),
+    ("GET /Users?filter=userName eq", "filter_username.lua"),
+    ("GET /Users 100 per page", "list_users.lua"),
+    ("POST /Users", "post_user.lua"),
+    ("PUT /Users/{id}", "put_user.lua"),
+    ("PATCH /Users/{id}", "patch_user.lua"),
+    # wrk cannot stop when the users to delete run out: scim-cycle deletes.
+    ("DELETE /Users/{id}", "scim-cycle --delete"),
+]
+
+
+def build(*packages):
+    """`cargo build --release` of `packages`, unless `bench/all.py` already
+    built everything (it sets BENCH_BUILT)."""
+    if os.environ.get("BENCH_BUILT"):
+        return
+    args = [a for p in packages for a in ("-p", p)]
+    sh("cargo", "build", "--release", "-q", *args, cwd=ROOT)
+
+
+def seed_users(url, env, count, connections, total):
+    """POST users (wrk, `post_user.lua`) until `total()` reaches `count`."""
+    started, batch = time.monotonic(), 0
+    while total() < count:
+        batch += 1
+        wrk(url, "post_user.lua", dict(env, BENCH_PREFIX=f"seed{batch}"), 5, connections)
+    return time.monotonic() - started
+
+
+def write_user_lists(workdir, get, prefix):
+    """Page through every user with `get(path)` (SCIM list responses) and
+    write their ids and userNames to `{prefix}ids` and `{prefix}names`, one
+    per line, in the same order. Returns the environment the scripts read."""
+    ids, names, start = [], [], 1
+    while True:
+        page = get(f"/Users?attributes=userName&count=1000&startIndex={start}")
+        for r in page["Resources"]:
+            ids.append(r["id"])
+            names.append(urllib.parse.quote(r["userName"], safe="@.-_"))
+        start += len(page["Resources"])
+        if not page["Resources"] or start > page["totalResults"]:
+            break
+    paths = {}
+    for name, items in (("ids", ids), ("names", names)):
+        paths[name] = os.path.join(workdir, prefix + name)
+        with open(paths[name], "w") as f:
+            f.write("\n".join(items))
+    return {"BENCH_IDS": paths["ids"], "BENCH_NAMES": paths["names"], "BENCH_USERS": str(len(ids))}
+
+
+def delete_users(url, env, offset, duration, connections):
+    """DELETE the users of the ids file from line `offset` on, with
+    `scim-cycle --delete`, for `duration` seconds or until they run out."""
+    with open(env["BENCH_IDS"]) as f:
+        ids = f.read().split("\n")[offset:]
+    if not ids:
+        raise SystemExit(f"{url}: every loaded user was deleted already; load more users")
+    path = env["BENCH_IDS"] + ".delete"
+    with open(path, "w") as f:
+        f.write("\n".join(ids))
+    out = sh(CYCLE, "--base", url + env.get("BENCH_BASE", "/scim/v2"), "--token", env["SCIMGATE_TOKEN"],
+             "--delete", path, "--seconds", str(duration), "--concurrency", str(connections), capture_output=True)
+    report = json.loads(out.stdout)
+    if report["seconds"] < duration / 2:
+        print(f"warning: {url}: the users to delete ran out after {report['seconds']:.1f} s", file=sys.stderr)
+    return {"rps": report["rps"], "p50_ms": report["p50_ms"], "p99_ms": report["p99_ms"],
+            "requests": report["requests"]}
+
+
+def run_scenarios(targets, runs, duration, connections, scenarios=SCENARIOS):
+    """Every scenario against every target, `runs` times, the targets
+    interleaved within each run. `targets` maps a label to (url, env, get):
+    `env` for the scripts (see `write_user_lists`), `get(path)` to list
+    users again before the first DELETE, so that the users POSTed since
+    can be deleted too. Returns {target: {scenario: medians}}."""
+    samples = {(t, s): [] for t in targets for s, _ in scenarios}
+    deleted = {t: 0 for t in targets}
+    for r in range(runs):
+        for label, script in scenarios:
+            for target, (url, env, get) in targets.items():
+                if script.startswith("scim-cycle") and r == 0:
+                    env.update(write_user_lists(os.path.dirname(env["BENCH_IDS"]), get, f"{target}-all-"))
+                if script.startswith("scim-cycle"):
+                    sample = delete_users(url, env, deleted[target], duration, connections)
+                    deleted[target] += sample["requests"]
+                else:
+                    sample = wrk(url, script, dict(env, BENCH_PREFIX=f"run{r}"), duration, connections)
+                samples[(target, label)].append(sample)
+    return {t: {s: medians(samples[(t, s)]) for s, _ in scenarios} for t in targets}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -126,53 +222,25 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", "embedded.json"))
     args = ap.parse_args()
-    users = args.users or (10_000 if args.quick else 100_000)
+    users = args.users or (20_000 if args.quick else 100_000)
     runs = args.runs or (1 if args.quick else 3)
     duration = args.duration or (3 if args.quick else 10)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 
-    sh("cargo", "build", "--release", "-q", "-p", "scimgate", cwd=ROOT)
+    build("scimgate", "scimgate-bench-cycle")
     workdir = tempfile.mkdtemp(prefix="scimgate-bench-")
     gw = Gateway(workdir)
     try:
         env = dict(os.environ, SCIMGATE_TOKEN=gw.token, BENCH_LUA_DIR=LUA)
         # Seed through the API, as an IdP's initial cycle would.
-        started = time.monotonic()
-        seeded = 0
-        batch = 0
-        while seeded < users:
-            batch += 1
-            wrk(gw.url, "post_user.lua", dict(env, BENCH_PREFIX=f"seed{batch}"), 5, args.connections)
-            seeded = gw.get("/scim/v2/Users?count=0")["totalResults"]
-        seed_secs = time.monotonic() - started
+        seed_secs = seed_users(gw.url, env, users, args.connections,
+                               lambda: gw.get("/scim/v2/Users?count=0")["totalResults"])
+        get = lambda path: gw.get("/scim/v2" + path)  # noqa: E731
+        env.update(write_user_lists(workdir, get, ""))
+        seeded = int(env["BENCH_USERS"])
         print(f"seeded {seeded} users in {seed_secs:.1f} s", file=sys.stderr)
-
-        ids, names = [], []
-        start = 1
-        while len(ids) < seeded:
-            page = gw.get(f"/scim/v2/Users?attributes=userName&count=1000&startIndex={start}")
-            for r in page["Resources"]:
-                ids.append(r["id"])
-                names.append(r["userName"])
-            start += 1000
-        for name, items in (("ids", ids), ("names", names)):
-            with open(os.path.join(workdir, name), "w") as f:
-                f.write("\n".join(urllib.parse.quote(i, safe="@.-_") if name == "names" else i for i in items))
-        env.update(BENCH_IDS=os.path.join(workdir, "ids"), BENCH_NAMES=os.path.join(workdir, "names"))
-
-        scenarios = [
-            ("GET /Users/{id}", "get_by_id.lua"),
-            ("GET /Users?filter=userName eq", "filter_username.lua"),
-            ("POST /Users", "post_user.lua"),
-            ("PATCH /Users/{id}", "patch_user.lua"),
-        ]
-        results = {}
-        for label, script in scenarios:
-            samples = []
-            for r in range(runs):
-                samples.append(wrk(gw.url, script, dict(env, BENCH_PREFIX=f"run{r}"), duration, args.connections))
-            results[label] = medians(samples)
+        results = run_scenarios({"gateway": (gw.url, env, get)}, runs, duration, args.connections)["gateway"]
     finally:
         gw.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -189,12 +257,13 @@ def main():
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2)
-    print(f"Embedded store, {seeded} users, wrk -t1 -c{args.connections}, median of {runs} x {duration} s, "
+    print(f"Embedded store, {seeded:,} users loaded, wrk -t1 -c{args.connections}, median of {runs} x {duration} s, "
           f"{os.cpu_count()} cores shared by gateway and load generator\n")
-    print("| scenario | requests/s | p50 | p99 |")
-    print("|---|---:|---:|---:|")
+    print("| scenario | requests/s | p50 | p99 | aim |")
+    print("|---|---:|---:|---:|---|")
     for label, r in results.items():
-        print(f"| `{label}` | {r['rps']:,.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms |")
+        aim = "20k/s" if label.startswith("GET /Users/{id}") else "5k/s" if not label.startswith("GET") else ""
+        print(f"| `{label}` | {r['rps']:,.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {aim} |")
     print(f"\nSeeding through POST: {report['seed_users_per_s']:,.0f} users/s. JSON: {args.json}")
 
 

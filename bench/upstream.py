@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 
-from run import LUA, ROOT, Gateway, medians, sh, side_by_side_args, stop_process, wrk
+from run import Gateway, LUA, ROOT, build, medians, side_by_side_args, stop_process, wrk
 from pipeline import MAPPING, RHAI, WASM
 
 STEPS = {
@@ -103,7 +103,7 @@ def main():
     if not shutil.which("nginx"):
         raise SystemExit("nginx is not installed (apt-get install nginx)")
 
-    sh("cargo", "build", "--release", "-q", "-p", "scimgate", "-p", "scimgate-plugin-artifacts", cwd=ROOT)
+    build("scimgate", "scimgate-plugin-artifacts")
     workdir = tempfile.mkdtemp(prefix="scimgate-bench-upstream-")
     up_dir, front_dir = os.path.join(workdir, "upstream"), os.path.join(workdir, "front")
     os.makedirs(up_dir)

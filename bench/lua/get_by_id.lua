@@ -3,5 +3,5 @@ local common = require("common")
 local pick_id
 function init(args) pick_id = common.picker("BENCH_IDS") end
 function request()
-  return wrk.format("GET", "/scim/v2/Users/" .. pick_id(), common.headers)
+  return wrk.format("GET", common.base .. "/Users/" .. pick_id(), common.headers)
 end

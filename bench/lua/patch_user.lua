@@ -8,5 +8,5 @@ function request()
   local body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[' ..
     '{"op":"Replace","path":"name.familyName","value":"Patched' .. n .. '"},' ..
     '{"op":"Replace","path":"active","value":"True"}]}'
-  return wrk.format("PATCH", "/scim/v2/Users/" .. pick_id(), common.headers, body)
+  return wrk.format("PATCH", common.base .. "/Users/" .. pick_id(), common.headers, body)
 end

@@ -17,5 +17,5 @@ function request()
   local body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"' .. name ..
     '","name":{"givenName":"Bench","familyName":"User"},"displayName":"Bench User","active":true,' ..
     '"emails":[{"value":"' .. name .. '","type":"work","primary":true}],"externalId":"' .. name .. '"}'
-  return wrk.format("POST", "/scim/v2/Users", common.headers, body)
+  return wrk.format("POST", common.base .. "/Users", common.headers, body)
 end

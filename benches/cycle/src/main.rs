@@ -11,6 +11,10 @@
 //!
 //! It prints one JSON object on stdout: the total time, users/s, and the
 //! count, p50 and p99 of each kind of request.
+//!
+//! With `--delete FILE` it deletes instead: the users whose ids the file
+//! lists, one per line, in order, until the ids or `--seconds` run out.
+//! (wrk cannot stop when a list runs out, and a second DELETE is a 404.)
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,7 +32,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: scim-cycle --base URL --token TOKEN [--users N] [--groups N] [--members N] \
-[--batch N] [--concurrency N] [--prefix TEXT]";
+[--batch N] [--concurrency N] [--prefix TEXT] [--delete IDS_FILE --seconds S]";
 
 /// What to send, from the command line.
 #[derive(Debug, Clone)]
@@ -45,6 +49,10 @@ struct Options {
     concurrency: usize,
     /// Makes the names of one run unique, so runs can share a store.
     prefix: String,
+    /// Delete the users listed in this file instead of running the cycle.
+    delete: Option<std::path::PathBuf>,
+    /// How long a `--delete` run may last.
+    seconds: f64,
 }
 
 impl Options {
@@ -58,6 +66,8 @@ impl Options {
             batch: 10,
             concurrency: 16,
             prefix: "cycle".into(),
+            delete: None,
+            seconds: 10.0,
         };
         while let Some(flag) = args.next() {
             let value = args.next().with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -71,6 +81,8 @@ impl Options {
                 "--batch" => options.batch = number()?.max(1),
                 "--concurrency" => options.concurrency = number()?.max(1),
                 "--prefix" => options.prefix = value,
+                "--delete" => options.delete = Some(value.into()),
+                "--seconds" => options.seconds = value.parse().with_context(|| format!("--seconds: {value}"))?,
                 _ => bail!("unknown option {flag}\n{USAGE}"),
             }
         }
@@ -92,6 +104,7 @@ enum Call {
     FilterGroup,
     CreateGroup,
     AddMembers,
+    Delete,
 }
 
 impl Call {
@@ -102,6 +115,7 @@ impl Call {
             Call::FilterGroup => "GET /Groups?filter=displayName eq",
             Call::CreateGroup => "POST /Groups",
             Call::AddMembers => "PATCH /Groups/{id} add members",
+            Call::Delete => "DELETE /Users/{id}",
         }
     }
 }
@@ -268,6 +282,63 @@ where
     Ok(())
 }
 
+/// Deletes `ids` in order, `--concurrency` at a time, until they or
+/// `--seconds` run out; prints throughput and latencies as wrk would.
+async fn delete_users(driver: Arc<Driver>, ids: Vec<String>) -> anyhow::Result<()> {
+    let deadline = Duration::from_secs_f64(driver.options.seconds);
+    let ids = Arc::new(ids);
+    let started = Instant::now();
+    let total = ids.len();
+    {
+        let (driver, ids) = (driver.clone(), ids.clone());
+        for_each(total, driver.options.concurrency, move |index| {
+            let (driver, ids) = (driver.clone(), ids.clone());
+            async move {
+                if started.elapsed() < deadline {
+                    let path = format!("/Users/{}", ids[index]);
+                    driver.call(Call::Delete, Method::DELETE, &path, None, &[StatusCode::NO_CONTENT]).await?;
+                }
+                Ok(())
+            }
+        })
+        .await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (count, by_request) = latency_report(&driver);
+    let delete = &by_request[Call::Delete.label()];
+    println!(
+        "{}",
+        json!({
+            "requests": count,
+            "seconds": elapsed,
+            "rps": count as f64 / elapsed,
+            "p50_ms": delete["p50_ms"],
+            "p99_ms": delete["p99_ms"],
+        })
+    );
+    Ok(())
+}
+
+/// The count, p50 and p99 (ms) of each kind of request sent so far, and the
+/// number of requests in all.
+fn latency_report(driver: &Driver) -> (usize, serde_json::Map<String, Value>) {
+    let mut requests = serde_json::Map::new();
+    let mut count = 0;
+    for (call, mut latencies) in std::mem::take(&mut *driver.latencies.lock().expect("latency lock")) {
+        latencies.sort_unstable();
+        count += latencies.len();
+        requests.insert(
+            call.label().into(),
+            json!({
+                "count": latencies.len(),
+                "p50_ms": percentile(&latencies, 0.50),
+                "p99_ms": percentile(&latencies, 0.99),
+            }),
+        );
+    }
+    (count, requests)
+}
+
 fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
     let index = ((sorted.len() as f64 * fraction) as usize).min(sorted.len().saturating_sub(1));
     sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
@@ -285,6 +356,15 @@ async fn main() -> anyhow::Result<()> {
         options: options.clone(),
         latencies: Mutex::default(),
     });
+
+    if let Some(path) = &options.delete {
+        let ids: Vec<String> = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        return delete_users(driver, ids).await;
+    }
 
     let started = Instant::now();
     let ids = Arc::new(Mutex::new(vec![String::new(); options.users]));
@@ -319,20 +399,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let total_secs = started.elapsed().as_secs_f64();
 
-    let mut requests = serde_json::Map::new();
-    let mut count = 0;
-    for (call, mut latencies) in std::mem::take(&mut *driver.latencies.lock().expect("latency lock")) {
-        latencies.sort_unstable();
-        count += latencies.len();
-        requests.insert(
-            call.label().into(),
-            json!({
-                "count": latencies.len(),
-                "p50_ms": percentile(&latencies, 0.50),
-                "p99_ms": percentile(&latencies, 0.99),
-            }),
-        );
-    }
+    let (count, requests) = latency_report(&driver);
     let report = json!({
         "users": options.users,
         "groups": options.groups,
