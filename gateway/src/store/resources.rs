@@ -283,10 +283,14 @@ impl Store {
     }
 
     /// One page in storage order: `offset` resources skipped, at most `limit`.
+    /// The page's rows are picked on the narrow `resources_kind` index first,
+    /// so the skipped ones never have their references assembled.
     pub fn page(&self, tenant: &str, kind: ResourceKind, offset: usize, limit: usize) -> Result<Vec<StoredResource>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {cols} FROM resources r WHERE tenant = ?1 AND kind = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4",
+                "SELECT {cols} FROM resources r WHERE r.seq IN
+                    (SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4)
+                 ORDER BY r.seq",
                 cols = RESOURCE_COLUMNS.as_str()
             ))?;
             let rows = stmt.query_map(params![tenant, kind.as_str(), limit as i64, offset as i64], row_to_resource)?;

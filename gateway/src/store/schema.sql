@@ -21,6 +21,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS resources_name ON resources (tenant, kind, nam
 CREATE UNIQUE INDEX IF NOT EXISTS resources_user_external_id
     ON resources (tenant, external_id) WHERE kind = 'User' AND external_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS resources_external_id ON resources (tenant, kind, external_id);
+-- A tenant's resources of one kind in storage order (the rowid rides along):
+-- counts and plain list pages walk this narrow index, not the table.
+CREATE INDEX IF NOT EXISTS resources_kind ON resources (tenant, kind);
 
 -- Lower-cased email values of users, for `emails.value eq` filters.
 CREATE TABLE IF NOT EXISTS emails (
