@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The connector's cost: the same load sent straight to `examples/legacy-hr`
 (its own API) and through the gateway (SCIM, tenant `hr` with the
-legacy-hr-connector plugin), interleaved run by run. GET by id at 16
-connections and at 1, and creates at 16.
+legacy-hr-connector plugin reusing idle instances, tenant `fresh` with a new
+instance per call), interleaved run by run. GET by id at 16 connections and
+at 1, and creates at 16.
 
     python3 bench/legacy.py            # 3 runs x 10 s per target and scenario
     python3 bench/legacy.py --quick    # 1 run x 3 s
@@ -52,26 +53,33 @@ def main():
     hr = LegacyHr(workdir)
     started = [hr]
     try:
-        tenants = (f'[tenants.hr]\n[tenants.hr.upstream]\nkind = "connector"\nurl = "{hr.url}"\n'
-                   f'plugin = "{CONNECTOR}"\nauth = {{ kind = "header", name = "X-Api-Key", '
-                   f'value = "${{env:LEGACY_HR_API_KEY}}" }}\n')
+        tenants = ""
+        for tenant, instances in (("hr", "reuse"), ("fresh", "fresh")):
+            tenants += (f'[tenants.{tenant}]\n[tenants.{tenant}.upstream]\nkind = "connector"\nurl = "{hr.url}"\n'
+                        f'plugin = "{CONNECTOR}"\ninstances = "{instances}"\nauth = {{ kind = "header", '
+                        f'name = "X-Api-Key", value = "${{env:LEGACY_HR_API_KEY}}" }}\n')
         front = Gateway(os.path.join(workdir, "front"), tenants, env={"LEGACY_HR_API_KEY": API_KEY})
         started.append(front)
-        base = dict(os.environ, BENCH_LUA_DIR=LUA, LEGACY_HR_API_KEY=API_KEY, SCIMGATE_TOKEN=front.token)
-        wrk(front.url, "post_user.lua", dict(base, BENCH_PREFIX="seed"), 2, args.connections)
-        page = front.get("/scim/v2/Users?attributes=id&count=1000")
-        scim_ids, hr_ids = os.path.join(workdir, "scim-ids"), os.path.join(workdir, "hr-ids")
-        with open(scim_ids, "w") as f:
-            f.write("\n".join(r["id"] for r in page["Resources"]))
+        base = dict(os.environ, BENCH_LUA_DIR=LUA, LEGACY_HR_API_KEY=API_KEY)
+        hr_ids = os.path.join(workdir, "hr-ids")
+        targets = [("legacy-hr direct", hr.url, hr_ids, "legacy_get.lua", "legacy_post.lua", "")]
+        for tenant, label in (("hr", "through the gateway (connector)"),
+                              ("fresh", "through the gateway, a fresh instance per call")):
+            token = front.tokens[tenant]
+            wrk(front.url, "post_user.lua", dict(base, SCIMGATE_TOKEN=token, BENCH_PREFIX=f"seed-{tenant}"), 2,
+                args.connections)
+            page = front.get("/scim/v2/Users?attributes=id&count=1000", token)
+            scim_ids = os.path.join(workdir, f"scim-ids-{tenant}")
+            with open(scim_ids, "w") as f:
+                f.write("\n".join(r["id"] for r in page["Resources"]))
+            targets.append((label, front.url, scim_ids, "get_by_id.lua", "post_user.lua", token))
         with open(hr_ids, "w") as f:
             f.write("\n".join(hr.ids()))
-        targets = [("legacy-hr direct", hr.url, hr_ids, "legacy_get.lua", "legacy_post.lua"),
-                   ("through the gateway (connector)", front.url, scim_ids, "get_by_id.lua", "post_user.lua")]
         scenarios = [("GET by id", 0, args.connections), ("GET by id c=1", 0, 1), ("create", 1, args.connections)]
         samples = {(t[0], s[0]): [] for t in targets for s in scenarios}
         for r in range(runs):
-            for label, url, ids, get_script, post_script in targets:
-                env = dict(base, BENCH_IDS=ids, BENCH_PREFIX=f"run{r}-{label[:6].strip()}")
+            for n, (label, url, ids, get_script, post_script, token) in enumerate(targets):
+                env = dict(base, BENCH_IDS=ids, SCIMGATE_TOKEN=token, BENCH_PREFIX=f"run{r}-t{n}")
                 for scenario, which, conns in scenarios:
                     script = (get_script, post_script)[which]
                     samples[(label, scenario)].append(wrk(url, script, env, duration, conns))

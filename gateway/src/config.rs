@@ -184,6 +184,9 @@ pub struct ConnectorUpstreamConfig {
     pub memory_mib: usize,
     /// The most HTTP requests one connector call may make.
     pub max_requests: u32,
+    /// `reuse` (default) keeps idle instances between calls; `fresh`
+    /// instantiates per call.
+    pub instances: InstanceMode,
 }
 
 /// Read as one flat table: the connector's keys beside the transport's.
@@ -207,8 +210,13 @@ impl<'de> Deserialize<'de> for ConnectorUpstreamConfig {
         let deadline_ms = int(&mut table, "deadline_ms", 30_000)? as u64;
         let memory_mib = int(&mut table, "memory_mib", 32)? as usize;
         let max_requests = int(&mut table, "max_requests", 16)? as u32;
+        let instances = match table.remove("instances") {
+            None => InstanceMode::default(),
+            Some(v) => InstanceMode::deserialize(v)
+                .map_err(|_| D::Error::custom("instances must be \"reuse\" or \"fresh\""))?,
+        };
         let transport = ScimUpstreamConfig::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
-        Ok(ConnectorUpstreamConfig { transport, plugin, config, deadline_ms, memory_mib, max_requests })
+        Ok(ConnectorUpstreamConfig { transport, plugin, config, deadline_ms, memory_mib, max_requests, instances })
     }
 }
 

@@ -147,23 +147,14 @@ impl Driver {
         }
         let request = request.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         let started = Instant::now();
-        let response = self
-            .client
-            .request(request)
-            .await
-            .with_context(|| format!("{method} {path}"))?;
+        let response = self.client.request(request).await.with_context(|| format!("{method} {path}"))?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
         let elapsed = started.elapsed();
         if !expected.contains(&status) {
             bail!("{method} {path}: {status}: {}", String::from_utf8_lossy(&body));
         }
-        self.latencies
-            .lock()
-            .expect("latency lock")
-            .entry(call)
-            .or_default()
-            .push(elapsed);
+        self.latencies.lock().expect("latency lock").entry(call).or_default().push(elapsed);
         Ok(body)
     }
 
@@ -179,28 +170,21 @@ impl Driver {
     }
 
     async fn create(&self, call: Call, path: &str, body: Value) -> anyhow::Result<String> {
-        let created = self
-            .call(call, Method::POST, path, Some(body.to_string()), &[StatusCode::CREATED])
-            .await?;
+        let created = self.call(call, Method::POST, path, Some(body.to_string()), &[StatusCode::CREATED]).await?;
         let created: Value = serde_json::from_slice(&created)?;
-        created["id"]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| format!("POST {path}: no id in {created}"))
+        created["id"].as_str().map(str::to_owned).with_context(|| format!("POST {path}: no id in {created}"))
     }
 
     async fn provision_user(&self, index: usize) -> anyhow::Result<String> {
         let user_name = format!("{}-{index}@contoso.example", self.options.prefix);
-        self.expect_absent(Call::FilterUser, &format!("/Users?filter={}", eq_filter("userName", &user_name)))
-            .await?;
+        self.expect_absent(Call::FilterUser, &format!("/Users?filter={}", eq_filter("userName", &user_name))).await?;
         self.create(Call::CreateUser, "/Users", entra_user(&self.options.prefix, &user_name, index)).await
     }
 
     async fn provision_group(&self, index: usize, members: &[String]) -> anyhow::Result<()> {
         let name = format!("{} group {index}", self.options.prefix);
         let filter = eq_filter("displayName", &name);
-        self.expect_absent(Call::FilterGroup, &format!("/Groups?excludedAttributes=members&filter={filter}"))
-            .await?;
+        self.expect_absent(Call::FilterGroup, &format!("/Groups?excludedAttributes=members&filter={filter}")).await?;
         let body = json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
             "externalId": format!("{}-g{index}", self.options.prefix),
@@ -351,11 +335,7 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(options.concurrency)
         .pool_idle_timeout(Duration::from_secs(30))
         .build_http();
-    let driver = Arc::new(Driver {
-        client,
-        options: options.clone(),
-        latencies: Mutex::default(),
-    });
+    let driver = Arc::new(Driver { client, options: options.clone(), latencies: Mutex::default() });
 
     if let Some(path) = &options.delete {
         let ids: Vec<String> = std::fs::read_to_string(path)
@@ -389,9 +369,8 @@ async fn main() -> anyhow::Result<()> {
         for_each(options.groups, options.concurrency, move |index| {
             let (driver, ids) = (driver.clone(), ids.clone());
             async move {
-                let members: Vec<String> = (0..per_group)
-                    .map(|k| ids[(index * per_group + k) % ids.len()].clone())
-                    .collect();
+                let members: Vec<String> =
+                    (0..per_group).map(|k| ids[(index * per_group + k) % ids.len()].clone()).collect();
                 driver.provision_group(index, &members).await
             }
         })

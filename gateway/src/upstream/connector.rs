@@ -10,12 +10,14 @@ use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Uri};
 use serde_json::Value;
-use wasm_host::{HttpAnswer, HttpCallError, HttpGrant, HttpRequest, Limits, PluginEngine, WasmConnector};
+use wasm_host::{
+    HttpAnswer, HttpCallError, HttpGrant, HttpRequest, InstancePolicy, Limits, PluginEngine, WasmConnector,
+};
 
 use super::UpstreamError;
 use super::auth::Credential;
 use super::http::{HttpClient, Outgoing};
-use crate::config::ConnectorUpstreamConfig;
+use crate::config::{ConnectorUpstreamConfig, InstanceMode};
 
 /// Load the connector component with its config (`base_url` added).
 pub(super) fn load(
@@ -36,7 +38,12 @@ pub(super) fn load(
         deadline: Duration::from_millis(config.deadline_ms),
         ..Limits::default()
     };
-    WasmConnector::load_file(engine, &name, &config.plugin, &plugin_config, limits).map_err(|e| e.to_string())
+    let connector =
+        WasmConnector::load_file(engine, &name, &config.plugin, &plugin_config, limits).map_err(|e| e.to_string())?;
+    Ok(match config.instances {
+        InstanceMode::Reuse => connector,
+        InstanceMode::Fresh => connector.with_policy(InstancePolicy::Fresh),
+    })
 }
 
 /// What one plugin call may reach: a set of origins, with one credential.

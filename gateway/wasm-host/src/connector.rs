@@ -6,9 +6,10 @@
 //! embedder gives each call: it checks the origin, adds the credential and
 //! sends. A denied request, or one past the call's budget, stops the plugin
 //! (a trap), so a connector cannot ignore the refusal and go on. Each call
-//! runs in a fresh instance with a memory cap and a deadline that covers the
-//! time spent in `http.send` too (the epoch keeps ticking while the host
-//! waits for the network).
+//! runs with a memory cap and a deadline that covers the time spent in
+//! `http.send` too (the epoch keeps ticking while the host waits for the
+//! network), in an idle instance of the same connector or a new one (see
+//! [`InstancePolicy`]; a call that fails in any way drops its instance).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -23,6 +24,7 @@ use wasmtime::{Store, Trap};
 use crate::bindings::exports::scimgate::plugin::connector::{self as wit, GuestIndices};
 use crate::bindings::scimgate::plugin::types::MatchKey;
 use crate::host::HostState;
+use crate::pool::{InstancePolicy, InstancePool, Slot};
 use crate::step::{bounded, context, mib, millis};
 use crate::{Limits, LoadError, PluginEngine};
 
@@ -93,6 +95,7 @@ pub struct WasmConnector {
     config_json: String,
     limits: Limits,
     ticks: u64,
+    instances: InstancePool,
 }
 
 impl WasmConnector {
@@ -125,11 +128,25 @@ impl WasmConnector {
             indices,
             config_json: config.to_string(),
             limits,
+            instances: InstancePool::new(engine.clone()),
         })
+    }
+
+    /// Fresh or reused instances; see [`InstancePolicy`]. Reuse is the
+    /// default: a call that fails in any way, or whose HTTP request the host
+    /// stopped, drops its instance.
+    pub fn with_policy(mut self, policy: InstancePolicy) -> WasmConnector {
+        self.instances.set_policy(policy);
+        self
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Idle instances kept for later calls.
+    pub fn idle_instances(&self) -> usize {
+        self.instances.idle()
     }
 
     pub fn create(&self, grant: Arc<dyn HttpGrant>, ctx: &HookContext, doc: &Value) -> Result<Value, ConnectorError> {
@@ -182,8 +199,9 @@ impl WasmConnector {
         answer.map_err(error)?.map(|doc| self.document("find", &doc)).transpose()
     }
 
-    /// One call in a fresh instance with the grant, the memory cap and the
-    /// deadline; every way it can break becomes [`ConnectorError::Stopped`].
+    /// One call, in an idle instance or a new one, with the grant, the
+    /// memory cap and the deadline; every way it can break becomes
+    /// [`ConnectorError::Stopped`] and drops the instance.
     fn call<R>(
         &self,
         grant: Arc<dyn HttpGrant>,
@@ -198,18 +216,26 @@ impl WasmConnector {
     ) -> Result<R, ConnectorError> {
         let run = || {
             let budget = grant.budget();
-            let mut store =
-                Store::new(self.engine.engine(), HostState::new(self.name.clone(), self.limits.memory_bytes));
-            store.limiter(|state| &mut state.limiter);
-            store.data_mut().begin_call(&ctx.tenant);
-            store.data_mut().grant_http(grant, budget);
-            store.set_epoch_deadline(self.ticks);
+            let mut slot = match self.instances.take() {
+                Some(slot) => slot,
+                None => {
+                    let state = HostState::new(self.name.clone(), self.limits.memory_bytes);
+                    let mut store = Store::new(self.engine.engine(), state);
+                    store.limiter(|state| &mut state.limiter);
+                    store.data_mut().begin_call(&ctx.tenant);
+                    store.set_epoch_deadline(self.ticks);
+                    let instance = self.pre.instantiate(&mut store).map_err(|e| self.stopped(e, store.data(), op))?;
+                    Slot::new(store, instance)
+                }
+            };
+            slot.store.data_mut().begin_call(&ctx.tenant);
+            slot.store.data_mut().grant_http(grant, budget);
+            slot.store.set_epoch_deadline(self.ticks);
             let wctx = context(ctx);
-            let result = self
-                .pre
-                .instantiate(&mut store)
-                .and_then(|instance| f(&mut store, &instance, &wctx, &self.config_json));
-            result.map_err(|e| self.stopped(e, store.data(), op))
+            let out = f(&mut slot.store, &slot.instance, &wctx, &self.config_json)
+                .map_err(|e| self.stopped(e, slot.store.data(), op))?;
+            self.instances.release(slot);
+            Ok(out)
         };
         catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
             tracing::error!(connector = %self.name, op, "host panic while calling a connector");

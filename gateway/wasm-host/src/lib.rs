@@ -47,6 +47,7 @@ mod connector;
 mod engine;
 mod host;
 mod plugin;
+mod pool;
 mod step;
 
 pub use connector::{ConnectorError, HttpAnswer, HttpCallError, HttpGrant, HttpRequest, WasmConnector};

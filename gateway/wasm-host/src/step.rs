@@ -1,7 +1,7 @@
 //! A plugin configured for one tenant, as a pipeline step.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pipeline::{Event, HookContext, Hooks, MatchKey, Operation, ScopeDecision, Step, StepError};
@@ -13,6 +13,8 @@ use wasmtime::component::Instance;
 use crate::WasmPlugin;
 use crate::bindings::scimgate::plugin::types as wit;
 use crate::host::HostState;
+pub use crate::pool::InstancePolicy;
+use crate::pool::{InstancePool, Slot};
 
 /// Per-call limits of a step (per tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,32 +45,6 @@ const MAX_MATCH_KEYS: usize = 256;
 /// Messages and reasons from a plugin are cut to this many bytes.
 const MAX_MESSAGE_BYTES: usize = 1024;
 
-/// Whether a step instantiates its plugin for every call or keeps idle
-/// instances for later calls. The crate docs have the measurements: a fresh
-/// instance costs 60–70 µs more per call, plus the guest's lazy start-up.
-///
-/// Reuse is made safe by: an instance whose call failed in any way (trap,
-/// timeout, memory or output limit, malformed result) is dropped, never
-/// returned; an instance is retired after `max_uses` calls or once its
-/// memory passes half the cap; the idle instances belong to one step, so one
-/// tenant. What reuse keeps is the plugin's own globals between calls of the
-/// same tenant; plugins must not rely on them either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InstancePolicy {
-    /// A new instance for every call: nothing survives a call.
-    Fresh,
-    /// Keep up to `max_idle` idle instances (within the engine's
-    /// [`max_idle_instances`](crate::EngineConfig::max_idle_instances)), each
-    /// used at most `max_uses` times.
-    Reuse { max_uses: u32, max_idle: usize },
-}
-
-impl Default for InstancePolicy {
-    fn default() -> Self {
-        InstancePolicy::Reuse { max_uses: 1000, max_idle: 4 }
-    }
-}
-
 /// A [`WasmPlugin`] with one tenant's configuration and limits: a
 /// [`pipeline::Step`]. Must not be shared between tenants (reused instances
 /// keep plugin globals).
@@ -77,17 +53,9 @@ pub struct WasmStep {
     config_json: String,
     limits: Limits,
     ticks: u64,
-    policy: InstancePolicy,
-    idle: Mutex<Vec<Slot>>,
+    instances: InstancePool,
     /// What `on-event` may reach over `http.send`; no other hook gets any.
     event_grant: Option<Arc<dyn crate::HttpGrant>>,
-}
-
-/// An instance and its store.
-struct Slot {
-    store: Store<HostState>,
-    instance: Instance,
-    uses: u32,
 }
 
 impl WasmStep {
@@ -99,10 +67,9 @@ impl WasmStep {
         WasmStep {
             ticks: plugin.engine.ticks(limits.deadline),
             config_json: config.to_string(),
+            instances: InstancePool::new(plugin.engine.clone()),
             plugin,
             limits,
-            policy: InstancePolicy::default(),
-            idle: Mutex::new(Vec::new()),
             event_grant: None,
         }
     }
@@ -115,7 +82,7 @@ impl WasmStep {
     }
 
     pub fn with_policy(mut self, policy: InstancePolicy) -> WasmStep {
-        self.policy = policy;
+        self.instances.set_policy(policy);
         self
     }
 
@@ -129,7 +96,7 @@ impl WasmStep {
 
     /// Idle instances kept for later calls.
     pub fn idle_instances(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.instances.idle()
     }
 
     fn step(&self) -> String {
@@ -145,7 +112,7 @@ impl WasmStep {
         hook: &str,
         call: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<(R, Slot), StepError> {
-        let mut slot = match self.take_idle() {
+        let mut slot = match self.instances.take() {
             Some(slot) => slot,
             None => self.instantiate(ctx, hook)?,
         };
@@ -164,36 +131,8 @@ impl WasmStep {
         store.data_mut().begin_call(&ctx.tenant);
         store.set_epoch_deadline(self.ticks);
         match self.plugin.pre.instantiate(&mut store) {
-            Ok(instance) => Ok(Slot { store, instance, uses: 0 }),
+            Ok(instance) => Ok(Slot::new(store, instance)),
             Err(e) => Err(self.classify(e, store.data(), &format!("instantiation for {hook}"))),
-        }
-    }
-
-    fn take_idle(&self) -> Option<Slot> {
-        let slot = match self.policy {
-            InstancePolicy::Fresh => None,
-            InstancePolicy::Reuse { .. } => self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop(),
-        };
-        if slot.is_some() {
-            self.plugin.engine.unreserve_idle(1);
-        }
-        slot
-    }
-
-    /// Give back a slot whose call succeeded or ended in the plugin's own
-    /// error (a normal return).
-    fn release(&self, mut slot: Slot) {
-        let InstancePolicy::Reuse { max_uses, max_idle } = self.policy else {
-            return;
-        };
-        slot.uses += 1;
-        let limiter = &slot.store.data().limiter;
-        if slot.uses >= max_uses || limiter.used() > limiter.cap() / 2 {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < max_idle && self.plugin.engine.reserve_idle() {
-            idle.push(slot);
         }
     }
 
@@ -288,11 +227,11 @@ impl WasmStep {
             Ok(json) => {
                 // A malformed or oversized result drops the instance with `slot`.
                 let doc = self.document(name, &json)?;
-                self.release(slot);
+                self.instances.release(slot);
                 Ok(doc)
             }
             Err(e) => {
-                self.release(slot);
+                self.instances.release(slot);
                 Err(self.hook_error(e))
             }
         }
@@ -346,11 +285,11 @@ impl Step for WasmStep {
                     ScopeDecision::Out { reason: bounded(reason) }
                 }
                 Err(e) => {
-                    self.release(slot);
+                    self.instances.release(slot);
                     return Err(self.hook_error(e));
                 }
             };
-            self.release(slot);
+            self.instances.release(slot);
             Ok(decision)
         })
     }
@@ -376,7 +315,7 @@ impl Step for WasmStep {
             let keys = match result {
                 Ok(keys) => keys,
                 Err(e) => {
-                    self.release(slot);
+                    self.instances.release(slot);
                     return Err(self.hook_error(e));
                 }
             };
@@ -390,7 +329,7 @@ impl Step for WasmStep {
             if bytes > self.limits.max_output_bytes {
                 return Err(self.over_output("match-keys", bytes));
             }
-            self.release(slot);
+            self.instances.release(slot);
             Ok(keys.into_iter().map(|k| MatchKey { attribute: k.attribute, value: k.value }).collect())
         })
     }
@@ -415,16 +354,9 @@ impl Step for WasmStep {
                 }
                 indices.load(&mut *store, instance)?.call_on_event(store, wevent, &input, &wctx, &self.config_json)
             })?;
-            self.release(slot);
+            self.instances.release(slot);
             result.map_err(|e| self.hook_error(e))
         })
-    }
-}
-
-impl Drop for WasmStep {
-    fn drop(&mut self) {
-        let idle = self.idle.get_mut().unwrap_or_else(|e| e.into_inner()).len();
-        self.plugin.engine.unreserve_idle(idle);
     }
 }
 
@@ -433,7 +365,7 @@ impl std::fmt::Debug for WasmStep {
         f.debug_struct("WasmStep")
             .field("plugin", &self.plugin.name)
             .field("limits", &self.limits)
-            .field("policy", &self.policy)
+            .field("policy", &self.instances.policy())
             .finish_non_exhaustive()
     }
 }

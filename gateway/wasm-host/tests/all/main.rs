@@ -2,6 +2,7 @@
 //! `wasm32-wasip2` by `scimgate-plugin-artifacts`, called through `WasmStep`.
 //! One binary, a module per concern.
 
+mod connector;
 mod hostile;
 mod loading;
 mod real_plugins;
