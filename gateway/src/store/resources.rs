@@ -418,6 +418,9 @@ fn external_id(doc: &Value) -> Option<&str> {
     doc.get("externalId").and_then(Value::as_str)
 }
 
+const NAME_TAKEN: &str = "SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 AND name_key = ?3";
+const USER_EXTERNAL_ID_TAKEN: &str = "SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 AND external_id = ?3";
+
 /// 409 when another resource of the tenant holds the same name or (for
 /// users) externalId.
 fn check_unique(c: &Connection, tenant: &str, kind: ResourceKind, doc: &Value, except: Option<i64>) -> Result<()> {
@@ -428,13 +431,13 @@ fn check_unique(c: &Connection, tenant: &str, kind: ResourceKind, doc: &Value, e
     };
     let attr = kind.name_attribute();
     let name = name_key(kind, doc);
-    if taken("SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 AND name_key = ?3", &name)? {
+    if taken(NAME_TAKEN, &name)? {
         let shown = doc.get(attr).and_then(Value::as_str).unwrap_or_default();
         return Err(ScimError::uniqueness(format!("{attr} '{shown}' is already taken")).into());
     }
     if kind == ResourceKind::User
         && let Some(ext) = external_id(doc)
-        && taken("SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 AND external_id = ?3", ext)?
+        && taken(USER_EXTERNAL_ID_TAKEN, ext)?
     {
         return Err(ScimError::uniqueness(format!("externalId '{ext}' is already taken")).into());
     }
@@ -574,18 +577,24 @@ fn parse_refs(owner: &str, json: Option<&str>) -> Result<Vec<MemberRef>> {
         .collect()
 }
 
-fn load_by_id(c: &Connection, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
-    let mut stmt = c.prepare_cached(&format!(
+static LOAD_BY_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
         "SELECT {cols} FROM resources r WHERE tenant = ?1 AND kind = ?2 AND id = ?3",
         cols = RESOURCE_COLUMNS.as_str()
-    ))?;
+    )
+});
+static LOAD_BY_SEQ: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {cols} FROM resources r WHERE seq = ?1", cols = RESOURCE_COLUMNS.as_str())
+});
+
+fn load_by_id(c: &Connection, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
+    let mut stmt = c.prepare_cached(&LOAD_BY_ID)?;
     let row = stmt.query_row(params![tenant, kind.as_str(), id], row_to_resource).optional()?;
     row.map(finish).transpose()
 }
 
 fn load_by_seq(c: &Connection, seq: i64) -> Result<StoredResource> {
-    let mut stmt =
-        c.prepare_cached(&format!("SELECT {cols} FROM resources r WHERE seq = ?1", cols = RESOURCE_COLUMNS.as_str()))?;
+    let mut stmt = c.prepare_cached(&LOAD_BY_SEQ)?;
     let row = stmt.query_row([seq], row_to_resource)?;
     finish(row)
 }
@@ -637,6 +646,41 @@ mod tests {
             })
             .unwrap();
         assert!(plan.contains("(tenant=? AND kind=? AND id=?)"), "{plan}");
+    }
+
+    /// A statement SQLite must re-plan on each binding costs a parse per
+    /// call: with a partial index on `kind`, every create and read did.
+    #[test]
+    fn hot_statements_are_planned_once() {
+        let (_d, s) = store();
+        for n in 0..3 {
+            let u = block(s.create(
+                "a",
+                ResourceKind::User,
+                json!({"userName": format!("u{n}"), "externalId": format!("x{n}")}),
+            ))
+            .unwrap();
+            block(s.create(
+                "a",
+                ResourceKind::Group,
+                json!({"displayName": format!("g{n}"), "members": [{"value": u.id}]}),
+            ))
+            .unwrap();
+            s.get("a", ResourceKind::User, &u.id).unwrap().unwrap();
+            s.get("a", ResourceKind::Group, "none").unwrap();
+        }
+        let replans = |c: &Connection| -> Result<Vec<(String, i32)>> {
+            let mut out = Vec::new();
+            for sql in [NAME_TAKEN, USER_EXTERNAL_ID_TAKEN, MEMBER_SEQ, LOAD_BY_ID.as_str(), LOAD_BY_SEQ.as_str()] {
+                let count = c.prepare_cached(sql)?.get_status(rusqlite::StatementStatus::RePrepare);
+                out.push((sql.chars().take(60).collect(), count));
+            }
+            Ok(out)
+        };
+        let written = block(s.write(move |c| replans(c))).unwrap();
+        assert!(written.iter().all(|(_, n)| *n == 0), "re-planned on the writer: {written:?}");
+        let read = s.read(replans).unwrap();
+        assert!(read.iter().all(|(_, n)| *n == 0), "re-planned on a reader: {read:?}");
     }
 
     #[test]

@@ -18,8 +18,13 @@ CREATE TABLE IF NOT EXISTS resources (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS resources_id ON resources (tenant, kind, id);
 CREATE UNIQUE INDEX IF NOT EXISTS resources_name ON resources (tenant, kind, name_key);
-CREATE UNIQUE INDEX IF NOT EXISTS resources_user_external_id
-    ON resources (tenant, external_id) WHERE kind = 'User' AND external_id IS NOT NULL;
+-- A user's externalId is unique in its tenant (a group's need not be). An
+-- expression, not a partial index (`WHERE kind = 'User'`): SQLite re-plans a
+-- statement on every new binding of a parameter compared with a partial
+-- index's condition, and every lookup here binds `kind`.
+DROP INDEX IF EXISTS resources_user_external_id;
+CREATE UNIQUE INDEX IF NOT EXISTS resources_user_external_id_unique
+    ON resources (tenant, (CASE WHEN kind = 'User' THEN external_id END));
 CREATE INDEX IF NOT EXISTS resources_external_id ON resources (tenant, kind, external_id);
 -- A tenant's resources of one kind in storage order (the rowid rides along):
 -- counts and plain list pages walk this narrow index, not the table.
