@@ -72,31 +72,30 @@ struct Inner {
 
 /// Copies committed WAL pages back into the database file on its own
 /// thread. SQLite's default makes whichever commit crosses 1,000 WAL pages
-/// do it, with an `fsync`, on the one writer thread: under a write load that
-/// was 7–15% of the writer's time. The thread stops when the store is
-/// dropped.
+/// copy all of them, with an `fsync`, on the one writer thread: under a
+/// write load that was 7–15% of the writer's time. A passive checkpoint
+/// here never blocks the writer, but cannot let the log start over while
+/// commits keep coming; the writer's own automatic checkpoint, at
+/// [`Self::WRITER_CATCH_UP_PAGES`], then copies only what arrived since the
+/// last pass here. (A blocking checkpoint from this thread would hold the
+/// write lock through the whole copy and `fsync`: commits stalled for
+/// seconds.) The thread stops when the store is dropped.
 struct Checkpointer {
     _stop: std::sync::mpsc::Sender<()>,
 }
 
 impl Checkpointer {
-    /// How often a passive checkpoint runs (it never blocks the writer).
+    /// How often a passive checkpoint runs.
     const EVERY: Duration = Duration::from_millis(100);
-    /// A WAL still this many pages long (16 MiB at 4 KiB pages) after a
-    /// passive checkpoint means writes and reads kept it from finishing: a
-    /// truncating one then waits for a gap between commits, so that the log
-    /// starts over and its file shrinks.
-    const TRUNCATE_PAGES: i64 = 4096;
+    /// The WAL length (16 MiB at 4 KiB pages) at which the writer
+    /// checkpoints the rest itself.
+    const WRITER_CATCH_UP_PAGES: u32 = 4096;
 
     fn start(conn: Connection) -> std::io::Result<Checkpointer> {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let checkpoint = move |mode: &str| conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1));
         std::thread::Builder::new().name("store-checkpoint".into()).spawn(move || {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::EVERY) {
-                let result = checkpoint("PASSIVE").and_then(|pages: i64| {
-                    if pages > Self::TRUNCATE_PAGES { checkpoint("TRUNCATE") } else { Ok(pages) }
-                });
-                if let Err(e) = result {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
                 }
             }
@@ -115,8 +114,10 @@ impl Store {
         let conn = open_connection(path)?;
         conn.execute_batch(SCHEMA_SQL)?;
         migrate(&conn)?;
-        // Commits leave checkpoints to the checkpointer thread.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+        // The checkpointer thread does the bulk of the checkpointing; the
+        // writer's own (SQLite's automatic one) only catches up the last
+        // pages when the WAL gets long, so that the log can start over.
+        conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {}", Checkpointer::WRITER_CATCH_UP_PAGES))?;
         let checkpointer = Checkpointer::start(open_connection(path)?)
             .map_err(|source| StoreError::Io { path: "store-checkpoint thread".into(), source })?;
         // The thread ends by itself when the last `Store` clone is dropped.
