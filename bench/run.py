@@ -65,6 +65,12 @@ class Gateway:
         stop_process(self.proc)
         self.stderr.close()
 
+    def log_tail(self, lines=30):
+        """The end of the gateway's own log (warnings and errors), to show
+        why a run failed."""
+        with open(os.path.join(self.workdir, "gateway.log")) as f:
+            return "".join(f.readlines()[-lines:])
+
 
 def stop_process(proc, sig=signal.SIGTERM, timeout=30):
     """Stop a process the harness started: `sig`, then SIGKILL if it lingers."""
@@ -173,13 +179,14 @@ def write_user_lists(workdir, get, prefix):
 
 
 def delete_users(url, env, offset, duration, connections):
-    """DELETE the users of the ids file from line `offset` on, with
-    `scim-cycle --delete`, for `duration` seconds or until they run out."""
-    with open(env["BENCH_IDS"]) as f:
+    """DELETE the users of the `BENCH_DELETE_IDS` file from line `offset`
+    on, with `scim-cycle --delete`, for `duration` seconds or until they run
+    out."""
+    with open(env["BENCH_DELETE_IDS"]) as f:
         ids = f.read().split("\n")[offset:]
-    if not ids:
-        raise SystemExit(f"{url}: every loaded user was deleted already; load more users")
-    path = env["BENCH_IDS"] + ".delete"
+    if not ids or ids == [""]:
+        raise SystemExit(f"{url}: every user set aside for DELETE is gone; load more users")
+    path = env["BENCH_DELETE_IDS"] + ".left"
     with open(path, "w") as f:
         f.write("\n".join(ids))
     out = sh(CYCLE, "--base", url + env.get("BENCH_BASE", "/scim/v2"), "--token", env["SCIMGATE_TOKEN"],
@@ -191,22 +198,42 @@ def delete_users(url, env, offset, duration, connections):
             "requests": report["requests"]}
 
 
+def set_aside_for_delete(env, get, prefix, first):
+    """Before a DELETE run: the reads and updates keep picking from the first
+    half of the loaded users (`BENCH_IDS`, halved before the first DELETE),
+    and DELETE takes every other user there is now (the second half, and the
+    users the POST runs created), so that no run reads a user an earlier
+    DELETE run removed."""
+    workdir = os.path.dirname(env["BENCH_IDS"])
+    every = write_user_lists(workdir, get, prefix + "every-")
+    if first:
+        for key in ("BENCH_IDS", "BENCH_NAMES"):
+            with open(env[key]) as f:
+                lines = f.read().split("\n")
+            with open(env[key], "w") as f:
+                f.write("\n".join(lines[: len(lines) // 2]))
+    with open(env["BENCH_IDS"]) as f:
+        picked = set(f.read().split("\n"))
+    with open(every["BENCH_IDS"]) as f:
+        pool = [i for i in f.read().split("\n") if i and i not in picked]
+    env["BENCH_DELETE_IDS"] = os.path.join(workdir, prefix + "delete-ids")
+    with open(env["BENCH_DELETE_IDS"], "w") as f:
+        f.write("\n".join(pool))
+
+
 def run_scenarios(targets, runs, duration, connections, scenarios=SCENARIOS):
     """Every scenario against every target, `runs` times, the targets
     interleaved within each run. `targets` maps a label to (url, env, get):
-    `env` for the scripts (see `write_user_lists`), `get(path)` to list
-    users again before the first DELETE, so that the users POSTed since
-    can be deleted too. Returns {target: {scenario: medians}}."""
+    `env` for the scripts (see `write_user_lists`), `get(path)` to list the
+    users again before the first DELETE (see `set_aside_for_delete`).
+    Returns {target: {scenario: medians}}."""
     samples = {(t, s): [] for t in targets for s, _ in scenarios}
-    deleted = {t: 0 for t in targets}
     for r in range(runs):
         for label, script in scenarios:
             for target, (url, env, get) in targets.items():
-                if script.startswith("scim-cycle") and r == 0:
-                    env.update(write_user_lists(os.path.dirname(env["BENCH_IDS"]), get, f"{target}-all-"))
                 if script.startswith("scim-cycle"):
-                    sample = delete_users(url, env, deleted[target], duration, connections)
-                    deleted[target] += sample["requests"]
+                    set_aside_for_delete(env, get, f"{target}-", first=r == 0)
+                    sample = delete_users(url, env, 0, duration, connections)
                 else:
                     sample = wrk(url, script, dict(env, BENCH_PREFIX=f"run{r}"), duration, connections)
                 samples[(target, label)].append(sample)
@@ -241,6 +268,9 @@ def main():
         seeded = int(env["BENCH_USERS"])
         print(f"seeded {seeded} users in {seed_secs:.1f} s", file=sys.stderr)
         results = run_scenarios({"gateway": (gw.url, env, get)}, runs, duration, args.connections)["gateway"]
+    except BaseException:
+        print(f"gateway log:\n{gw.log_tail()}", file=sys.stderr)
+        raise
     finally:
         gw.stop()
         shutil.rmtree(workdir, ignore_errors=True)
