@@ -100,7 +100,9 @@ def side_by_side_args(name):
 
 
 def wrk(url, script, env, duration, connections):
-    out = sh("wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", os.path.join(LUA, script), url,
+    # A 10 s timeout (wrk's default is 2 s): a slow answer is measured, not dropped.
+    out = sh("wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "--latency", "-s",
+             os.path.join(LUA, script), url,
              capture_output=True, env=env).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = int(re.search(r"(\d+) requests in", out).group(1))
