@@ -14,7 +14,6 @@ keep-alive, so each of its requests opens a connection; that is how it
 serves. Needs `wrk`, Python's `venv` and PyPI. Everything it starts it stops.
 """
 
-import argparse
 import json
 import os
 import re
@@ -26,7 +25,7 @@ import tempfile
 import urllib.request
 
 from cycle import run_cycle
-from run import LUA, ROOT, Gateway, build, run_scenarios, stop_process, write_user_lists
+from run import LUA, ROOT, Gateway, build, run_scenarios, side_by_side_args, stop_process, write_user_lists
 
 PEER_VERSION = "0.8.3"
 VENV = os.path.join(ROOT, "target", "bench", "peer-venv")
@@ -72,19 +71,8 @@ class Peer:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--users", type=int)
-    ap.add_argument("--runs", type=int)
-    ap.add_argument("--duration", type=int)
-    ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", "peer.json"))
-    args = ap.parse_args()
-    users = args.users or (1_000 if args.quick else 5_000)
-    runs = args.runs or (1 if args.quick else 3)
-    duration = args.duration or (2 if args.quick else 5)
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    args = side_by_side_args("peer", durations=(2, 5), users=(1_000, 5_000))
+    users, runs, duration = args.users, args.runs, args.duration
 
     build("scimgate", "scimgate-bench-cycle")
     exe = install_peer()

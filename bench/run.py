@@ -81,19 +81,24 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=30):
         proc.kill()
 
 
-def side_by_side_args(name):
-    """The options of the side-by-side harnesses (`pipeline`, `upstream`,
-    `legacy`): `--quick` is 1 run x 3 s, the default 3 runs x 10 s; `--runs`
-    and `--duration` override either. Also checks that `wrk` is there."""
+def side_by_side_args(name, durations=(3, 10), users=None):
+    """The options of the load harnesses: `--quick` is 1 run of
+    `durations[0]` seconds, the default 3 runs of `durations[1]`; `--runs`
+    and `--duration` override either. With `users` (quick, full), `--users`
+    too. Also checks that `wrk` is there."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    if users:
+        ap.add_argument("--users", type=int)
     ap.add_argument("--runs", type=int)
     ap.add_argument("--duration", type=int)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", f"{name}.json"))
     args = ap.parse_args()
     args.runs = args.runs or (1 if args.quick else 3)
-    args.duration = args.duration or (3 if args.quick else 10)
+    args.duration = args.duration or durations[0 if args.quick else 1]
+    if users:
+        args.users = args.users or users[0 if args.quick else 1]
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     return args
@@ -243,19 +248,8 @@ def run_scenarios(targets, runs, duration, connections, scenarios=SCENARIOS):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--users", type=int)
-    ap.add_argument("--runs", type=int)
-    ap.add_argument("--duration", type=int)
-    ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", "embedded.json"))
-    args = ap.parse_args()
-    users = args.users or (20_000 if args.quick else 100_000)
-    runs = args.runs or (1 if args.quick else 3)
-    duration = args.duration or (3 if args.quick else 10)
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    args = side_by_side_args("embedded", users=(20_000, 100_000))
+    users, runs, duration = args.users, args.runs, args.duration
 
     build("scimgate", "scimgate-bench-cycle")
     workdir = tempfile.mkdtemp(prefix="scimgate-bench-")

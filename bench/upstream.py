@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 
-from run import Gateway, LUA, ROOT, build, medians, side_by_side_args, stop_process, wrk
+from run import Gateway, LUA, build, medians, side_by_side_args, stop_process, wrk
 from pipeline import MAPPING, RHAI, WASM
 
 STEPS = {
