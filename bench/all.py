@@ -29,7 +29,7 @@ OUT = os.path.join(ROOT, "target", "bench")
 HARNESSES = [
     ("Embedded store", "run.py", ["--runs", "3", "--duration", "4"], ["--quick", "--duration", "1"]),
     ("Entra-like initial cycle", "cycle.py", [], ["--quick"]),
-    ("Reference peer: scim2-server", "peer.py", ["--runs", "3", "--duration", "3"], ["--quick", "--duration", "1"]),
+    ("Reference peer: scim2-server", "peer.py", ["--runs", "3", "--duration", "3"], ["--quick"]),
     ("Gateway cost in front of a SCIM upstream", "upstream.py", ["--runs", "3", "--duration", "2"],
      ["--quick", "--duration", "1"]),
     ("Legacy REST through the connector", "legacy.py", ["--runs", "3", "--duration", "2"],
