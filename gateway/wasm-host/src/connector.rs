@@ -151,17 +151,17 @@ impl WasmConnector {
 
     pub fn create(&self, grant: Arc<dyn HttpGrant>, ctx: &HookContext, doc: &Value) -> Result<Value, ConnectorError> {
         let doc = doc.to_string();
-        let answer = self.call(grant, ctx, "create", |store, instance, wctx, config| {
+        let (answer, slot) = self.call(grant, ctx, "create", |store, instance, wctx, config| {
             self.indices.load(&mut *store, instance)?.call_create(store, &doc, wctx, config)
         })?;
-        self.document("create", &answer.map_err(error)?)
+        self.settle(slot, answer.map_err(error).and_then(|doc| self.document("create", &doc)))
     }
 
     pub fn get(&self, grant: Arc<dyn HttpGrant>, ctx: &HookContext, id: &str) -> Result<Option<Value>, ConnectorError> {
-        let answer = self.call(grant, ctx, "get", |store, instance, wctx, config| {
+        let (answer, slot) = self.call(grant, ctx, "get", |store, instance, wctx, config| {
             self.indices.load(&mut *store, instance)?.call_get(store, id, wctx, config)
         })?;
-        answer.map_err(error)?.map(|doc| self.document("get", &doc)).transpose()
+        self.settle(slot, answer.map_err(error).and_then(|doc| doc.map(|doc| self.document("get", &doc)).transpose()))
     }
 
     pub fn update(
@@ -172,17 +172,18 @@ impl WasmConnector {
         doc: &Value,
     ) -> Result<Option<Value>, ConnectorError> {
         let doc = doc.to_string();
-        let answer = self.call(grant, ctx, "update", |store, instance, wctx, config| {
+        let (answer, slot) = self.call(grant, ctx, "update", |store, instance, wctx, config| {
             self.indices.load(&mut *store, instance)?.call_update(store, id, &doc, wctx, config)
         })?;
-        answer.map_err(error)?.map(|doc| self.document("update", &doc)).transpose()
+        let checked = answer.map_err(error).and_then(|doc| doc.map(|doc| self.document("update", &doc)).transpose());
+        self.settle(slot, checked)
     }
 
     pub fn delete(&self, grant: Arc<dyn HttpGrant>, ctx: &HookContext, id: &str) -> Result<(), ConnectorError> {
-        let answer = self.call(grant, ctx, "delete", |store, instance, wctx, config| {
+        let (answer, slot) = self.call(grant, ctx, "delete", |store, instance, wctx, config| {
             self.indices.load(&mut *store, instance)?.call_delete(store, id, wctx, config)
         })?;
-        answer.map_err(error)
+        self.settle(slot, answer.map_err(error))
     }
 
     pub fn find(
@@ -193,15 +194,17 @@ impl WasmConnector {
         value: &str,
     ) -> Result<Option<Value>, ConnectorError> {
         let key = MatchKey { attribute: attribute.to_owned(), value: value.to_owned() };
-        let answer = self.call(grant, ctx, "find", |store, instance, wctx, config| {
+        let (answer, slot) = self.call(grant, ctx, "find", |store, instance, wctx, config| {
             self.indices.load(&mut *store, instance)?.call_find(store, &key, wctx, config)
         })?;
-        answer.map_err(error)?.map(|doc| self.document("find", &doc)).transpose()
+        self.settle(slot, answer.map_err(error).and_then(|doc| doc.map(|doc| self.document("find", &doc)).transpose()))
     }
 
     /// One call, in an idle instance or a new one, with the grant, the
     /// memory cap and the deadline; every way it can break becomes
-    /// [`ConnectorError::Stopped`] and drops the instance.
+    /// [`ConnectorError::Stopped`] and drops the instance. On a normal
+    /// return the instance comes back with the answer, for [`Self::settle`]
+    /// once the answer passed its checks.
     fn call<R>(
         &self,
         grant: Arc<dyn HttpGrant>,
@@ -213,7 +216,7 @@ impl WasmConnector {
             &crate::bindings::scimgate::plugin::types::Context,
             &str,
         ) -> wasmtime::Result<R>,
-    ) -> Result<R, ConnectorError> {
+    ) -> Result<(R, Slot), ConnectorError> {
         let run = || {
             let budget = grant.budget();
             let mut slot = match self.instances.take() {
@@ -234,13 +237,22 @@ impl WasmConnector {
             let wctx = context(ctx);
             let out = f(&mut slot.store, &slot.instance, &wctx, &self.config_json)
                 .map_err(|e| self.stopped(e, slot.store.data(), op))?;
-            self.instances.release(slot);
-            Ok(out)
+            Ok((out, slot))
         };
         catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
             tracing::error!(connector = %self.name, op, "host panic while calling a connector");
             Err(ConnectorError::Stopped(format!("internal error calling {op}")))
         })
+    }
+
+    /// Keep the instance for later calls unless the host stopped this one
+    /// (a malformed or oversized answer included); the connector's own
+    /// errors are normal returns.
+    fn settle<T>(&self, slot: Slot, checked: Result<T, ConnectorError>) -> Result<T, ConnectorError> {
+        if !matches!(checked, Err(ConnectorError::Stopped(_))) {
+            self.instances.release(slot);
+        }
+        checked
     }
 
     fn stopped(&self, error: wasmtime::Error, state: &HostState, op: &str) -> ConnectorError {
