@@ -185,19 +185,13 @@ def write_user_lists(workdir, get, prefix):
     return {"BENCH_IDS": paths["ids"], "BENCH_NAMES": paths["names"], "BENCH_USERS": str(len(ids))}
 
 
-def delete_users(url, env, offset, duration, connections):
-    """DELETE the users of the `BENCH_DELETE_IDS` file from line `offset`
-    on, with `scim-cycle --delete`, for `duration` seconds or until they run
-    out."""
-    with open(env["BENCH_DELETE_IDS"]) as f:
-        ids = f.read().split("\n")[offset:]
-    if not ids or ids == [""]:
-        raise SystemExit(f"{url}: every user set aside for DELETE is gone; load more users")
-    path = env["BENCH_DELETE_IDS"] + ".left"
-    with open(path, "w") as f:
-        f.write("\n".join(ids))
+def delete_users(url, env, duration, connections):
+    """DELETE the users of the `BENCH_DELETE_IDS` file, in order, with
+    `scim-cycle --delete`, for `duration` seconds or until they run out."""
+    if os.path.getsize(env["BENCH_DELETE_IDS"]) == 0:
+        raise SystemExit(f"{url}: no user is left to DELETE; load more users")
     out = sh(CYCLE, "--base", url + env.get("BENCH_BASE", "/scim/v2"), "--token", env["SCIMGATE_TOKEN"],
-             "--delete", path, "--seconds", str(duration), "--concurrency", str(connections), capture_output=True)
+             "--delete", env["BENCH_DELETE_IDS"], "--seconds", str(duration), "--concurrency", str(connections), capture_output=True)
     report = json.loads(out.stdout)
     if report["seconds"] < duration / 2:
         print(f"warning: {url}: the users to delete ran out after {report['seconds']:.1f} s", file=sys.stderr)
@@ -240,7 +234,7 @@ def run_scenarios(targets, runs, duration, connections, scenarios=SCENARIOS):
             for target, (url, env, get) in targets.items():
                 if script.startswith("scim-cycle"):
                     set_aside_for_delete(env, get, f"{target}-", first=r == 0)
-                    sample = delete_users(url, env, 0, duration, connections)
+                    sample = delete_users(url, env, duration, connections)
                 else:
                     sample = wrk(url, script, dict(env, BENCH_PREFIX=f"run{r}"), duration, connections)
                 samples[(target, label)].append(sample)
