@@ -25,7 +25,9 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(ROOT, "bench", "lua")
-BIN = os.path.join(ROOT, "target", "release", "scimgate")
+# SCIMGATE_BIN runs another build (e.g. the previous commit's) through the
+# same harness, for before/after comparisons.
+BIN = os.environ.get("SCIMGATE_BIN") or os.path.join(ROOT, "target", "release", "scimgate")
 CYCLE = os.path.join(ROOT, "target", "release", "scim-cycle")
 
 

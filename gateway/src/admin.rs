@@ -30,10 +30,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
+use crate::failure::Failure;
 use crate::flow::scope_json;
 use crate::listener::read_json_body;
 use crate::reload::Registry;
-use crate::service::{Service, ServiceError, hook_context};
+use crate::service::{Service, hook_context};
 use crate::store::LogQuery;
 use crate::store::ResourceKind;
 use crate::tenant::Tenant;
@@ -100,16 +101,7 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Byt
     }
     match route(state, req).await {
         Ok(body) => json_response(StatusCode::OK, &body),
-        Err(e) => {
-            let scim = match e {
-                ServiceError::Scim(s) => s,
-                other => ScimError::status(500, other.to_string()),
-            };
-            json_response(
-                StatusCode::from_u16(scim.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                &scim.to_json(),
-            )
-        }
+        Err(failure) => crate::listener::failure_response(&failure, &uuid::Uuid::new_v4().simple().to_string()).0,
     }
 }
 
@@ -135,7 +127,7 @@ fn authorized(state: &AdminState, req: &Request<Incoming>) -> bool {
     crate::listener::bearer_token(req).is_some_and(|t| bool::from(hash_token(t).ct_eq(&state.token_hash)))
 }
 
-async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, ServiceError> {
+async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Failure> {
     if !authorized(state, &req) {
         return Err(ScimError::status(401, "the admin token is missing or wrong").into());
     }
@@ -143,7 +135,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Serv
     let query: HashMap<String, String> =
         req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let tenant = |name: &str| -> Result<Arc<Tenant>, ServiceError> {
+    let tenant = |name: &str| -> Result<Arc<Tenant>, Failure> {
         state.tenants.get(name).ok_or_else(|| ScimError::not_found(format!("no tenant {name}")).into())
     };
     match (req.method().clone(), segments.as_slice()) {
@@ -174,7 +166,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Serv
             let registry = state.tenants.clone();
             let report = tokio::task::spawn_blocking(move || registry.reload())
                 .await
-                .map_err(|e| ServiceError::Internal(format!("reload task failed: {e}")))?;
+                .map_err(|e| Failure::Gateway(format!("reload task failed: {e}")))?;
             Ok(serde_json::to_value(report).unwrap_or(Value::Null))
         }
         (hyper::Method::POST, ["admin", "tenants", name, "dry-run"]) => {
@@ -214,7 +206,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Serv
             let (tokens, owner) = (state.tokens.clone(), tenant.name.clone());
             let issued = tokio::task::spawn_blocking(move || tokens.issue(&owner))
                 .await
-                .map_err(|e| ServiceError::Internal(format!("token task failed: {e}")))??;
+                .map_err(|e| Failure::Gateway(format!("token task failed: {e}")))??;
             Ok(json!({"id": issued.id, "token": issued.token, "tenant": tenant.name}))
         }
         (hyper::Method::GET, ["admin", "tenants", name, "tokens"]) => {
@@ -227,7 +219,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Serv
             let (store, token_id) = (state.service.store().clone(), (*id).to_owned());
             let revoked = tokio::task::spawn_blocking(move || store.revoke_token(&token_id))
                 .await
-                .map_err(|e| ServiceError::Internal(format!("token task failed: {e}")))??;
+                .map_err(|e| Failure::Gateway(format!("token task failed: {e}")))??;
             if !revoked {
                 return Err(ScimError::not_found(format!("no live token {id}")).into());
             }
@@ -270,11 +262,11 @@ fn dry_run(
     kind: ResourceKind,
     operation: Operation,
     doc: &Value,
-) -> Result<Value, ServiceError> {
+) -> Result<Value, Failure> {
     let doc = crate::service::canonical(doc, tenant.schema(kind))?;
     let ctx = hook_context(tenant, operation, kind, None);
     let started = Instant::now();
-    let plan = match crate::service::blocking(|| tenant.flow.prepare(&doc, &ctx, true)) {
+    let plan = match crate::blocking::run(|| tenant.flow.prepare(&doc, &ctx, true)) {
         Ok(plan) => plan,
         Err(e) => {
             return Ok(json!({

@@ -8,12 +8,15 @@
 //! crate.
 
 pub mod admin;
+pub mod blocking;
 pub mod config;
+pub mod failure;
 pub mod flow;
 pub mod listener;
 pub mod metrics;
 pub mod notify;
 pub mod otlp;
+pub mod outbound;
 pub mod plugin_test;
 pub mod reload;
 pub mod server;

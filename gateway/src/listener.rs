@@ -25,10 +25,9 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-use pipeline::StepError;
-
+use crate::failure::Failure;
 use crate::reload::Registry;
-use crate::service::{Method, Route, ScimRequest, ScimResponse, Service, ServiceError, operation_name};
+use crate::service::{Method, Route, ScimRequest, ScimResponse, Service, operation_name};
 use crate::store::{LogRecord, LogWriter, now_rfc3339};
 use crate::tenant::Tenant;
 use crate::tokens::TokenAuthority;
@@ -107,6 +106,9 @@ async fn handle(
             let elapsed = started.elapsed();
             record.duration_ms = elapsed.as_secs_f64() * 1000.0;
             state.metrics.request(&record.tenant, &record.operation, record.status, elapsed);
+            if let Some(failed_by) = &record.failed_by {
+                state.metrics.request_failure(&record.tenant, failed_by);
+            }
             state.log.append(record);
         }
         tracing::debug!(
@@ -133,21 +135,26 @@ async fn handle_scim(
 ) -> Result<(Response<Full<Bytes>>, Option<LogRecord>), Response<Full<Bytes>>> {
     let path = req.uri().path().to_owned();
     let Some(rest) = path.strip_prefix(SCIM_BASE).filter(|r| r.is_empty() || r.starts_with('/')) else {
-        return Err(error_response(&ScimError::not_found(format!("no endpoint at {path}"))));
+        return Err(refuse(ScimError::not_found(format!("no endpoint at {path}")), request_id));
     };
     // Authenticate before routing: without a token, nothing below the base
     // (not even which endpoints exist) is revealed.
     let tenant = match authenticate(state, &req) {
         Ok(t) => t,
-        Err(AuthFailure::Missing) => return Err(unauthorized("a bearer token is required")),
-        Err(AuthFailure::Invalid) => return Err(unauthorized("the bearer token is not valid")),
+        Err(AuthFailure::Missing) => {
+            return Err(refuse(ScimError::status(401, "a bearer token is required"), request_id));
+        }
+        Err(AuthFailure::Invalid) => {
+            return Err(refuse(ScimError::status(401, "the bearer token is not valid"), request_id));
+        }
         Err(AuthFailure::StoreUnavailable) => {
-            return Err(error_response(&ScimError::status(503, "the token store is unavailable; retry shortly")));
+            let unavailable = ScimError::status(503, "the token store is unavailable; retry shortly");
+            return Err(refuse(unavailable, request_id));
         }
     };
     tracing::Span::current().record("tenant", tenant.name.as_str());
     let Some(route) = Route::parse(rest) else {
-        return Err(error_response(&ScimError::not_found(format!("no endpoint at {path}"))));
+        return Err(refuse(ScimError::not_found(format!("no endpoint at {path}")), request_id));
     };
     let method = match *req.method() {
         hyper::Method::GET => Method::Get,
@@ -155,7 +162,7 @@ async fn handle_scim(
         hyper::Method::PUT => Method::Put,
         hyper::Method::PATCH => Method::Patch,
         hyper::Method::DELETE => Method::Delete,
-        _ => return Err(method_not_allowed(route.allowed_methods())),
+        _ => return Err(failure_response(&Failure::MethodNotAllowed(route.allowed_methods()), request_id).0),
     };
 
     let mut record = LogRecord {
@@ -172,6 +179,7 @@ async fn handle_scim(
         status: 0,
         duration_ms: 0.0,
         error: None,
+        failed_by: None,
         request_id: Some(request_id.to_owned()),
         detail: None,
     };
@@ -210,11 +218,12 @@ async fn handle_scim(
             outcome_name = resp.outcome;
             success_response(resp)
         }
-        Err(err) => {
-            notify = err.needs_admin();
-            let (resp, scim) = failure_response(err, request_id);
+        Err(failure) => {
+            notify = failure.needs_admin();
+            let (resp, scim) = failure_response(&failure, request_id);
             record.status = resp.status().as_u16();
             record.error = Some(scim.detail);
+            record.failed_by = Some(failure.party().as_str().to_owned());
             resp
         }
     };
@@ -270,7 +279,7 @@ pub(crate) async fn read_json_body(
     body: Incoming,
     declared: Option<u64>,
     limit: usize,
-) -> Result<Option<Value>, ServiceError> {
+) -> Result<Option<Value>, Failure> {
     let too_large = || ScimError::status(413, format!("the request body exceeds {limit} bytes"));
     if declared.is_some_and(|n| n > limit as u64) {
         drain(body).await;
@@ -357,81 +366,32 @@ fn success_response(resp: ScimResponse) -> Response<Full<Bytes>> {
     builder.body(body).unwrap_or_else(|_| internal_error_response())
 }
 
-/// Render a failure; internal errors are logged with the request id and
-/// answered without their details.
-fn failure_response(err: ServiceError, request_id: &str) -> (Response<Full<Bytes>>, ScimError) {
-    let scim = match err {
-        ServiceError::Scim(e) => e,
-        ServiceError::MethodNotAllowed(allow) => {
-            return (
-                method_not_allowed(allow),
-                ScimError::status(405, format!("method not allowed; allowed: {allow}")),
-            );
-        }
-        ServiceError::Step(e) => step_error(&e),
-        ServiceError::Upstream(e) => {
-            tracing::warn!(error = %e, "upstream call failed");
-            let (scim, retry_after) = e.to_scim();
-            let mut response = error_response(&scim);
-            if let Some(after) = retry_after
-                && let Ok(v) = HeaderValue::from_str(&crate::upstream::retry_after_secs(after).to_string())
-            {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return (response, scim);
-        }
-        ServiceError::Internal(detail) => {
-            tracing::error!(%detail, "internal failure");
-            ScimError::status(500, format!("internal error (request {request_id})"))
-        }
-        ServiceError::Store(e) => {
-            tracing::error!(error = %e, "store failure");
-            let busy = matches!(&e, crate::store::StoreError::Db(rusqlite::Error::SqliteFailure(f, _))
-                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked));
-            if busy {
-                ScimError::status(503, format!("the store is busy; retry (request {request_id})"))
-            } else {
-                ScimError::status(500, format!("internal error (request {request_id})"))
-            }
-        }
-    };
-    (error_response(&scim), scim)
-}
-
-/// A pipeline step's failure as the IdP sees it: a refusal is the IdP's
-/// problem to fix (400); a broken, slow or greedy plugin is ours (500). The
-/// detail names the step and the cause either way.
-fn step_error(e: &StepError) -> ScimError {
-    tracing::warn!(error = %e, "pipeline step failed");
-    match e {
-        StepError::Rejected { .. } => ScimError::invalid_value(e.to_string()),
-        StepError::Failed { .. } | StepError::Timeout { .. } | StepError::ResourceLimit { .. } => {
-            ScimError::status(500, format!("pipeline step failed: {e}"))
-        }
-    }
-}
-
-pub fn error_response(err: &ScimError) -> Response<Full<Bytes>> {
+/// The one place a [`Failure`] becomes HTTP: its status, the SCIM error
+/// body and the headers that go with it (`Retry-After`, `Allow`,
+/// `WWW-Authenticate`). Returns the SCIM error too, for the log.
+pub fn failure_response(failure: &Failure, request_id: &str) -> (Response<Full<Bytes>>, ScimError) {
+    let reply = failure.reply(request_id);
     let mut builder = Response::builder()
-        .status(StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .status(StatusCode::from_u16(reply.error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, SCIM_JSON);
-    if err.status == 503 || err.status == 429 {
-        builder = builder.header(header::RETRY_AFTER, "1");
+    if let Some(secs) = reply.retry_after {
+        builder = builder.header(header::RETRY_AFTER, secs);
     }
-    builder.body(Full::new(Bytes::from(err.to_json().to_string()))).unwrap_or_else(|_| internal_error_response())
+    if let Some(allow) = reply.allow {
+        builder = builder.header(header::ALLOW, allow);
+    }
+    if reply.error.status == 401 {
+        builder = builder.header(header::WWW_AUTHENTICATE, "Bearer realm=\"scimgate\"");
+    }
+    let response = builder
+        .body(Full::new(Bytes::from(reply.error.to_json().to_string())))
+        .unwrap_or_else(|_| internal_error_response());
+    (response, reply.error)
 }
 
-fn unauthorized(detail: &str) -> Response<Full<Bytes>> {
-    let mut resp = error_response(&ScimError::status(401, detail));
-    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scimgate\""));
-    resp
-}
-
-fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
-    let mut resp =
-        error_response(&ScimError::status(405, format!("method not allowed on this endpoint; allowed: {allow}")));
-    resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
-    resp
+/// A refusal before the request reached a tenant (no log record then).
+fn refuse(error: ScimError, request_id: &str) -> Response<Full<Bytes>> {
+    failure_response(&Failure::Client(error), request_id).0
 }
 
 fn internal_error_response() -> Response<Full<Bytes>> {

@@ -89,6 +89,7 @@ pub struct Metrics {
     request_seconds: Family<Histogram>,
     step_seconds: Family<Histogram>,
     step_failures: Family<AtomicU64>,
+    request_failures: Family<AtomicU64>,
     store_write_seconds: Family<Histogram>,
     upstream_requests: Family<AtomicU64>,
     upstream_seconds: Family<Histogram>,
@@ -108,6 +109,7 @@ impl Metrics {
             request_seconds: Family::new(),
             step_seconds: Family::new(),
             step_failures: Family::new(),
+            request_failures: Family::new(),
             store_write_seconds: Family::new(),
             upstream_requests: Family::new(),
             upstream_seconds: Family::new(),
@@ -140,6 +142,21 @@ impl Metrics {
             },
         );
         self.request_seconds.with(&[tenant, operation], Histogram::new, |h| h.observe(elapsed));
+    }
+
+    /// A request that failed, by who failed (`Party`: client, step,
+    /// upstream, store, gateway).
+    pub fn request_failure(&self, tenant: &str, failed_by: &str) {
+        if !self.enabled {
+            return;
+        }
+        self.request_failures.with(
+            &[tenant, failed_by],
+            || AtomicU64::new(0),
+            |c| {
+                c.fetch_add(1, Ordering::Relaxed);
+            },
+        );
     }
 
     /// One hook call of a pipeline step (`kind`: mapping, rhai, wasm).
@@ -196,6 +213,13 @@ impl Metrics {
             "SCIM requests answered.",
             &["tenant", "operation", "status"],
             &self.requests,
+        );
+        counters(
+            &mut out,
+            "scimgate_request_failures_total",
+            "SCIM requests that failed, by who failed.",
+            &["tenant", "failed_by"],
+            &self.request_failures,
         );
         histograms(
             &mut out,

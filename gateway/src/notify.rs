@@ -20,10 +20,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::reload::Registry;
+use crate::outbound::{Credential, HttpClient, Outgoing};
 use crate::store::{LogRecord, now_rfc3339};
-use crate::upstream::auth::Credential;
-use crate::upstream::http::{HttpClient, Outgoing};
 
 /// Notes waiting for the batching task; past this, failures are only counted.
 const QUEUE: usize = 10_000;
@@ -56,6 +54,10 @@ struct Sample {
     request_id: Option<String>,
 }
 
+/// The live webhook of a tenant, looked up when a notification is sent
+/// (so reloads apply); the server wires it to the tenant registry.
+pub type WebhookLookup = Arc<dyn Fn(&str) -> Option<Arc<Webhook>> + Send + Sync>;
+
 pub struct Notifier {
     tx: mpsc::Sender<Note>,
     /// Failures dropped because the queue was full, reported with the next batch.
@@ -63,13 +65,13 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Start the delivery task; tenants' webhooks are looked up in
-    /// `registry` when a notification is sent, so reloads apply.
-    pub fn start(registry: Arc<Registry>) -> Result<Notifier, crate::upstream::http::ClientError> {
+    /// Start the delivery task; tenants' webhooks are looked up with
+    /// `webhooks` when a notification is sent, so reloads apply.
+    pub fn start(webhooks: WebhookLookup) -> Result<Notifier, crate::outbound::ClientError> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let http = HttpClient::new(DELIVERY_TIMEOUT, DELIVERY_TIMEOUT, None)?;
         let overflow = Arc::new(AtomicU64::new(0));
-        tokio::spawn(deliver(rx, registry, http, overflow.clone()));
+        tokio::spawn(deliver(rx, webhooks, http, overflow.clone()));
         Ok(Notifier { tx, overflow })
     }
 
@@ -107,7 +109,7 @@ struct Batch {
     due: Option<Instant>,
 }
 
-async fn deliver(mut rx: mpsc::Receiver<Note>, registry: Arc<Registry>, http: HttpClient, overflow: Arc<AtomicU64>) {
+async fn deliver(mut rx: mpsc::Receiver<Note>, webhooks: WebhookLookup, http: HttpClient, overflow: Arc<AtomicU64>) {
     let mut batches: HashMap<String, Batch> = HashMap::new();
     loop {
         let next_due = batches.values().filter_map(|b| b.due).min();
@@ -135,10 +137,10 @@ async fn deliver(mut rx: mpsc::Receiver<Note>, registry: Arc<Registry>, http: Ht
                     "reason": reason,
                     "see": format!("GET /admin/tenants (upstream.breaker of {tenant})"),
                 });
-                send(&registry, &http, &tenant, body).await;
+                send(webhooks(&tenant), &http, &tenant, body).await;
             }
             Some(Note::Failure { tenant, sample }) => {
-                let Some(window) = registry.get(&tenant).and_then(|t| t.webhook.as_ref().map(|w| w.batch)) else {
+                let Some(window) = webhooks(&tenant).map(|w| w.batch) else {
                     continue;
                 };
                 let batch = batches.entry(tenant).or_default();
@@ -164,15 +166,14 @@ async fn deliver(mut rx: mpsc::Receiver<Note>, registry: Arc<Registry>, http: Ht
                 "samples": batch.samples,
                 "see": format!("GET /admin/tenants/{tenant}/log?outcome=error"),
             });
-            send(&registry, &http, &tenant, body).await;
+            send(webhooks(&tenant), &http, &tenant, body).await;
         }
     }
 }
 
 /// Post one notification to the tenant's webhook, if it has one.
-async fn send(registry: &Registry, http: &HttpClient, tenant: &str, body: Value) {
-    let Some(snapshot) = registry.get(tenant) else { return };
-    let Some(hook) = &snapshot.webhook else { return };
+async fn send(hook: Option<Arc<Webhook>>, http: &HttpClient, tenant: &str, body: Value) {
+    let Some(hook) = hook else { return };
     let mut headers = vec![(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
     match hook.credential.header(http).await {
         Ok(Some(auth)) => headers.push(auth),

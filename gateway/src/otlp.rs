@@ -23,7 +23,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::upstream::http::{HttpClient, Outgoing};
+use crate::outbound::{HttpClient, Outgoing};
 
 /// Finished spans waiting for export; past this they are dropped.
 const QUEUE: usize = 8192;
@@ -56,7 +56,7 @@ pub struct OtlpLayer {
 
 /// Start the exporter for `endpoint` (`http://collector:4318`) and return
 /// its layer. `service` names the resource (`OTEL_SERVICE_NAME`).
-pub fn layer(endpoint: &str, service: &str) -> Result<OtlpLayer, crate::upstream::http::ClientError> {
+pub fn layer(endpoint: &str, service: &str) -> Result<OtlpLayer, crate::outbound::ClientError> {
     let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
     let http = HttpClient::new(Duration::from_secs(10), Duration::from_secs(2), None)?;
     let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));

@@ -31,7 +31,7 @@ pub enum ServeError {
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
     #[error("cannot start notifications: {0}")]
-    Notify(#[from] crate::upstream::http::ClientError),
+    Notify(#[from] crate::outbound::ClientError),
 }
 
 /// Run the gateway until SIGTERM or Ctrl-C. Prints `listening on http://ADDR`
@@ -64,7 +64,11 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         None => None,
     };
     let service = Arc::new(Service::new(store.clone(), metrics.clone()));
-    let notifier = Arc::new(crate::notify::Notifier::start(registry.clone())?);
+    let webhooks = {
+        let registry = registry.clone();
+        Arc::new(move |tenant: &str| registry.get(tenant).and_then(|t| t.webhook.clone()))
+    };
+    let notifier = Arc::new(crate::notify::Notifier::start(webhooks)?);
     {
         let notifier = notifier.clone();
         registry.upstreams().set_change_hook(Arc::new(move |tenant: &str, entered: bool, reason: &str| {

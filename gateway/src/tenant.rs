@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pipeline::{MappingStep, RhaiStep, Step};
-use serde_json::Value;
 use wasm_host::{InstancePolicy, Limits, PluginEngine, WasmPlugin, WasmStep};
 
-use crate::config::{ExtensionConfig, InstanceMode, PolicyConfig, StepConfig, TenantConfig};
+use crate::config::{ExtensionConfig, InstanceMode, PolicyConfig, StepConfig, TenantConfig, toml_to_json};
 use crate::flow::Flow;
 use crate::store::ResourceKind;
 use crate::upstream::{Upstream, UpstreamPool};
@@ -28,7 +27,7 @@ pub struct Tenant {
     /// Where in-scope resources go; none: the embedded target.
     pub upstream: Option<Arc<Upstream>>,
     /// Where quarantine and failure notifications go.
-    pub webhook: Option<crate::notify::Webhook>,
+    pub webhook: Option<Arc<crate::notify::Webhook>>,
     /// The built-in schemas plus the tenant's own extensions.
     users: Arc<ResourceSchema>,
     groups: Arc<ResourceSchema>,
@@ -149,12 +148,12 @@ pub fn build(
         None => None,
     };
     let webhook = match &config.notify {
-        Some(n) => Some(crate::notify::Webhook {
+        Some(n) => Some(Arc::new(crate::notify::Webhook {
             url: n.webhook.clone(),
-            credential: crate::upstream::auth::Credential::from_config(&n.auth)
+            credential: crate::outbound::Credential::from_config(&n.auth)
                 .map_err(|message| TenantError::Upstream { tenant: name.to_owned(), message })?,
             batch: Duration::from_secs(n.batch_secs),
-        }),
+        })),
         None => None,
     };
     Ok(Tenant {
@@ -178,10 +177,10 @@ fn event_grant(events: &crate::config::EventsConfig) -> Result<Arc<dyn wasm_host
         return Err(format!("origin '{bad}' must start with http:// or https://"));
     }
     let timeout = Duration::from_millis(events.timeout_ms);
-    let http = crate::upstream::http::HttpClient::new(timeout, timeout, None).map_err(|e| e.to_string())?;
-    let credential = crate::upstream::auth::Credential::from_config(&events.auth)?;
+    let http = crate::outbound::HttpClient::new(timeout, timeout, None).map_err(|e| e.to_string())?;
+    let credential = crate::outbound::Credential::from_config(&events.auth)?;
     let origins: Vec<&str> = events.origins.iter().map(String::as_str).collect();
-    Ok(Arc::new(crate::upstream::HttpOriginGrant::new(
+    Ok(Arc::new(crate::outbound::OriginGrant::new(
         &origins,
         Arc::new(http),
         Arc::new(credential),
@@ -230,67 +229,4 @@ fn extension_schema(ext: &ExtensionConfig) -> Result<Schema, String> {
 
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
-}
-
-/// A step's config as the plugin sees it. A string that is exactly
-/// `${env:NAME}` or `${file:PATH}` is replaced by that environment
-/// variable or file content (trailing newline dropped), so secrets stay out
-/// of tenant files; a missing one fails the build with its name.
-pub(crate) fn toml_to_json(value: Option<&toml::Value>) -> Result<Value, String> {
-    let mut json = match value {
-        None => return Ok(Value::Null),
-        Some(v) => serde_json::to_value(v).map_err(|e| format!("config: {e}"))?,
-    };
-    resolve_secrets(&mut json)?;
-    Ok(json)
-}
-
-fn resolve_secrets(value: &mut Value) -> Result<(), String> {
-    match value {
-        Value::String(s) => {
-            *s = resolve_secret(s)?;
-            Ok(())
-        }
-        Value::Array(items) => items.iter_mut().try_for_each(resolve_secrets),
-        Value::Object(map) => map.values_mut().try_for_each(resolve_secrets),
-        _ => Ok(()),
-    }
-}
-
-/// A config string that is exactly `${env:NAME}` or `${file:PATH}` becomes
-/// that variable or file content (trailing newline dropped); any other
-/// string is itself.
-pub(crate) fn resolve_secret(s: &str) -> Result<String, String> {
-    if let Some(name) = s.strip_prefix("${env:").and_then(|r| r.strip_suffix('}')) {
-        std::env::var(name).map_err(|_| format!("config: environment variable {name} is not set"))
-    } else if let Some(path) = s.strip_prefix("${file:").and_then(|r| r.strip_suffix('}')) {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("config: cannot read {path}: {e}"))?;
-        Ok(text.trim_end_matches(['\n', '\r']).to_owned())
-    } else {
-        Ok(s.to_owned())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn secrets_come_from_the_environment_and_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("api-key");
-        std::fs::write(&file, "s3cret\n").unwrap();
-        let mut config = json!({
-            "key": format!("${{file:{}}}", file.display()),
-            "nested": [{"path": "${env:PATH}"}],
-            "plain": "${not a reference",
-        });
-        resolve_secrets(&mut config).unwrap();
-        assert_eq!(config["key"], "s3cret");
-        assert_eq!(config["nested"][0]["path"], std::env::var("PATH").unwrap());
-        assert_eq!(config["plain"], "${not a reference");
-        let err = resolve_secrets(&mut json!({"k": "${env:SCIMGATE_TEST_SURELY_UNSET}"})).unwrap_err();
-        assert!(err.contains("SCIMGATE_TEST_SURELY_UNSET"), "{err}");
-    }
 }

@@ -682,3 +682,58 @@ fn oauth2_client_credentials_fetch_one_token_and_renew_it_when_refused() {
     assert_eq!(upstream.get("/Users", &up_token).expect(200).json["totalResults"], 5);
     assert!(!front.stderr().contains("s3cr3t") && !front.stderr().contains(&up_token), "no secret in the log");
 }
+
+/// Sixteen PATCHes of one user race; each brings it into scope and adds a
+/// phone number of its own. The upstream records every request: the user
+/// is created there once, every PATCH's number is in the final document,
+/// and no IdP request hears a 409 caused by the gateway's own create.
+#[test]
+fn concurrent_patches_of_a_user_entering_scope_create_it_upstream_once_and_keep_every_change() {
+    const PATCHES: usize = 16;
+    let upstream = Gateway::start(&["app"]);
+    let up_token = upstream.token("app");
+    let to = upstream.scim_base();
+    let recorder = Fake::start(move |_, _| Action::Forward { to: to.clone(), delay: Duration::from_millis(5) });
+    let scoped = "[[tenants.acme.steps]]\nkind = \"mapping\"\nscope = 'userType eq \"Employee\"'\n\
+                  [tenants.acme.policy]\non_match = \"conflict\"\n";
+    let (front, token) = front_for(&format!("{}/scim/v2", recorder.url()), &up_token, "", scoped);
+
+    let doc = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "racer",
+                     "externalId": "ext-racer", "userType": "Contractor"});
+    let id = front.post("/Users", &token, &doc).expect(201).json["id"].as_str().unwrap().to_owned();
+    assert!(recorder.received().is_empty(), "out of scope: nothing goes upstream");
+
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(PATCHES));
+    let racers: Vec<_> = (0..PATCHES)
+        .map(|i| {
+            let (client, token, id, barrier) = (front.client(), token.clone(), id.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let body = crate::scim::patch_ops(json!([
+                    {"op": "replace", "path": "userType", "value": "Employee"},
+                    {"op": "add", "path": "phoneNumbers", "value": [{"value": format!("+1-555-01{i:02}"), "type": "work"}]},
+                ]));
+                barrier.wait();
+                client.patch(&format!("/Users/{id}"), &token, &body)
+            })
+        })
+        .collect();
+    for racer in racers {
+        let resp = racer.join().expect("racing thread");
+        assert_eq!(resp.status, 200, "every PATCH succeeds: {}", resp.describe());
+    }
+
+    let received = recorder.received();
+    let creates = received.iter().filter(|r| r.method == "POST").count();
+    assert_eq!(creates, 1, "one create upstream: {:?}", received.iter().map(|r| &r.method).collect::<Vec<_>>());
+    let users = upstream.get("/Users?filter=userName eq \"racer\"", &up_token).expect(200).json;
+    let users = users["Resources"].as_array().cloned().unwrap_or_default();
+    assert_eq!(users.len(), 1, "{users:?}");
+    let phones: Vec<&str> = users[0]["phoneNumbers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["value"].as_str()).collect())
+        .unwrap_or_default();
+    for i in 0..PATCHES {
+        let want = format!("+1-555-01{i:02}");
+        assert!(phones.contains(&want.as_str()), "{want} missing upstream: {phones:?}");
+    }
+}

@@ -27,6 +27,8 @@ pub struct LogRecord {
     pub status: u16,
     pub duration_ms: f64,
     pub error: Option<String>,
+    /// Who failed (`client`, `step`, `upstream`, `store`, `gateway`), for errors.
+    pub failed_by: Option<String>,
     pub request_id: Option<String>,
     /// What the pipeline decided: out of scope and why, linked, events that failed.
     pub detail: Option<String>,
@@ -141,8 +143,8 @@ impl Store {
         self.write_blocking(move |tx| {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO provisioning_log (time, tenant, operation, resource_type, resource_id, outcome, status,
-                                               duration_us, error, request_id, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                               duration_us, error, request_id, detail, failed_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for r in &records {
                 stmt.execute(params![
@@ -156,7 +158,8 @@ impl Store {
                     (r.duration_ms * 1000.0) as i64,
                     r.error,
                     r.request_id,
-                    r.detail
+                    r.detail,
+                    r.failed_by
                 ])?;
             }
             Ok(())
@@ -168,7 +171,7 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT time, tenant, operation, resource_type, resource_id, outcome, status, duration_us, error, request_id,
-                        detail, seq
+                        detail, seq, failed_by
                  FROM provisioning_log
                  WHERE tenant = ?1 AND seq < coalesce(?3, 9223372036854775807)
                    AND (?4 IS NULL OR resource_id = ?4) AND (?5 IS NULL OR operation = ?5)
@@ -199,6 +202,7 @@ impl Store {
                     request_id: r.get(9)?,
                     detail: r.get(10)?,
                     seq: r.get(11)?,
+                    failed_by: r.get(12)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)

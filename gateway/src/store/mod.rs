@@ -45,9 +45,24 @@ pub enum StoreError {
     #[error("the store's writer has stopped")]
     WriterGone,
     /// The resource changed between the read a pipeline prepared from and
-    /// the write; the caller prepares again.
+    /// the write (another process wrote it).
     #[error("the resource changed while its write was prepared")]
     Stale,
+}
+
+impl StoreError {
+    /// The database was busy or locked past its timeout, or the resource
+    /// changed under a prepared write: the caller may retry shortly (the
+    /// IdP hears 503 with `Retry-After`).
+    pub fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Stale => true,
+            StoreError::Db(rusqlite::Error::SqliteFailure(f, _)) => {
+                matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -188,6 +203,14 @@ fn migrate(conn: &Connection) -> Result<()> {
     )?;
     if !has_detail {
         conn.execute_batch("ALTER TABLE provisioning_log ADD COLUMN detail TEXT")?;
+    }
+    let has_failed_by: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('provisioning_log') WHERE name = 'failed_by'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_failed_by {
+        conn.execute_batch("ALTER TABLE provisioning_log ADD COLUMN failed_by TEXT")?;
     }
     Ok(())
 }

@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS provisioning_log (
     duration_us   INTEGER NOT NULL,
     error         TEXT,
     request_id    TEXT,
-    detail        TEXT               -- what the pipeline decided (scope, link, events)
+    detail        TEXT,              -- what the pipeline decided (scope, link, events)
+    failed_by     TEXT               -- client, step, upstream, store or gateway
 );
 CREATE INDEX IF NOT EXISTS provisioning_log_tenant ON provisioning_log (tenant, seq);
 

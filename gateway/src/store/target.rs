@@ -66,6 +66,17 @@ pub enum TargetChange {
     Mirror { target_id: String, doc: Value, keys: Vec<MatchKey>, linked_by: Option<String> },
 }
 
+impl TargetChange {
+    /// The upstream account this change records as newly created (not
+    /// linked): what a failed commit must take back.
+    pub fn created_account(&self) -> Option<&str> {
+        match self {
+            TargetChange::Mirror { target_id, linked_by: None, .. } => Some(target_id),
+            _ => None,
+        }
+    }
+}
+
 /// What the target side of a write did, for the provisioning log and the
 /// lifecycle events.
 #[derive(Debug, Clone, PartialEq, Eq)]

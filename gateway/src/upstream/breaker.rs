@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::UpstreamError;
 use crate::config::BreakerConfig;
+use crate::outbound::UpstreamError;
 
 /// Transitions kept per upstream.
 const HISTORY: usize = 32;

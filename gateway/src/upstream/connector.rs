@@ -1,23 +1,12 @@
-//! The host side of a connector plugin: loading it with the tenant's
-//! config, and the HTTP grant each call gets — the upstream's origin only,
-//! the tenant's credential added by the host, sent on the gateway's pooled
-//! client.
+//! Loading a tenant's connector plugin with its config. Each call gets an
+//! [`OriginGrant`](crate::outbound::OriginGrant) for the upstream's origin.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::header::{HeaderName, HeaderValue};
-use hyper::{Method, Uri};
 use serde_json::Value;
-use wasm_host::{
-    HttpAnswer, HttpCallError, HttpGrant, HttpRequest, InstancePolicy, Limits, PluginEngine, WasmConnector,
-};
+use wasm_host::{InstancePolicy, Limits, PluginEngine, WasmConnector};
 
-use super::UpstreamError;
-use super::auth::Credential;
-use super::http::{HttpClient, Outgoing};
-use crate::config::{ConnectorUpstreamConfig, InstanceMode};
+use crate::config::{ConnectorUpstreamConfig, InstanceMode, toml_to_json};
 
 /// Load the connector component with its config (`base_url` added).
 pub(super) fn load(
@@ -25,7 +14,7 @@ pub(super) fn load(
     config: &ConnectorUpstreamConfig,
     base: &str,
 ) -> Result<WasmConnector, String> {
-    let mut plugin_config = crate::tenant::toml_to_json(config.config.as_ref())?;
+    let mut plugin_config = toml_to_json(config.config.as_ref())?;
     if plugin_config.is_null() {
         plugin_config = Value::Object(Default::default());
     }
@@ -44,106 +33,4 @@ pub(super) fn load(
         InstanceMode::Reuse => connector,
         InstanceMode::Fresh => connector.with_policy(InstancePolicy::Fresh),
     })
-}
-
-/// What one plugin call may reach: a set of origins, with one credential.
-pub struct OriginGrant {
-    /// `(scheme, host:port)`, lower-cased.
-    origins: Vec<(String, String)>,
-    http: Arc<HttpClient>,
-    credential: Arc<Credential>,
-    budget: u32,
-    /// How long the plugin waits for one answer (the client's own timeout
-    /// is the same; this only guards against a runtime that cannot run it).
-    wait: Duration,
-}
-
-impl OriginGrant {
-    /// A grant for `urls`' origins; a URL that is not absolute grants nothing.
-    pub fn new(
-        urls: &[&str],
-        http: Arc<HttpClient>,
-        credential: Arc<Credential>,
-        budget: u32,
-        wait: Duration,
-    ) -> OriginGrant {
-        let origins = urls.iter().filter_map(|u| origin(u)).collect();
-        OriginGrant { origins, http, credential, budget, wait }
-    }
-}
-
-/// `(scheme, host:port)` of a URL, lower-cased.
-fn origin(url: &str) -> Option<(String, String)> {
-    let uri: Uri = url.parse().ok()?;
-    let scheme = uri.scheme_str()?.to_ascii_lowercase();
-    let authority = uri.authority()?.as_str().to_ascii_lowercase();
-    Some((scheme, authority))
-}
-
-impl HttpGrant for OriginGrant {
-    fn send(&self, request: HttpRequest) -> Result<HttpAnswer, HttpCallError> {
-        let allowed: Vec<String> = self.origins.iter().map(|(s, a)| format!("{s}://{a}")).collect();
-        match origin(&request.url) {
-            Some(o) if self.origins.contains(&o) => {}
-            Some((scheme, authority)) => {
-                return Err(HttpCallError::Denied(format!(
-                    "http.send to {scheme}://{authority} denied: this plugin may only reach {}",
-                    allowed.join(", ")
-                )));
-            }
-            None => {
-                return Err(HttpCallError::Denied(format!(
-                    "http.send to '{}' denied: not an absolute URL",
-                    request.url
-                )));
-            }
-        }
-        let method = Method::from_bytes(request.method.as_bytes())
-            .map_err(|_| HttpCallError::Denied(format!("'{}' is not an HTTP method", request.method)))?;
-        let mut headers = Vec::new();
-        for (name, value) in &request.headers {
-            let header = HeaderName::from_bytes(name.as_bytes()).ok().zip(HeaderValue::from_str(value).ok());
-            let Some(header) = header else {
-                return Err(HttpCallError::Denied(format!("invalid header '{name}'")));
-            };
-            headers.push(header);
-        }
-        // Plugin calls run on a runtime worker (in `block_in_place`): send
-        // on that runtime and wait here.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Err(HttpCallError::Transport("no runtime to send on".into()));
-        };
-        let (http, credential, url, body) = (self.http.clone(), self.credential.clone(), request.url, request.body);
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        runtime.spawn(async move {
-            let answer = async {
-                // The host's credential replaces anything the plugin put there.
-                if let Some((name, value)) = credential.header(&http).await? {
-                    headers.retain(|(n, _)| *n != name);
-                    headers.push((name, value));
-                }
-                let out = Outgoing { method, url: &url, headers, body: body.map(Bytes::from) };
-                http.send(&out).await.map_err(|(e, _)| e)
-            }
-            .await;
-            let _ = tx.send(answer);
-        });
-        match rx.recv_timeout(self.wait + Duration::from_secs(1)) {
-            Ok(Ok(r)) => Ok(HttpAnswer {
-                status: r.status,
-                headers: r
-                    .headers
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-                    .collect(),
-                body: String::from_utf8_lossy(&r.body).into_owned(),
-            }),
-            Ok(Err(UpstreamError::Timeout(_))) | Err(_) => Err(HttpCallError::Timeout),
-            Ok(Err(e)) => Err(HttpCallError::Transport(e.to_string())),
-        }
-    }
-
-    fn budget(&self) -> u32 {
-        self.budget
-    }
 }

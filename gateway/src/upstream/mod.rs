@@ -13,13 +13,8 @@
 //! and full jitter; a POST is repeated only when it certainly never left
 //! (the connection was refused), so a create is never sent twice.
 
-pub mod auth;
 pub mod breaker;
 mod connector;
-
-pub use connector::OriginGrant as HttpOriginGrant;
-mod error;
-pub mod http;
 pub mod throttle;
 
 use std::collections::HashMap;
@@ -34,15 +29,14 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-pub use error::{UpstreamError, retry_after_secs};
+pub use crate::outbound::{UpstreamError, retry_after_secs};
 
 use crate::config::{ScimUpstreamConfig, UpstreamConfig};
 use crate::metrics::Metrics;
+use crate::outbound::http::{self, HttpClient, HttpResponse, Outgoing, Sent};
+use crate::outbound::{Credential, OriginGrant};
 use crate::store::ResourceKind;
-use auth::Credential;
 use breaker::{Breaker, BreakerStatus, Change};
-use connector::OriginGrant;
-use http::{HttpClient, HttpResponse, Outgoing, Sent};
 use throttle::Throttle;
 use wasm_host::{ConnectorError, PluginEngine, WasmConnector};
 
@@ -321,24 +315,44 @@ impl Upstream {
     }
 
     async fn call_inner(&self, op: Op, url: &str, body: Option<&Value>) -> Result<HttpResponse, UpstreamError> {
+        let body = body.map(|doc| Bytes::from(doc.to_string()));
+        self.guarded(op, self.send_with_retries(op, url, body), |r| Some(r.status)).await
+    }
+
+    /// Every operation, SCIM or connector, passes the same gate: the
+    /// breaker (a probe goes through: it is what closes it), then the
+    /// throttle; what comes out is counted in the metrics and the breaker.
+    async fn guarded<R>(
+        &self,
+        op: Op,
+        call: impl std::future::Future<Output = Result<R, UpstreamError>>,
+        status_of: impl Fn(&R) -> Option<u16>,
+    ) -> Result<R, UpstreamError> {
         let refused = |e: UpstreamError| {
             self.metrics.upstream(&self.tenant, op.as_str(), e.kind(), None);
             e
         };
-        // The probe is what closes an open breaker, so it goes through.
         if !matches!(op, Op::Probe) {
             self.breaker.check().map_err(refused)?;
         }
         let _turn = self.throttle.turn().await.map_err(refused)?;
         let started = Instant::now();
-        let body = body.map(|doc| Bytes::from(doc.to_string()));
+        let result = call.await;
+        let status = result.as_ref().ok().and_then(&status_of);
+        self.settle(op, started, status, result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// One SCIM operation over HTTP: the credential, then retries of what
+    /// may be repeated (idempotent, or certainly never sent).
+    async fn send_with_retries(&self, op: Op, url: &str, body: Option<Bytes>) -> Result<HttpResponse, UpstreamError> {
         let mut attempt = 0;
         let mut renewed_credential = false;
-        let result = loop {
+        loop {
             let outcome = self.attempt(op, url, body.clone()).await;
             let (error, sent) = match outcome {
                 Ok(response) => match classify(&response) {
-                    Ok(()) => break Ok(response),
+                    Ok(()) => return Ok(response),
                     Err(UpstreamError::Failed { status: 401, .. })
                         if !renewed_credential && self.credential.invalidate() =>
                     {
@@ -357,7 +371,7 @@ impl Upstream {
             };
             let may_repeat = op.idempotent() || sent == Sent::No;
             if attempt >= self.retries || !may_repeat || !error.is_retryable() {
-                break Err(error);
+                return Err(error);
             }
             attempt += 1;
             let ceiling = BACKOFF_BASE * 2u32.saturating_pow(attempt - 1);
@@ -367,10 +381,7 @@ impl Upstream {
             };
             tracing::debug!(op = op.as_str(), attempt, error = %error, wait_ms = wait.as_millis() as u64, "retrying upstream call");
             tokio::time::sleep(wait).await;
-        };
-        let status = result.as_ref().map(|r| r.status).ok();
-        self.settle(op, started, status, result.as_ref().map(|_| ()));
-        result
+        }
     }
 
     /// Count a finished call in the metrics and the breaker.
@@ -390,9 +401,10 @@ impl Upstream {
         }
     }
 
-    /// One operation through the tenant's connector plugin: breaker,
-    /// throttle, then the plugin (synchronous, off the async workers) with
-    /// an HTTP grant for the upstream's origin only.
+    /// One operation through the tenant's connector plugin, through the
+    /// same gate as SCIM ([`Upstream::guarded`]): the plugin (synchronous,
+    /// in place on the worker) with an HTTP grant for the upstream's origin
+    /// only.
     async fn via_connector<R>(
         &self,
         op: Op,
@@ -407,13 +419,6 @@ impl Upstream {
         let Protocol::Connector { plugin, grant } = &self.protocol else {
             return Err(UpstreamError::Connector("this upstream has no connector".into()));
         };
-        let refused = |e: UpstreamError| {
-            self.metrics.upstream(&self.tenant, op.as_str(), e.kind(), None);
-            e
-        };
-        self.breaker.check().map_err(refused)?;
-        let _turn = self.throttle.turn().await.map_err(refused)?;
-        let started = Instant::now();
         let grant = grant.clone();
         let ctx = pipeline::HookContext {
             tenant: self.tenant.clone(),
@@ -428,19 +433,20 @@ impl Upstream {
             resource_id: id.map(str::to_owned),
         };
         let span = tracing::debug_span!("connector", op = op.as_str(), plugin = plugin.name());
-        let result = span.in_scope(|| crate::service::blocking(|| call(plugin, grant, &ctx))).map_err(|e| match e {
-            ConnectorError::Rejected(m) => UpstreamError::Refused(ScimError::invalid_value(m)),
-            ConnectorError::Conflict(m) => UpstreamError::Refused(ScimError::uniqueness(m)),
-            ConnectorError::Busy(secs) => {
-                let retry_after = Duration::from_secs(u64::from(secs.max(1)));
-                self.throttle.pause(retry_after);
-                UpstreamError::Busy { status: 429, retry_after }
-            }
-            ConnectorError::Failed(m) => UpstreamError::Failed { status: 502, detail: m },
-            ConnectorError::Stopped(m) => UpstreamError::Connector(m),
-        });
-        self.settle(op, started, None, result.as_ref().map(|_| ()));
-        result
+        let call = async {
+            span.in_scope(|| crate::blocking::run(|| call(plugin, grant, &ctx))).map_err(|e| match e {
+                ConnectorError::Rejected(m) => UpstreamError::Refused(ScimError::invalid_value(m)),
+                ConnectorError::Conflict(m) => UpstreamError::Refused(ScimError::uniqueness(m)),
+                ConnectorError::Busy(secs) => {
+                    let retry_after = Duration::from_secs(u64::from(secs.max(1)));
+                    self.throttle.pause(retry_after);
+                    UpstreamError::Busy { status: 429, retry_after }
+                }
+                ConnectorError::Failed(m) => UpstreamError::Failed { status: 502, detail: m },
+                ConnectorError::Stopped(m) => UpstreamError::Connector(m),
+            })
+        };
+        self.guarded(op, call, |_| None).await
     }
 
     async fn attempt(&self, op: Op, url: &str, body: Option<Bytes>) -> Result<HttpResponse, (UpstreamError, Sent)> {

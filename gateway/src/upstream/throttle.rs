@@ -19,8 +19,8 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::UpstreamError;
 use crate::config::ThrottleConfig;
+use crate::outbound::UpstreamError;
 
 pub struct Throttle {
     bucket: Option<Mutex<Bucket>>,

@@ -12,10 +12,10 @@ use hyper::header::{self, HeaderName, HeaderValue};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::UpstreamError;
+use super::error::UpstreamError;
 use super::http::{HttpClient, Outgoing};
 use crate::config::AuthConfig;
-use crate::tenant::resolve_secret;
+use crate::config::resolve_secret;
 
 /// Renew an OAuth2 token this long before it expires.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(30);

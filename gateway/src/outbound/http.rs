@@ -17,7 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-use super::UpstreamError;
+use super::error::UpstreamError;
 
 /// The most of an upstream answer the gateway reads.
 const MAX_RESPONSE_BYTES: usize = 16 << 20;

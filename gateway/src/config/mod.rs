@@ -1,0 +1,246 @@
+//! The gateway's configuration file (`scimgate.toml`).
+//!
+//! Relative paths in the file resolve against the file's own directory, so a
+//! config means the same thing whatever directory the gateway starts in.
+//! `tenant`: one tenant's table (IdP, steps, policies, extensions);
+//! `upstream`: where its resources go and how the gateway authenticates
+//! there; `secrets`: `${env:}`/`${file:}` references in either.
+
+mod secrets;
+mod tenant;
+mod upstream;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use secrets::{resolve_secret, toml_to_json};
+pub use tenant::{
+    EventsConfig, ExtensionAttribute, ExtensionConfig, InstanceMode, NotifyConfig, PolicyConfig, ScriptStep,
+    StepConfig, TenantConfig, WasmStepConfig,
+};
+pub use upstream::{
+    AuthConfig, BreakerConfig, ConnectorUpstreamConfig, ScimUpstreamConfig, ThrottleConfig, UpstreamConfig,
+};
+
+/// Bodies larger than this get `413` unless the config says otherwise.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// Absolute path of the SQLite database.
+    pub store_path: PathBuf,
+    pub tenants: BTreeMap<String, TenantConfig>,
+    /// The file each tenant is defined in (the main file for inline tenants).
+    pub tenant_files: BTreeMap<String, PathBuf>,
+    /// Where tenant files live (`tenants_dir`), absolute.
+    pub tenants_dir: Option<PathBuf>,
+    /// The directory relative paths resolve against.
+    pub base_dir: PathBuf,
+    /// The admin listener; none unless `[admin]` is in the file.
+    pub admin: Option<AdminConfig>,
+}
+
+/// `[admin]`: the admin API's listener and where its token comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+    /// The environment variable holding the admin token (never in the file).
+    #[serde(default = "default_admin_token_env")]
+    pub token_env: String,
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9090))
+}
+
+fn default_admin_token_env() -> String {
+    "SCIMGATE_ADMIN_TOKEN".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Keep Prometheus metrics (on by default; off only to measure their cost).
+    #[serde(default = "default_true")]
+    pub metrics: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { listen: default_listen(), max_body_bytes: default_max_body(), metrics: true }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: ServerConfig,
+    store: RawStore,
+    #[serde(default)]
+    admin: Option<AdminConfig>,
+    /// A directory of `NAME.toml` files, one tenant each.
+    #[serde(default)]
+    tenants_dir: Option<PathBuf>,
+    #[serde(default)]
+    tenants: BTreeMap<String, TenantConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: PathBuf,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_max_body() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+impl Config {
+    /// Load the main file and every tenant file; any error fails the load.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let (config, mut broken) = Self::load_lenient(path)?;
+        match broken.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(config),
+        }
+    }
+
+    /// Load the main file (its errors fail the load) and every tenant file; a
+    /// tenant file that does not parse is left out and reported with its
+    /// tenant name, so that a reload keeps that tenant's running snapshot.
+    pub fn load_lenient(path: &Path) -> Result<(Config, Vec<(String, ConfigError)>), ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let mut config = Self::parse(&text, path)?;
+        let mut broken = Vec::new();
+        if let Some(dir) = config.tenants_dir.clone() {
+            let entries = std::fs::read_dir(&dir).map_err(|source| ConfigError::Read { path: dir.clone(), source })?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            for file in files {
+                let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                match load_tenant_file(&name, &file, &config) {
+                    Ok(tenant) => {
+                        config.tenants.insert(name.clone(), tenant);
+                        config.tenant_files.insert(name, file);
+                    }
+                    Err(e) => broken.push((name, e)),
+                }
+            }
+        }
+        Ok((config, broken))
+    }
+
+    /// Parse config text; `path` locates relative paths and names errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_owned());
+        for name in raw.tenants.keys() {
+            if !valid_tenant_name(name) {
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    message: format!("tenant name '{name}' must be 1-64 characters of a-z, 0-9, '-' or '_'"),
+                });
+            }
+        }
+        if raw.server.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: "server.max_body_bytes must be > 0".into(),
+            });
+        }
+        let mut tenants = raw.tenants;
+        for tenant in tenants.values_mut() {
+            tenant.resolve_paths(&base);
+        }
+        let tenant_files = tenants.keys().map(|name| (name.clone(), path.to_owned())).collect();
+        Ok(Config {
+            server: raw.server,
+            store_path: base.join(raw.store.path),
+            tenants,
+            tenant_files,
+            tenants_dir: raw.tenants_dir.map(|d| base.join(d)),
+            base_dir: base,
+            admin: raw.admin,
+        })
+    }
+}
+
+/// One `tenants_dir/NAME.toml`: the tenant's table at the top level; paths
+/// relative to the directory.
+fn load_tenant_file(name: &str, file: &Path, config: &Config) -> Result<TenantConfig, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { path: file.to_owned(), message };
+    if !valid_tenant_name(name) {
+        return Err(invalid(format!(
+            "tenant name '{name}' (the file name) must be 1-64 characters of a-z, 0-9, '-' or '_'"
+        )));
+    }
+    if config.tenants.contains_key(name) {
+        return Err(invalid(format!("tenant {name} is also defined in {}", config.tenant_files[name].display())));
+    }
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { path: file.to_owned(), source })?;
+    let mut tenant: TenantConfig =
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: file.to_owned(), message: e.to_string() })?;
+    tenant.resolve_paths(file.parent().unwrap_or(Path::new(".")));
+    Ok(tenant)
+}
+
+fn valid_tenant_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_store_path_resolves_against_the_config_file() {
+        let cfg = Config::parse("[store]\npath = \"data/s.db\"\n[tenants.acme]\n", Path::new("/etc/sg/scimgate.toml"))
+            .unwrap();
+        assert_eq!(cfg.store_path, Path::new("/etc/sg/data/s.db"));
+        assert_eq!(cfg.server.listen.port(), 8080);
+        assert!(cfg.tenants.contains_key("acme"));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_tenant_names() {
+        assert!(Config::parse("[store]\npath='x'\nbogus=1\n", Path::new("c.toml")).is_err());
+        assert!(Config::parse("[store]\npath='x'\n[tenants.\"Bad Name\"]\n", Path::new("c.toml")).is_err());
+        assert!(Config::parse("[server]\nlisten='nonsense'\n[store]\npath='x'\n", Path::new("c.toml")).is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! The service's decisions, phase by phase, in process: a real store in a
+//! temp dir, tenants built from TOML as `serve` builds them, no HTTP.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::config::Config;
+use crate::failure::Party;
+use crate::upstream::UpstreamPool;
+
+struct Fixture {
+    service: Arc<Service>,
+    tenant: Arc<Tenant>,
+    _dir: tempfile::TempDir,
+}
+
+/// A service over a fresh store and tenant `acme` configured by `tenant_toml`.
+fn fixture(tenant_toml: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::parse(
+        &format!("[store]\npath = \"unused.db\"\n[tenants.acme]\n{tenant_toml}"),
+        Path::new("scimgate.toml"),
+    )
+    .unwrap();
+    let engine = wasm_host::PluginEngine::new(wasm_host::EngineConfig::default()).unwrap();
+    let metrics = Arc::new(Metrics::new(true));
+    let pool = UpstreamPool::new(metrics.clone());
+    let tenant = crate::tenant::build("acme", &config.tenants["acme"], &engine, &pool, 1).unwrap();
+    let store = Store::open(&dir.path().join("store.db")).unwrap();
+    Fixture { service: Arc::new(Service::new(store, metrics)), tenant: Arc::new(tenant), _dir: dir }
+}
+
+fn request(method: Method, path: &str, body: Option<Value>) -> ScimRequest {
+    ScimRequest {
+        method,
+        route: Route::parse(path).unwrap(),
+        query: Vec::new(),
+        body,
+        if_match: None,
+        if_none_match: None,
+        base_url: "http://gw/scim/v2".into(),
+    }
+}
+
+impl Fixture {
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Result<ScimResponse> {
+        self.service.handle(&self.tenant, &request(method, path, body)).await
+    }
+
+    async fn create_user(&self, doc: Value) -> String {
+        let created = self.send(Method::Post, "/Users", Some(doc)).await.unwrap();
+        created.resource_id.unwrap()
+    }
+
+    fn accounts(&self) -> Vec<crate::store::TargetAccount> {
+        self.service.store().target_accounts("acme", ResourceKind::User).unwrap()
+    }
+}
+
+const SCOPED: &str = r#"
+[[tenants.acme.steps]]
+kind = "mapping"
+scope = 'userType eq "Employee"'
+[tenants.acme.steps.transform_in]
+"userName" = "lower(userName)"
+"#;
+
+fn user(name: &str, user_type: &str) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "userType": user_type})
+}
+
+#[tokio::test]
+async fn route_refuses_a_method_the_endpoint_does_not_take() {
+    let f = fixture("");
+    let failure = f.send(Method::Delete, "/Users", None).await.unwrap_err();
+    assert!(matches!(failure, Failure::MethodNotAllowed("GET, POST")), "{failure:?}");
+    assert_eq!(failure.party(), Party::Client);
+    let failure = f.send(Method::Post, "/Bulk", Some(json!({}))).await.unwrap_err();
+    assert_eq!(failure.reply("r").error.status, 501);
+}
+
+#[tokio::test]
+async fn a_tenant_without_steps_has_no_target_side() {
+    let f = fixture("");
+    let id = f.create_user(user("Ann", "Employee")).await;
+    assert!(f.accounts().is_empty(), "no pipeline: the shadow is all there is");
+    let patched = f
+        .send(
+            Method::Patch,
+            &format!("/Users/{id}"),
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "title", "value": "Boss"}]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.body.unwrap()["title"], "Boss");
+    assert_eq!(patched.outcome, None);
+}
+
+#[tokio::test]
+async fn scope_decides_whether_the_target_gets_an_account() {
+    let f = fixture(SCOPED);
+    let out = f.send(Method::Post, "/Users", Some(user("Con", "Contractor"))).await.unwrap();
+    assert_eq!(out.outcome, Some("out_of_scope"));
+    assert!(out.detail.unwrap().contains("out of scope"));
+    assert!(f.accounts().is_empty());
+
+    let id = out.resource_id.unwrap();
+    let replaced = f.send(Method::Put, &format!("/Users/{id}"), Some(user("Con", "Employee"))).await.unwrap();
+    assert_eq!(replaced.outcome, None, "entering scope creates the account");
+    let accounts = f.accounts();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0].doc["userName"], "con", "the account holds what transform-in made");
+    // The IdP reads the target's truth over its own document.
+    assert_eq!(replaced.body.unwrap()["userName"], "con");
+}
+
+#[tokio::test]
+async fn a_step_that_refuses_fails_the_write_with_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("refuse.rhai");
+    std::fs::write(&script, "fn transform_in(user, ctx) { reject(\"no work email\") }").unwrap();
+    let f = fixture(&format!("[[tenants.acme.steps]]\nkind = \"rhai\"\npath = {:?}\n", script.display().to_string()));
+    let failure = f.send(Method::Post, "/Users", Some(user("ann", "Employee"))).await.unwrap_err();
+    assert_eq!(failure.party(), Party::Step, "{failure}");
+    assert_eq!(failure.reply("r").error.status, 400);
+    assert!(failure.needs_admin());
+    assert_eq!(f.service.store().count("acme", ResourceKind::User).unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_stale_if_match_is_refused_before_the_pipeline_runs() {
+    let f = fixture(SCOPED);
+    let id = f.create_user(user("Ann", "Employee")).await;
+    let mut req = request(Method::Put, &format!("/Users/{id}"), Some(user("Ann", "Contractor")));
+    req.if_match = Some("W/\"41\"".into());
+    let failure = f.service.handle(&f.tenant, &req).await.unwrap_err();
+    assert_eq!(failure.reply("r").error.status, 412);
+    assert!(f.accounts()[0].active, "the account is untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_patches_through_the_pipeline_take_turns_and_all_count() {
+    let f = Arc::new(fixture(SCOPED));
+    let id = f.create_user(user("Racer", "Contractor")).await;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (f, id) = (f.clone(), id.clone());
+            tokio::spawn(async move {
+                let ops = json!([
+                    {"op": "replace", "path": "userType", "value": "Employee"},
+                    {"op": "add", "path": "phoneNumbers", "value": [{"value": format!("+1-555-01{i:02}")}]},
+                ]);
+                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+                f.send(Method::Patch, &format!("/Users/{id}"), Some(body)).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("every PATCH succeeds");
+    }
+    let accounts = f.accounts();
+    assert_eq!(accounts.len(), 1, "one account for the user that entered scope");
+    let phones = accounts[0].doc["phoneNumbers"].as_array().unwrap().len();
+    assert_eq!(phones, 16, "every PATCH's change reached the target: {}", accounts[0].doc);
+}
