@@ -56,6 +56,9 @@
 //!
 //! # Target paths
 //!
+//! Sources and targets follow [`scim::document`]'s rules, the ones plugins
+//! get from the SDK's `Resource` too.
+//!
 //! SCIM paths: `attr`, `attr.sub`, `urn:...:attr`, `urn:...:attr.sub` and
 //! value paths `attr[filter].sub`. Names match existing members
 //! case-insensitively (the existing spelling is kept). A core schema URN
@@ -97,9 +100,10 @@ use std::sync::OnceLock;
 use jsonpath_rust::parser::model::JpQuery;
 use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
-use scim::filter::{CompareOp, Filter};
+use scim::document;
+use scim::filter::Filter;
 use scim::path::{AttrPath, ValuePath};
-use scim::resource::{get_ci, key_ci};
+use scim::resource::key_ci;
 use scim::schema::ResourceSchema;
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
@@ -283,7 +287,7 @@ impl MappingStep {
             values.push(value);
         }
         let Value::Object(input) = doc else { unreachable!("checked above") };
-        let mut out = if self.passthrough {
+        let out = if self.passthrough {
             input
         } else {
             let mut out = Map::new();
@@ -294,12 +298,14 @@ impl MappingStep {
             }
             out
         };
+        let mut out = Value::Object(out);
         for (rule, value) in rules.iter().zip(values) {
             if let Some(value) = value {
-                rule.target.write(&mut out, value, schema);
+                document::set(&mut out, &rule.target.path, value, schema)
+                    .map_err(|e| self.failed(e.to_string(), Some(format!("{hook} rule {:?}", rule.label))))?;
             }
         }
-        Ok(Value::Object(out))
+        Ok(out)
     }
 
     fn failed(&self, message: String, location: Option<String>) -> StepError {
@@ -351,7 +357,7 @@ impl Step for MappingStep {
         let schema = schema_for(ctx);
         let mut keys = Vec::new();
         for (path, text) in &self.match_keys {
-            let value = match read_path(doc, path, schema) {
+            let value = match document::first(doc, path, schema) {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
                 Some(Value::Number(n)) => n.to_string(),
                 Some(Value::Bool(b)) => b.to_string(),
@@ -418,234 +424,37 @@ fn derive_inverse(rules: &[CompiledRule]) -> Vec<CompiledRule> {
 // ---------------------------------------------------------------------------
 // Targets
 
-/// Where a rule writes.
+/// Where a rule writes: a path [`document::set`] can always write to.
 #[derive(Debug)]
 struct Target {
     path: ValuePath,
-    /// The extension object holding the attribute; `None` for the top level.
-    extension: Option<String>,
-    /// For a filtered target: the element to append when none matches.
-    template: Option<Map<String, Value>>,
 }
 
 impl Target {
+    /// Refuse, when the step is built, a filter that could not create the
+    /// element it names when none matches.
     fn new(path: ValuePath) -> Result<Target, String> {
-        let template = match &path.filter {
-            None => None,
-            Some(filter) => {
-                if path.attr.sub_attr.is_none() {
-                    return Err(format!(
-                        "a filtered target needs a sub-attribute, as in {}[{filter}].value",
-                        AttrPath { sub_attr: None, ..path.attr.clone() }
-                    ));
-                }
-                let mut template = Map::new();
-                eq_terms(filter, &mut template).map_err(|()| {
-                    format!(
-                        "the filter of a target must be `attr eq value` comparisons joined by `and`, \
-                         so that a missing element can be created; found [{filter}]"
-                    )
-                })?;
-                Some(template)
+        if let Some(filter) = &path.filter {
+            if path.attr.sub_attr.is_none() {
+                return Err(format!(
+                    "a filtered target needs a sub-attribute, as in {}[{filter}].value",
+                    AttrPath { sub_attr: None, ..path.attr.clone() }
+                ));
             }
-        };
-        let extension = path.attr.schema.clone().filter(|urn| !is_core_urn(urn));
-        Ok(Target { path, extension, template })
+            if document::element_from_filter(filter).is_none() {
+                return Err(format!(
+                    "the filter of a target must be `attr eq value` comparisons joined by `and`, \
+                     so that a missing element can be created; found [{filter}]"
+                ));
+            }
+        }
+        Ok(Target { path })
     }
 
     /// Whether the target writes inside an attribute rather than a whole one.
     fn is_fine(&self) -> bool {
         self.path.filter.is_some() || self.path.attr.sub_attr.is_some()
     }
-
-    fn write(&self, doc: &mut Map<String, Value>, value: Value, schema: &ResourceSchema) {
-        let container = match &self.extension {
-            None => doc,
-            Some(urn) => {
-                add_schema(doc, urn);
-                object_member(doc, urn)
-            }
-        };
-        let attr = &self.path.attr.attr;
-        match (&self.template, &self.path.attr.sub_attr, &self.path.filter) {
-            (_, None, _) => set_ci(container, attr, value),
-            (None, Some(sub), _) => {
-                let slot = member_slot(container, attr);
-                match slot {
-                    Value::Array(items) => {
-                        let index = match pick_index(items, |_| true) {
-                            Some(i) => i,
-                            None => {
-                                items.push(Value::Object(Map::new()));
-                                items.len() - 1
-                            }
-                        };
-                        if let Value::Object(element) = &mut items[index] {
-                            set_ci(element, sub, value);
-                        }
-                    }
-                    Value::Object(object) => set_ci(object, sub, value),
-                    other => *other = Value::Object(Map::from_iter([(sub.clone(), value)])),
-                }
-            }
-            (Some(template), Some(sub), filter) => {
-                let def = schema.top_attribute(&self.path.attr);
-                let slot = member_slot(container, attr);
-                if slot.is_object() {
-                    *slot = Value::Array(vec![slot.take()]);
-                } else if !slot.is_array() {
-                    *slot = Value::Array(Vec::new());
-                }
-                let Value::Array(items) = slot else { return };
-                let matches = |e: &Value| filter.as_ref().is_none_or(|f| f.matches_element(e, def));
-                let index = match pick_index(items, matches) {
-                    Some(i) => i,
-                    None => {
-                        items.push(Value::Object(template.clone()));
-                        items.len() - 1
-                    }
-                };
-                if let Value::Object(element) = &mut items[index] {
-                    set_ci(element, sub, value);
-                }
-            }
-        }
-    }
-}
-
-/// The `attr eq value` comparisons of an `and`-only filter.
-fn eq_terms(filter: &Filter, out: &mut Map<String, Value>) -> Result<(), ()> {
-    match filter {
-        Filter::Compare { path, op: CompareOp::Eq, value }
-            if path.schema.is_none() && path.sub_attr.is_none() && !value.is_null() =>
-        {
-            out.insert(path.attr.clone(), value.clone());
-            Ok(())
-        }
-        Filter::And(a, b) => {
-            eq_terms(a, out)?;
-            eq_terms(b, out)
-        }
-        _ => Err(()),
-    }
-}
-
-fn is_core_urn(urn: &str) -> bool {
-    const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:";
-    urn.get(..CORE.len()).is_some_and(|p| p.eq_ignore_ascii_case(CORE))
-}
-
-/// Insert or replace `name`, keeping an existing member's spelling.
-fn set_ci(map: &mut Map<String, Value>, name: &str, value: Value) {
-    let key = key_ci(map, name).unwrap_or_else(|| name.to_owned());
-    map.insert(key, value);
-}
-
-/// The member `name` (any case), inserted as `null` when missing.
-fn member_slot<'m>(map: &'m mut Map<String, Value>, name: &str) -> &'m mut Value {
-    let key = key_ci(map, name).unwrap_or_else(|| name.to_owned());
-    map.entry(key).or_insert(Value::Null)
-}
-
-/// The object member `name`, replacing a missing or non-object value by `{}`.
-fn object_member<'m>(map: &'m mut Map<String, Value>, name: &str) -> &'m mut Map<String, Value> {
-    let slot = member_slot(map, name);
-    if !slot.is_object() {
-        *slot = Value::Object(Map::new());
-    }
-    match slot {
-        Value::Object(object) => object,
-        _ => unreachable!("just made an object"),
-    }
-}
-
-/// List `urn` in the document's `schemas` array, when it has one.
-fn add_schema(doc: &mut Map<String, Value>, urn: &str) {
-    let Some(key) = key_ci(doc, "schemas") else { return };
-    if let Some(Value::Array(schemas)) = doc.get_mut(&key)
-        && !schemas.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn)))
-    {
-        schemas.push(Value::String(urn.to_owned()));
-    }
-}
-
-/// Whether an element says `"primary": true` (or Entra's `"True"`).
-fn is_primary(element: &Value) -> bool {
-    match element.as_object().and_then(|o| get_ci(o, "primary")) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-        _ => false,
-    }
-}
-
-/// The index of the primary object element satisfying `accept`, else of the
-/// first one.
-fn pick_index(items: &[Value], accept: impl Fn(&Value) -> bool) -> Option<usize> {
-    let mut first = None;
-    for (i, item) in items.iter().enumerate() {
-        if !item.is_object() || !accept(item) {
-            continue;
-        }
-        if is_primary(item) {
-            return Some(i);
-        }
-        first.get_or_insert(i);
-    }
-    first
-}
-
-// ---------------------------------------------------------------------------
-// Reading sources
-
-fn member<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
-    get_ci(value.as_object()?, name)
-}
-
-/// The value a SCIM path selects in `doc` (never JSON `null`).
-fn read_path<'v>(doc: &'v Value, path: &ValuePath, schema: &ResourceSchema) -> Option<&'v Value> {
-    let container = match path.attr.schema.as_deref() {
-        Some(urn) if !is_core_urn(urn) => match member(doc, urn) {
-            Some(container) => container,
-            // A bare extension URN (`urn:...:enterprise:2.0:User`) names the
-            // whole extension object.
-            None if path.filter.is_none() => return path.attr.as_urn().and_then(|urn| member(doc, &urn)),
-            None => return None,
-        },
-        _ => doc,
-    };
-    let top = member(container, &path.attr.attr)?;
-    let sub = path.attr.sub_attr.as_deref();
-    let selected = match (&path.filter, sub) {
-        (Some(filter), _) => {
-            let def = schema.top_attribute(&path.attr);
-            let element = pick(elements(top), |e| filter.matches_element(e, def), sub)?;
-            match sub {
-                Some(sub) => member(element, sub)?,
-                None => element,
-            }
-        }
-        (None, Some(sub)) => match top {
-            Value::Array(_) => member(pick(elements(top), |_| true, Some(sub))?, sub)?,
-            _ => member(top, sub)?,
-        },
-        (None, None) => top,
-    };
-    (!selected.is_null()).then_some(selected)
-}
-
-/// The elements of a multi-valued attribute (a lone object counts as one).
-fn elements(value: &Value) -> &[Value] {
-    match value {
-        Value::Array(items) => items,
-        other => std::slice::from_ref(other),
-    }
-}
-
-/// Among the object elements that `accept` and (with `sub`) have a non-null
-/// `sub`, the primary one, else the first.
-fn pick<'v>(items: &'v [Value], accept: impl Fn(&Value) -> bool, sub: Option<&str>) -> Option<&'v Value> {
-    let has_sub = |e: &Value| sub.is_none_or(|s| member(e, s).is_some_and(|v| !v.is_null()));
-    pick_index(items, |e| accept(e) && has_sub(e)).map(|i| &items[i])
 }
 
 // ---------------------------------------------------------------------------
@@ -776,7 +585,7 @@ impl Expr {
     fn eval(&self, doc: &Value, schema: &ResourceSchema) -> Result<Option<Value>, String> {
         match self {
             Expr::Const(value) => Ok(Some(value.clone())),
-            Expr::Path(path) => Ok(read_path(doc, path, schema).cloned()),
+            Expr::Path(path) => Ok(document::first(doc, path, schema).cloned()),
             Expr::JsonPath(query, text) => {
                 let first = catch_unwind(AssertUnwindSafe(|| {
                     js_path_process(query, doc).map(|found| found.into_iter().next().map(|r| r.val.clone()))
