@@ -182,33 +182,36 @@ fn container<'v>(doc: &'v Map<String, Value>, path: &AttrPath) -> Option<&'v Map
     }
 }
 
-/// Every `(element, value)` pair `path` selects: the element decides
-/// primacy, the value is what is read. `null` values are left out.
-fn selected<'v>(doc: &'v Value, path: &ValuePath, schema: &ResourceSchema) -> Vec<(&'v Value, &'v Value)> {
-    let Some(root) = doc.as_object() else { return Vec::new() };
-    if let Some(urn) = whole_extension(root, path) {
-        return get_ci(root, &urn).filter(|v| !v.is_null()).map(|v| (v, v)).into_iter().collect();
-    }
-    let Some(top) = container(root, &path.attr).and_then(|c| get_ci(c, &path.attr.attr)) else {
-        return Vec::new();
-    };
-    let elements: Vec<&Value> = match (&path.filter, top) {
-        (None, Value::Array(items)) if path.attr.sub_attr.is_some() => items.iter().collect(),
-        (None, _) => vec![top],
-        (Some(filter), _) => {
-            let def = schema.top_attribute(&path.attr);
-            elements(top).iter().filter(|e| filter.matches_element(e, def)).collect()
-        }
-    };
+/// Every `(element, value)` pair `path` selects, lazily (mapping steps read
+/// on every request): the element decides primacy, the value is what is
+/// read. `null` values are left out.
+fn selected<'v>(
+    doc: &'v Value,
+    path: &ValuePath,
+    schema: &ResourceSchema,
+) -> impl Iterator<Item = (&'v Value, &'v Value)> {
     let sub = path.attr.sub_attr.as_deref();
-    elements
-        .into_iter()
-        .filter_map(|e| match sub {
+    let (items, filter): (&[Value], _) = match doc.as_object() {
+        None => (&[], None),
+        Some(root) => match whole_extension(root, path) {
+            Some(urn) => (get_ci(root, &urn).map(std::slice::from_ref).unwrap_or_default(), None),
+            None => match container(root, &path.attr).and_then(|c| get_ci(c, &path.attr.attr)) {
+                None => (&[], None),
+                Some(Value::Array(items)) if path.filter.is_none() && sub.is_some() => (items.as_slice(), None),
+                Some(top) if path.filter.is_none() => (std::slice::from_ref(top), None),
+                Some(top) => (elements(top), path.filter.as_ref()),
+            },
+        },
+    };
+    let def = filter.and_then(|_| schema.top_attribute(&path.attr));
+    items
+        .iter()
+        .filter(move |e| filter.is_none_or(|f| f.matches_element(e, def)))
+        .filter_map(move |e| match sub {
             None => Some((e, e)),
             Some(sub) => Some((e, get_ci(e.as_object()?, sub)?)),
         })
         .filter(|(_, v)| !v.is_null())
-        .collect()
 }
 
 /// The elements of a multi-valued attribute; a lone value counts as one.
@@ -223,15 +226,19 @@ fn elements(value: &Value) -> &[Value] {
 /// element of a multi-valued attribute, at most one otherwise. Filters
 /// compare with `schema`'s case-exactness.
 pub fn all<'v>(doc: &'v Value, path: &ValuePath, schema: &ResourceSchema) -> Vec<&'v Value> {
-    selected(doc, path, schema).into_iter().map(|(_, v)| v).collect()
+    selected(doc, path, schema).map(|(_, v)| v).collect()
 }
 
 /// The one value `path` selects: of the matching elements that have a
 /// value, the primary one, else the first (RFC 7643 §2.4: `primary` marks
 /// the preferred value).
 pub fn first<'v>(doc: &'v Value, path: &ValuePath, schema: &ResourceSchema) -> Option<&'v Value> {
-    let candidates = selected(doc, path, schema);
-    candidates.iter().find(|(e, _)| is_primary(e)).or(candidates.first()).map(|(_, v)| *v)
+    let mut candidates = selected(doc, path, schema);
+    let (element, value) = candidates.next()?;
+    if is_primary(element) {
+        return Some(value);
+    }
+    Some(candidates.find(|(e, _)| is_primary(e)).map_or(value, |(_, v)| v))
 }
 
 /// The index of the element a write goes to: the primary object element
