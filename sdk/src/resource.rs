@@ -2,10 +2,11 @@
 
 use std::sync::OnceLock;
 
-use scim::resource::{get_ci, get_ci_mut, key_ci};
-use scim::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
-use scim::{AttrPath, AttributeDef, CompareOp, Filter, ResourceSchema, ValuePath};
-use serde_json::{Map, Value};
+use scim::document;
+use scim::resource::get_ci;
+use scim::schema::GROUP_SCHEMA;
+use scim::{ResourceSchema, ValuePath};
+use serde_json::Value;
 
 use crate::HookError;
 
@@ -66,13 +67,15 @@ impl Resource {
         ValuePath::parse(path).map_err(|e| HookError::failed(e.detail))
     }
 
-    /// The first value at `path`, if any.
+    /// The one value at `path`, if any: of several matching elements of a
+    /// multi-valued attribute, the `primary` one, else the first.
     ///
     /// For a multi-valued attribute without a filter (`emails`) this is the
     /// whole array; with a sub-attribute (`emails.value`) or a filter
-    /// (`emails[type eq "work"].value`) it is the first matching element's.
+    /// (`emails[type eq "work"].value`) it is one element's.
     pub fn get(&self, path: &str) -> Option<&Value> {
-        self.get_all(path).into_iter().next()
+        let vp = ValuePath::parse(path).ok()?;
+        document::first(&self.doc, &vp, self.schema())
     }
 
     /// [`get`](Resource::get) when the value is a string.
@@ -96,63 +99,25 @@ impl Resource {
 
     /// [`get_all`](Resource::get_all) with a parsed path.
     pub fn get_path(&self, vp: &ValuePath) -> Vec<&Value> {
-        let Some(root) = self.doc.as_object() else {
-            return Vec::new();
-        };
-        if let Some(urn) = self.whole_extension(vp) {
-            return get_ci(root, &urn).filter(|v| !v.is_null()).into_iter().collect();
-        }
-        let container = match extension_of(&vp.attr) {
-            None => Some(root),
-            Some(urn) => get_ci(root, urn).and_then(Value::as_object),
-        };
-        let Some(top) = container.and_then(|c| get_ci(c, &vp.attr.attr)) else {
-            return Vec::new();
-        };
-        let selected: Vec<&Value> = match &vp.filter {
-            None => vec![top],
-            Some(filter) => {
-                let def = self.definition(&vp.attr);
-                match top {
-                    Value::Array(items) => items.iter().filter(|e| filter.matches_element(e, def)).collect(),
-                    lone @ Value::Object(_) if filter.matches_element(lone, def) => vec![lone],
-                    _ => Vec::new(),
-                }
-            }
-        };
-        let mut out = Vec::new();
-        match vp.attr.sub_attr.as_deref() {
-            None => out.extend(selected),
-            Some(sub) => {
-                for value in selected {
-                    match value {
-                        Value::Object(map) => out.extend(get_ci(map, sub)),
-                        Value::Array(items) => {
-                            out.extend(items.iter().filter_map(|e| e.as_object().and_then(|m| get_ci(m, sub))))
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-        out.retain(|v| !v.is_null());
-        out
+        document::all(&self.doc, vp, self.schema())
     }
 
-    /// Set the value at `path`.
+    /// Set the value at `path`, on the element [`get`](Resource::get) reads.
     ///
     /// - `userName`, `name.givenName`: the attribute is replaced (a missing
     ///   `name` is created).
-    /// - `emails[type eq "work"].value`: the sub-attribute of every matching
-    ///   element is replaced; when none matches, an element is added built
-    ///   from the filter's `eq` terms (`{"type": "work", "value": ...}`).
-    /// - `emails[type eq "work"]`: every matching element is replaced by the
-    ///   value; when none matches, the value is appended.
+    /// - `emails[type eq "work"].value`, `emails.value`: the sub-attribute of
+    ///   the primary (else the first) matching element is replaced; when none
+    ///   matches, an element is added built from the filter's `eq` terms
+    ///   (`{"type": "work", "value": ...}`).
+    /// - `emails[type eq "work"]`: that element is replaced by the value;
+    ///   when none matches, the filter's terms and the value's members are
+    ///   appended as a new element.
     /// - An extension attribute creates the extension object (and lists its
     ///   URN in `schemas` if the document has that array).
     ///
-    /// `emails.value` without a filter on a multi-valued attribute is
-    /// ambiguous and refused.
+    /// The rules are [`scim::document`]'s, shared with the gateway's mapping
+    /// steps.
     pub fn set(&mut self, path: &str, value: impl Into<Value>) -> Result<(), HookError> {
         let vp = Resource::path(path)?;
         self.set_path(&vp, value.into())
@@ -160,81 +125,13 @@ impl Resource {
 
     /// [`set`](Resource::set) with a parsed path.
     pub fn set_path(&mut self, vp: &ValuePath, value: Value) -> Result<(), HookError> {
-        let whole_extension = self.whole_extension(vp);
-        let def = self.definition(&vp.attr);
-        let Some(root) = self.doc.as_object_mut() else {
-            return Err(HookError::failed("the document is not a JSON object"));
-        };
-        if let Some(urn) = whole_extension {
-            list_schema(root, &urn);
-            insert_ci(root, &urn, value);
-            return Ok(());
-        }
-        let container = match extension_of(&vp.attr) {
-            None => root,
-            Some(urn) => {
-                list_schema(root, urn);
-                let key = key_ci(root, urn).unwrap_or_else(|| urn.to_owned());
-                let ext = root.entry(key).or_insert_with(|| Value::Object(Map::new()));
-                if ext.is_null() {
-                    *ext = Value::Object(Map::new());
-                }
-                ext.as_object_mut().ok_or_else(|| HookError::failed(format!("'{urn}' is not an object")))?
-            }
-        };
-        let attr = vp.attr.attr.as_str();
-        let sub = vp.attr.sub_attr.as_deref();
-        let Some(filter) = &vp.filter else {
-            let Some(sub) = sub else {
-                insert_ci(container, attr, value);
-                return Ok(());
-            };
-            return match get_ci_mut(container, attr) {
-                None | Some(Value::Null) => {
-                    insert_ci(container, attr, Value::Object(Map::from_iter([(sub.to_owned(), value)])));
-                    Ok(())
-                }
-                Some(Value::Object(map)) => {
-                    insert_ci(map, sub, value);
-                    Ok(())
-                }
-                Some(Value::Array(_)) => Err(HookError::failed(format!(
-                    "'{attr}' is multi-valued: name the element with a filter, as in {attr}[type eq \"work\"].{sub}"
-                ))),
-                Some(_) => Err(HookError::failed(format!("'{attr}' is not a complex attribute"))),
-            };
-        };
-        let items = multi_valued_mut(container, attr)?;
-        let mut matched = 0;
-        for element in items.iter_mut().filter(|e| filter.matches_element(e, def)) {
-            matched += 1;
-            match (sub, &mut *element) {
-                (None, element) => *element = value.clone(),
-                (Some(sub), Value::Object(map)) => insert_ci(map, sub, value.clone()),
-                (Some(_), _) => return Err(HookError::failed(format!("an element of '{attr}' is not an object"))),
-            }
-        }
-        if matched == 0 {
-            let element = match sub {
-                None => value,
-                Some(sub) => {
-                    let mut element = element_from_filter(filter).ok_or_else(|| {
-                        HookError::failed(format!(
-                            "no element of '{attr}' matches [{filter}], and the filter is not a list of \
-                             `eq` terms to build one from"
-                        ))
-                    })?;
-                    element.insert(sub.to_owned(), value);
-                    Value::Object(element)
-                }
-            };
-            items.push(element);
-        }
-        Ok(())
+        let schema = self.schema();
+        document::set(&mut self.doc, vp, value, schema).map_err(|e| HookError::failed(e.to_string()))
     }
 
-    /// Remove the value at `path`; returns how many values went. A filtered
-    /// multi-valued attribute left empty is removed.
+    /// Remove the value at `path`; returns how many values went. A filter
+    /// removes every matching element, and a multi-valued attribute left
+    /// empty is removed.
     pub fn remove(&mut self, path: &str) -> Result<usize, HookError> {
         let vp = Resource::path(path)?;
         Ok(self.remove_path(&vp))
@@ -242,85 +139,13 @@ impl Resource {
 
     /// [`remove`](Resource::remove) with a parsed path.
     pub fn remove_path(&mut self, vp: &ValuePath) -> usize {
-        let whole_extension = self.whole_extension(vp);
-        let def = self.definition(&vp.attr);
-        let Some(root) = self.doc.as_object_mut() else {
-            return 0;
-        };
-        if let Some(urn) = whole_extension {
-            if let Some(Value::Array(schemas)) = get_ci_mut(root, "schemas") {
-                schemas.retain(|s| !s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(&urn)));
-            }
-            return remove_ci(root, &urn);
-        }
-        let container = match extension_of(&vp.attr) {
-            None => root,
-            Some(urn) => match get_ci_mut(root, urn).and_then(Value::as_object_mut) {
-                Some(ext) => ext,
-                None => return 0,
-            },
-        };
-        let attr = vp.attr.attr.as_str();
-        let sub = vp.attr.sub_attr.as_deref();
-        let Some(filter) = &vp.filter else {
-            let Some(sub) = sub else {
-                return remove_ci(container, attr);
-            };
-            return match get_ci_mut(container, attr) {
-                Some(Value::Object(map)) => remove_ci(map, sub),
-                Some(Value::Array(items)) => {
-                    items.iter_mut().filter_map(Value::as_object_mut).map(|m| remove_ci(m, sub)).sum()
-                }
-                _ => 0,
-            };
-        };
-        match (sub, get_ci_mut(container, attr)) {
-            (None, Some(Value::Array(items))) => {
-                let before = items.len();
-                items.retain(|e| !filter.matches_element(e, def));
-                let removed = before - items.len();
-                if items.is_empty() {
-                    remove_ci(container, attr);
-                }
-                removed
-            }
-            (None, Some(lone @ Value::Object(_))) if filter.matches_element(lone, def) => remove_ci(container, attr),
-            (Some(sub), Some(Value::Array(items))) => items
-                .iter_mut()
-                .filter(|e| filter.matches_element(e, def))
-                .filter_map(Value::as_object_mut)
-                .map(|m| remove_ci(m, sub))
-                .sum(),
-            (Some(sub), Some(Value::Object(map))) if filter.matches_element(&Value::Object(map.clone()), def) => {
-                remove_ci(map, sub)
-            }
-            _ => 0,
-        }
+        let schema = self.schema();
+        document::remove(&mut self.doc, vp, schema)
     }
 
-    /// The extension URN when `vp` names a whole extension object (a bare
-    /// URN such as the Enterprise User's, or one the document uses).
-    fn whole_extension(&self, vp: &ValuePath) -> Option<String> {
-        if vp.filter.is_some() {
-            return None;
-        }
-        let urn = vp.attr.as_urn()?;
-        if is_core(&urn) {
-            return None;
-        }
-        let root = self.doc.as_object();
-        let known = urn.eq_ignore_ascii_case(ENTERPRISE_USER_SCHEMA)
-            || root.is_some_and(|r| key_ci(r, &urn).is_some())
-            || root.and_then(|r| get_ci(r, "schemas")).and_then(Value::as_array).is_some_and(|schemas| {
-                schemas.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(&urn)))
-            });
-        known.then_some(urn)
-    }
-
-    /// The definition of the top-level attribute of `path` in the built-in
-    /// schema this document looks like (Group if `schemas` says so, else
-    /// User), for the case-exactness of filter comparisons.
-    fn definition(&self, path: &AttrPath) -> Option<&'static AttributeDef> {
+    /// The built-in schema this document looks like (Group if `schemas` says
+    /// so, else User), for the case-exactness of filter comparisons.
+    fn schema(&self) -> &'static ResourceSchema {
         static USER: OnceLock<ResourceSchema> = OnceLock::new();
         static GROUP: OnceLock<ResourceSchema> = OnceLock::new();
         let is_group = self
@@ -329,9 +154,7 @@ impl Resource {
             .and_then(|r| get_ci(r, "schemas"))
             .and_then(Value::as_array)
             .is_some_and(|s| s.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(GROUP_SCHEMA))));
-        let schema =
-            if is_group { GROUP.get_or_init(ResourceSchema::group) } else { USER.get_or_init(ResourceSchema::user) };
-        schema.top_attribute(&AttrPath { sub_attr: None, ..path.clone() })
+        if is_group { GROUP.get_or_init(ResourceSchema::group) } else { USER.get_or_init(ResourceSchema::user) }
     }
 }
 
@@ -347,74 +170,10 @@ impl From<Resource> for Value {
     }
 }
 
-fn is_core(urn: &str) -> bool {
-    urn.eq_ignore_ascii_case(USER_SCHEMA) || urn.eq_ignore_ascii_case(GROUP_SCHEMA)
-}
-
-/// The extension object a path lives in, `None` for top-level attributes.
-fn extension_of(path: &AttrPath) -> Option<&str> {
-    path.schema.as_deref().filter(|urn| !is_core(urn))
-}
-
-fn insert_ci(map: &mut Map<String, Value>, name: &str, value: Value) {
-    let key = key_ci(map, name).unwrap_or_else(|| name.to_owned());
-    map.insert(key, value);
-}
-
-fn remove_ci(map: &mut Map<String, Value>, name: &str) -> usize {
-    match key_ci(map, name) {
-        Some(key) => map.shift_remove(&key).map_or(0, |v| usize::from(!v.is_null())),
-        None => 0,
-    }
-}
-
-/// Add `urn` to the document's `schemas` array, if it has one.
-fn list_schema(root: &mut Map<String, Value>, urn: &str) {
-    if let Some(Value::Array(schemas)) = get_ci_mut(root, "schemas")
-        && !schemas.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn)))
-    {
-        schemas.push(Value::String(urn.to_owned()));
-    }
-}
-
-/// The array of a multi-valued attribute, created if missing; a lone object
-/// becomes a one-element array.
-fn multi_valued_mut<'a>(container: &'a mut Map<String, Value>, attr: &str) -> Result<&'a mut Vec<Value>, HookError> {
-    let key = key_ci(container, attr).unwrap_or_else(|| attr.to_owned());
-    let slot = container.entry(key).or_insert(Value::Null);
-    match slot {
-        Value::Null => *slot = Value::Array(Vec::new()),
-        Value::Object(_) => *slot = Value::Array(vec![slot.take()]),
-        Value::Array(_) => {}
-        _ => return Err(HookError::failed(format!("'{attr}' is not a multi-valued complex attribute"))),
-    }
-    match slot {
-        Value::Array(items) => Ok(items),
-        _ => unreachable!("made an array above"),
-    }
-}
-
-/// `type eq "work" and primary eq true` -> `{"type": "work", "primary": true}`;
-/// `None` for any other shape of filter.
-fn element_from_filter(filter: &Filter) -> Option<Map<String, Value>> {
-    match filter {
-        Filter::Compare { path, op: CompareOp::Eq, value }
-            if path.schema.is_none() && path.sub_attr.is_none() && !value.is_null() =>
-        {
-            Some(Map::from_iter([(path.attr.clone(), value.clone())]))
-        }
-        Filter::And(a, b) => {
-            let mut element = element_from_filter(a)?;
-            element.extend(element_from_filter(b)?);
-            Some(element)
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scim::schema::{ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
     use serde_json::json;
 
     fn user() -> Resource {
@@ -447,6 +206,7 @@ mod tests {
         );
         assert_eq!(doc.get_str(r#"emails[type eq "work" and primary eq true].value"#), Some("Alice@Work.example"));
         assert_eq!(doc.get_all("emails.value").len(), 3);
+        assert_eq!(doc.get_str("emails.value"), Some("Alice@Work.example"), "one value: the primary's");
         assert_eq!(doc.get("emails").and_then(Value::as_array).map(Vec::len), Some(3));
         assert_eq!(doc.get(r#"emails[type eq "other"]"#), None);
         assert_eq!(doc.get_str(&format!("{ENTERPRISE_USER_SCHEMA}:department")), Some("Engineering"));
@@ -486,8 +246,10 @@ mod tests {
 
         let err = doc.set(r#"emails[value co "z"].display"#, "z").unwrap_err();
         assert!(err.message().contains("not a list of `eq` terms"), "{err}");
-        let err = doc.set("emails.value", "z").unwrap_err();
-        assert!(err.message().contains("multi-valued"), "{err}");
+        // Without a filter, the element `get` reads: the primary one.
+        doc.set("emails.display", "z").unwrap();
+        assert_eq!(doc.value()["emails"][1]["display"], "z");
+        assert_eq!(doc.get_all("emails.display").len(), 1);
         assert!(doc.set("emails[", "z").is_err());
     }
 

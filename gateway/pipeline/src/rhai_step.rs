@@ -78,7 +78,7 @@
 //!    was itself within the budget): the test's peak was 32.3 MiB. Without
 //!    it, the deadline is the only bound, so the gateway binary should
 //!    install it:
-//!    `#[global_allocator] static ALLOC: pipeline::rhai_step::MeteredAlloc = pipeline::rhai_step::MeteredAlloc;`
+//!    `#[global_allocator] static ALLOC: pipeline::MeteredAlloc = pipeline::MeteredAlloc;`
 //! 3. **A post-call check** of the returned value: nesting depth (at most
 //!    [`MAX_RESULT_DEPTH`], checked before anything recursive touches it) and
 //!    Rhai's size limits, so an oversized map never leaves the script.
@@ -100,11 +100,9 @@
 //! exceed `max_map_size` as soon as the script modifies it; raise the limits
 //! for such tenants or keep groups out of scripts.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -115,6 +113,9 @@ use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Module, Position,
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use crate::alloc::MeteredAlloc;
+use crate::log_capture::with_capture;
+pub use crate::log_capture::{LogLevel, LogLine, capture_logs, emit_log};
 use crate::step::{Event, HookContext, Hooks, MatchKey, ScopeDecision, Step, StepError};
 
 /// The progress callback reads the clock every this many operations.
@@ -215,87 +216,7 @@ impl From<RhaiCompileError> for StepError {
     }
 }
 
-/// A log line written by a script.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    /// The step (script) name.
-    pub step: String,
-    pub level: LogLevel,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
-}
-
-impl LogLevel {
-    fn parse(s: &str) -> Option<LogLevel> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "error" => LogLevel::Error,
-            "warn" | "warning" => LogLevel::Warn,
-            "info" => LogLevel::Info,
-            "debug" => LogLevel::Debug,
-            "trace" => LogLevel::Trace,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Error => "error",
-            LogLevel::Warn => "warn",
-            LogLevel::Info => "info",
-            LogLevel::Debug => "debug",
-            LogLevel::Trace => "trace",
-        }
-    }
-}
-
-impl fmt::Display for LogLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Run `f` and return what it returned together with the log lines that
-/// Rhai steps wrote on this thread meanwhile (hook calls must run inside
-/// `f`, on the calling thread: in async code, inside the same
-/// `spawn_blocking` closure). Without a capture, log lines are dropped.
-/// Captures nest; the innermost one gets the lines.
-pub fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, Vec<LogLine>) {
-    struct Restore(Option<Vec<LogLine>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            SINK.with(|sink| *sink.borrow_mut() = self.0.take());
-        }
-    }
-    let outer = SINK.with(|sink| sink.borrow_mut().replace(Vec::new()));
-    let restore = Restore(outer);
-    let value = f();
-    let lines = SINK.with(|sink| sink.borrow_mut().take()).unwrap_or_default();
-    drop(restore);
-    (value, lines)
-}
-
-/// Hand a log line of any step kind (a Wasm plugin's `log` import) to the
-/// [`capture_logs`] active on this thread; without one it is dropped here
-/// (the caller also traces it).
-pub fn emit_log(line: LogLine) {
-    SINK.with(|sink| {
-        if let Some(sink) = sink.borrow_mut().as_mut() {
-            sink.push(line);
-        }
-    });
-}
-
 thread_local! {
-    /// The active [`capture_logs`] buffer.
-    static SINK: RefCell<Option<Vec<LogLine>>> = const { RefCell::new(None) };
     /// Lines of the hook call running on this thread, and how many were dropped.
     static CALL_LOGS: RefCell<(Vec<(LogLevel, String)>, usize)> = const { RefCell::new((Vec::new(), 0)) };
     /// When the hook call running on this thread must stop.
@@ -533,21 +454,15 @@ impl RhaiStep {
                 LogLevel::Trace => tracing::trace!(target: "scimgate::plugin", step, "{message}"),
             }
         }
-        SINK.with(|sink| {
-            if let Some(sink) = sink.borrow_mut().as_mut() {
-                let (lines, dropped) = logs;
-                sink.extend(lines.into_iter().map(|(level, message)| LogLine {
+        with_capture(|sink| {
+            let (lines, dropped) = logs;
+            sink.extend(lines.into_iter().map(|(level, message)| LogLine { step: self.name.clone(), level, message }));
+            if dropped > 0 {
+                sink.push(LogLine {
                     step: self.name.clone(),
-                    level,
-                    message,
-                }));
-                if dropped > 0 {
-                    sink.push(LogLine {
-                        step: self.name.clone(),
-                        level: LogLevel::Warn,
-                        message: format!("{dropped} more log line(s) dropped"),
-                    });
-                }
+                    level: LogLevel::Warn,
+                    message: format!("{dropped} more log line(s) dropped"),
+                });
             }
         });
         outcome.unwrap_or_else(|_| Err(self.failed(format!("{hook}: the script engine panicked"), None)))
@@ -810,115 +725,6 @@ impl Step for RhaiStep {
         }
         let event = serialized_name(&event);
         self.call("on_event", vec![event, self.doc("on_event", doc)?, self.ctx_map(ctx)]).map(|_| ())
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Memory metering
-
-/// A global allocator (the system allocator underneath) that keeps, per
-/// thread, the number of bytes allocated and not yet freed, so that a Rhai
-/// call can be stopped once it allocated more than
-/// [`RhaiLimits::max_memory`]. Install it in the binary:
-///
-/// ```ignore
-/// #[global_allocator]
-/// static ALLOC: pipeline::rhai_step::MeteredAlloc = pipeline::rhai_step::MeteredAlloc;
-/// ```
-///
-/// The cost is two thread-local additions per allocation. Memory freed on
-/// another thread than the one that allocated it skews both threads' counts;
-/// only differences over one call on one thread are used.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MeteredAlloc;
-
-static METERED: AtomicBool = AtomicBool::new(false);
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-#[inline]
-fn account(delta: isize) {
-    // `try_with`: never panic inside the allocator, even during thread teardown.
-    let _ = LIVE.try_with(|live| {
-        let now = live.get().wrapping_add(delta);
-        live.set(now);
-        let _ = PEAK.try_with(|peak| {
-            if now > peak.get() {
-                peak.set(now);
-            }
-        });
-    });
-    if !METERED.load(Ordering::Relaxed) {
-        METERED.store(true, Ordering::Relaxed);
-    }
-}
-
-fn signed(size: usize) -> isize {
-    isize::try_from(size).unwrap_or(isize::MAX)
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments and
-// only adds bookkeeping in const-initialised, destructor-free thread-locals,
-// which neither allocate nor unwind.
-unsafe impl GlobalAlloc for MeteredAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded contract.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            account(signed(layout.size()));
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded contract.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            account(signed(layout.size()));
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded contract.
-        unsafe { System.dealloc(ptr, layout) };
-        account(-signed(layout.size()));
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded contract.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            account(signed(new_size) - signed(layout.size()));
-        }
-        new
-    }
-}
-
-impl MeteredAlloc {
-    /// Whether this process allocates through [`MeteredAlloc`].
-    pub fn is_installed() -> bool {
-        METERED.load(Ordering::Relaxed)
-    }
-
-    /// Bytes allocated and not freed by this thread (0 when not installed).
-    pub fn thread_live_bytes() -> isize {
-        LIVE.try_with(Cell::get).unwrap_or(0)
-    }
-
-    /// The highest [`thread_live_bytes`](Self::thread_live_bytes) since the
-    /// last [`reset_thread_peak`](Self::reset_thread_peak).
-    pub fn thread_peak_bytes() -> isize {
-        PEAK.try_with(Cell::get).unwrap_or(0)
-    }
-
-    /// Start a new peak measurement from the current live bytes.
-    pub fn reset_thread_peak() {
-        let live = Self::thread_live_bytes();
-        let _ = PEAK.try_with(|peak| peak.set(live));
     }
 }
 

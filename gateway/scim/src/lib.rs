@@ -5,6 +5,7 @@
 //! gateway, the plugin SDK (compiled to `wasm32-wasip2`), the fuzzers and the
 //! benches all share it.
 
+pub mod document;
 pub mod error;
 pub mod filter;
 pub mod list;

@@ -12,10 +12,11 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use crate::document;
 use crate::error::{Result, ScimError};
-use crate::filter::{CompareOp, Filter};
+use crate::filter::Filter;
 use crate::path::{AttrPath, ValuePath};
-use crate::resource::{get_ci, key_ci, normalize, normalize_attribute};
+use crate::resource::{get_ci, get_ci_mut, key_ci, normalize, normalize_attribute};
 use crate::schema::{AttrType, AttributeDef, Mutability, PATCH_OP_SCHEMA, ResourceSchema};
 
 /// The three PATCH operations.
@@ -176,7 +177,7 @@ fn apply_path(
         let id = ext.id.clone();
         return match op {
             OpKind::Remove => {
-                doc.remove(&id);
+                document::remove_ci(doc, &id);
                 Ok(())
             }
             _ => apply_without_path(
@@ -226,23 +227,17 @@ fn container_for<'a>(
     schema: &ResourceSchema,
     create: bool,
 ) -> Result<Option<&'a mut Map<String, Value>>> {
-    let Some(urn) = attr.schema.as_deref() else { return Ok(Some(doc)) };
-    if schema.core.id.eq_ignore_ascii_case(urn) {
-        return Ok(Some(doc));
-    }
+    let Some(urn) = document::extension_urn(attr) else { return Ok(Some(doc)) };
     let Some(ext) = schema.extension(urn) else {
         return Err(ScimError::invalid_path(format!("unknown schema '{urn}'")));
     };
-    let key = key_ci(doc, &ext.id).unwrap_or_else(|| ext.id.clone());
-    if !doc.contains_key(&key) {
-        if !create {
-            return Ok(None);
-        }
-        doc.insert(key.clone(), Value::Object(Map::new()));
+    if create {
+        return Ok(Some(document::object_mut(doc, &ext.id)));
     }
-    match doc.get_mut(&key) {
+    match get_ci_mut(doc, &ext.id) {
+        None => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
-        _ => Err(ScimError::invalid_value(format!("{urn} is not an object"))),
+        Some(_) => Err(ScimError::invalid_value(format!("{urn} is not an object"))),
     }
 }
 
@@ -285,11 +280,7 @@ fn apply_whole(
     match (op, def.multi_valued, def.ty) {
         (OpKind::Add, true, _) => {
             let added = new.as_array().cloned().unwrap_or_default();
-            let entry = container.entry(key.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
-            if !entry.is_array() {
-                *entry = Value::Array(Vec::new());
-            }
-            let items = entry.as_array_mut().expect("just made an array");
+            let items = document::array_mut(container, key);
             let before = items.len();
             for item in added {
                 if !items.iter().any(|existing| same_element(def, existing, &item)) {
@@ -341,18 +332,11 @@ fn apply_sub_everywhere(
         set_sub_on(items, &all, sub, new.as_ref());
         return Ok(());
     }
-    let entry = container.entry(key.to_owned()).or_insert_with(|| Value::Object(Map::new()));
-    if !entry.is_object() {
-        *entry = Value::Object(Map::new());
-    }
-    let obj = entry.as_object_mut().expect("just made an object");
-    let sub_key = key_ci(obj, &sub.name).unwrap_or_else(|| sub.name.clone());
+    let obj = document::object_mut(container, key);
     match new {
-        Some(v) => {
-            obj.insert(sub_key, v);
-        }
+        Some(v) => document::insert_ci(obj, &sub.name, v),
         None => {
-            obj.remove(&sub_key);
+            document::remove_ci(obj, &sub.name);
         }
     }
     if obj.is_empty() {
@@ -419,7 +403,7 @@ fn apply_filtered(
             if matched.is_empty() {
                 // Entra replaces `emails[type eq "work"].value` on users who
                 // have no work email yet: create the element the filter names.
-                let Some(mut element) = element_from_filter(filter) else {
+                let Some(mut element) = document::element_from_filter(filter) else {
                     return Err(ScimError::no_target(format!("no value of '{}' matches {filter}", def.name)));
                 };
                 match sub {
@@ -461,13 +445,10 @@ fn apply_filtered(
 fn set_sub_on(items: &mut [Value], chosen: &[usize], sub: &AttributeDef, new: Option<&Value>) {
     for &i in chosen {
         if let Value::Object(obj) = &mut items[i] {
-            let k = key_ci(obj, &sub.name).unwrap_or_else(|| sub.name.clone());
             match new {
-                Some(v) => {
-                    obj.insert(k, v.clone());
-                }
+                Some(v) => document::insert_ci(obj, &sub.name, v.clone()),
                 None => {
-                    obj.remove(&k);
+                    document::remove_ci(obj, &sub.name);
                 }
             }
         }
@@ -507,22 +488,6 @@ fn same_element(def: &AttributeDef, a: &Value, b: &Value) -> bool {
     match (a.get("value"), b) {
         (Some(x), y) if !y.is_object() => x == y,
         _ => a == b,
-    }
-}
-
-/// The element an `eq`-only filter describes (`type eq "work"` gives
-/// `{"type": "work"}`), or `None` when the filter says more than that.
-fn element_from_filter(filter: &Filter) -> Option<Map<String, Value>> {
-    match filter {
-        Filter::Compare { path, op: CompareOp::Eq, value } if path.sub_attr.is_none() && path.schema.is_none() => {
-            Some(Map::from_iter([(path.attr.clone(), value.clone())]))
-        }
-        Filter::And(a, b) => {
-            let mut m = element_from_filter(a)?;
-            m.extend(element_from_filter(b)?);
-            Some(m)
-        }
-        _ => None,
     }
 }
 
