@@ -10,7 +10,8 @@
 //! - **on-event**: every step with the hook, after the write committed.
 //!
 //! Hook calls are synchronous and may take up to their deadline, so callers
-//! run them off the async workers ([`tokio::task::spawn_blocking`]).
+//! run them through [`crate::blocking::run`], in place on a runtime worker
+//! that hands its other tasks to the pool meanwhile.
 
 use std::time::Instant;
 

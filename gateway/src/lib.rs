@@ -1,11 +1,13 @@
 //! scimgate: a SCIM 2.0 gateway.
 //!
-//! The flow of one request, module by module: [`listener`] (HTTP, auth,
-//! body limits) ─▶ [`tokens`] (which tenant) ─▶ [`service`] (the SCIM
-//! operation) ─▶ [`store`] (SQLite: resources, memberships, tokens, the
-//! provisioning log). [`config`] reads `scimgate.toml`; [`server`] wires it
-//! together for `scimgate serve`. Protocol logic lives in the pure `scim`
-//! crate.
+//! One request, module by module: [`listener`] (HTTP, bearer auth through
+//! [`tokens`], body limits) ─▶ [`service`] (route, load, build, the tenant's
+//! [`flow`] of pipeline steps, its target: the embedded [`store`] or an
+//! [`upstream`], commit, present) ─▶ [`listener`] again (the answer, or a
+//! [`failure`] mapped to HTTP in one place; the provisioning-log record).
+//! [`config`] reads `scimgate.toml`, [`tenant`] builds a tenant's snapshot,
+//! [`reload`] swaps them; [`server`] wires it together for `scimgate serve`.
+//! Protocol logic lives in the pure `scim` crate. See ARCHITECTURE.md.
 
 pub mod admin;
 pub mod blocking;

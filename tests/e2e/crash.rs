@@ -257,7 +257,7 @@ fn serve_uses_server_listen_from_the_config_without_listen_flag() {
     std::fs::write(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\npath = \"data/s.db\"\n\n[tenants.acme]\n")
         .unwrap();
     std::fs::create_dir(dir.path().join("data")).unwrap();
-    let mut child = std::process::Command::new(BIN)
+    let mut child = std::process::Command::new(BIN.as_str())
         .arg("serve")
         .arg("--config")
         .arg(&cfg)
@@ -318,7 +318,7 @@ fn sigterm_during_load_answers_in_flight_requests_and_keeps_acknowledged_writes(
 
 /// Runs the binary with `args` and waits (bounded) for it to exit.
 fn run_to_exit(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    let child = std::process::Command::new(BIN)
+    let child = std::process::Command::new(BIN.as_str())
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

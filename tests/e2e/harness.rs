@@ -15,7 +15,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_scimgate");
+/// The gateway under test: this build's, or `SCIMGATE_E2E_BIN` (another
+/// build through the same suite, e.g. to show that a test fails before a fix).
+pub static BIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    std::env::var("SCIMGATE_E2E_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_scimgate").to_owned())
+});
 
 /// How long we wait for the gateway to print its address.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -271,7 +275,7 @@ impl Gateway {
 
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "gateway already running");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(BIN.as_str());
         cmd.args(["serve", "--config"])
             .arg(&self.config)
             .args(["--listen", "127.0.0.1:0"])
@@ -283,7 +287,7 @@ impl Gateway {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", *BIN));
         let out = child.stdout.take().unwrap();
         let mut err = child.stderr.take().unwrap();
 
@@ -391,7 +395,7 @@ impl Gateway {
 
     /// Runs `scimgate ARGS --config F` to completion.
     pub fn cli(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(BIN.as_str());
         cmd.args(args).arg("--config").arg(&self.config).current_dir(self.cwd()).stdin(Stdio::null());
         for (k, v) in &self.env {
             cmd.env(k, v);

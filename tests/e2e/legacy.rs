@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN_TOKEN, BIN, Gateway, eventually};
+use crate::harness::{ADMIN_TOKEN, Gateway, eventually};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const API_KEY: &str = "legacy-hr-e2e-key-0123";
@@ -31,7 +31,7 @@ impl Drop for LegacyHr {
 }
 
 fn legacy_bin() -> PathBuf {
-    let bin = PathBuf::from(BIN).with_file_name("legacy-hr");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_scimgate")).with_file_name("legacy-hr");
     if !bin.is_file() {
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["build", "-q", "-p", "legacy-hr"])

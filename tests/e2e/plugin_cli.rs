@@ -17,7 +17,7 @@ fn fixture(json: &str) -> tempfile::NamedTempFile {
 }
 
 fn plugin_test(plugin: &Path, fixture: &Path, extra: &[&str]) -> Output {
-    Command::new(BIN)
+    Command::new(BIN.as_str())
         .args(["plugin", "test"])
         .arg(plugin)
         .arg("--fixture")

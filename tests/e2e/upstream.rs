@@ -692,7 +692,7 @@ fn concurrent_patches_of_a_user_entering_scope_create_it_upstream_once_and_keep_
     const PATCHES: usize = 16;
     let upstream = Gateway::start(&["app"]);
     let up_token = upstream.token("app");
-    let to = upstream.scim_base();
+    let to = upstream.client().root.clone();
     let recorder = Fake::start(move |_, _| Action::Forward { to: to.clone(), delay: Duration::from_millis(5) });
     let scoped = "[[tenants.acme.steps]]\nkind = \"mapping\"\nscope = 'userType eq \"Employee\"'\n\
                   [tenants.acme.policy]\non_match = \"conflict\"\n";
