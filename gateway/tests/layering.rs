@@ -7,32 +7,45 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Each top-level module of `gateway/src` and the crate modules it names.
-fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut pending = vec![root.clone()];
+fn source_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every `.rs` file below `gateway/src`.
+fn source_files() -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![source_root()];
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 pending.push(path);
-                continue;
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
             }
-            if path.extension().is_none_or(|e| e != "rs") || path.file_name().is_some_and(|n| n == "tests.rs") {
-                continue;
-            }
-            let relative = path.strip_prefix(&root).unwrap();
-            let top =
-                relative.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned();
-            if top == "main" || top == "lib" {
-                continue;
-            }
-            let source = std::fs::read_to_string(&path).unwrap();
-            let code = source.split("#[cfg(test)]").next().unwrap_or_default();
-            let deps = graph.entry(top.clone()).or_default();
-            deps.extend(crate_references(code).into_iter().filter(|m| *m != top));
         }
+    }
+    files
+}
+
+/// Each top-level module of `gateway/src` and the crate modules it names.
+fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let root = source_root();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in source_files() {
+        if path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let relative = path.strip_prefix(&root).unwrap();
+        let top = relative.components().next().unwrap().as_os_str().to_string_lossy();
+        let top = top.trim_end_matches(".rs").to_owned();
+        if top == "main" || top == "lib" {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+        let deps = graph.entry(top.clone()).or_default();
+        deps.extend(crate_references(code).into_iter().filter(|m| *m != top));
     }
     graph
 }
@@ -110,20 +123,11 @@ fn the_layers_below_the_service_know_nothing_above_them() {
 
 #[test]
 fn only_the_http_edges_know_hyper_server_types() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let edges = ["listener.rs", "admin.rs", "server.rs"];
-    let mut pending = vec![root.clone()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if !edges.iter().any(|e| path.ends_with(e)) {
-                let source = std::fs::read_to_string(&path).unwrap();
-                for server_type in ["body::Incoming", "hyper_util::server", "service_fn"] {
-                    assert!(!source.contains(server_type), "{} uses {server_type}", path.display());
-                }
-            }
+    for path in source_files().into_iter().filter(|p| !edges.iter().any(|e| p.ends_with(e))) {
+        let source = std::fs::read_to_string(&path).unwrap();
+        for server_type in ["body::Incoming", "hyper_util::server", "service_fn"] {
+            assert!(!source.contains(server_type), "{} uses {server_type}", path.display());
         }
     }
 }

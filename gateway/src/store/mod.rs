@@ -196,21 +196,17 @@ impl Store {
 /// Columns added after a database may already have been created: `CREATE
 /// TABLE IF NOT EXISTS` does not add them to an existing table.
 fn migrate(conn: &Connection) -> Result<()> {
-    let has_detail: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('provisioning_log') WHERE name = 'detail'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_detail {
-        conn.execute_batch("ALTER TABLE provisioning_log ADD COLUMN detail TEXT")?;
-    }
-    let has_failed_by: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('provisioning_log') WHERE name = 'failed_by'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_failed_by {
-        conn.execute_batch("ALTER TABLE provisioning_log ADD COLUMN failed_by TEXT")?;
+    add_column_if_missing(conn, "provisioning_log", "detail", "TEXT")?;
+    add_column_if_missing(conn, "provisioning_log", "failed_by", "TEXT")
+}
+
+fn add_column_if_missing(conn: &Connection, table: &str, column: &str, kind: &str) -> Result<()> {
+    let present: bool =
+        conn.query_row("SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2", [table, column], |r| {
+            r.get(0)
+        })?;
+    if !present {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
     }
     Ok(())
 }
