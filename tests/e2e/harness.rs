@@ -428,6 +428,18 @@ impl Gateway {
         token.to_string()
     }
 
+    /// A line of `/proc/PID/status` of the running gateway, as a number
+    /// (`Threads`, `VmRSS` in kB).
+    pub fn proc_status(&self, field: &str) -> u64 {
+        let pid = self.child.as_ref().expect("gateway running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+    }
+
     /// SIGKILL, no chance to flush anything.
     pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("gateway running");

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::fake::{Action, Fake};
 use crate::harness::{ADMIN_TOKEN, Gateway, eventually};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -316,6 +317,7 @@ fn hostile_connectors_are_stopped_by_the_host() {
         ("elsewhere", "http.send to http://example.com denied"),
         ("loop", "more than 16 HTTP requests in one call"),
         ("spin", "took longer than its deadline of 500 ms"),
+        ("host-header", "may not set the Host header"),
     ] {
         let extra = format!("deadline_ms = 500\nconfig = {{ mode = \"{mode}\" }}\n");
         let (gw, t) = front(&hr, plugin_artifacts::HOSTILE_CONNECTOR, &extra);
@@ -330,4 +332,60 @@ fn hostile_connectors_are_stopped_by_the_host() {
     assert!(resp.json["detail"].as_str().unwrap().contains("denied"), "{}", resp.body);
     let (_, all) = hr.api("GET", "/api/v1/employees", None);
     assert_eq!(all["total"], 0);
+}
+
+/// Behind a connector with a 300 ms deadline, an upstream that answers
+/// after 2.5 s: each call stops at its deadline (the wait for the answer
+/// included), and 96 at once do not hold a thread each.
+#[test]
+fn a_slow_upstream_stops_connector_calls_at_their_deadline_without_a_thread_each() {
+    const AT_ONCE: usize = 96;
+    let slow = Fake::start(|_, _| Action::Stall(Duration::from_millis(2500), Box::new(Action::json(404, json!({})))));
+    let toml = format!(
+        "[admin]\n[tenants.hr]\nidp = \"entra\"\n[tenants.hr.upstream]\nkind = \"connector\"\nurl = \"{}\"\n\
+         plugin = {:?}\ndeadline_ms = 300\n",
+        slow.url(),
+        plugin_artifacts::LEGACY_HR_CONNECTOR
+    );
+    let gw = Gateway::start_config("", &toml, &[("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN)]);
+    let token = gw.token("hr");
+
+    let started = std::time::Instant::now();
+    let resp = gw.post("/Users", &token, &entra_user("ann@contoso.onmicrosoft.com", "ann@contoso.com", "Ops"));
+    let took = started.elapsed();
+    assert_eq!(resp.status, 500, "{}", resp.describe());
+    assert!(resp.json["detail"].as_str().unwrap().contains("deadline of 300 ms"), "{}", resp.body);
+    assert!(took < Duration::from_millis(1300), "stopped at the deadline, not at the upstream's pace: {took:?}");
+
+    let idle_threads = gw.proc_status("Threads");
+    let mut rss_after = Vec::new();
+    for burst in 0..3 {
+        let racers: Vec<_> = (0..AT_ONCE)
+            .map(|i| {
+                let (client, token) = (gw.client(), token.clone());
+                std::thread::spawn(move || {
+                    let name = format!("u{burst}-{i}@contoso.onmicrosoft.com");
+                    client
+                        .post("/Users", &token, &entra_user(&name, &format!("u{burst}-{i}@contoso.com"), "Ops"))
+                        .status
+                })
+            })
+            .collect();
+        let mut most_threads = 0;
+        while racers.iter().any(|r| !r.is_finished()) {
+            most_threads = most_threads.max(gw.proc_status("Threads"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let statuses: Vec<u16> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+        assert!(statuses.iter().all(|s| *s == 500 || *s == 429), "{statuses:?}");
+        assert!(
+            most_threads < idle_threads + AT_ONCE as u64 / 2,
+            "{AT_ONCE} waiting calls took {most_threads} threads (idle: {idle_threads})"
+        );
+        rss_after.push(gw.proc_status("VmRSS"));
+    }
+    // Repeated bursts reuse what the first one grew: no climb.
+    assert!(rss_after[2] < rss_after[0] + 32 * 1024, "RSS after each burst (kB): {rss_after:?}");
+    let list = gw.get("/Users", &token).expect(200);
+    assert_eq!(list.json["totalResults"], 0, "nothing written");
 }

@@ -47,8 +47,30 @@ fn origin(url: &str) -> Option<(String, String)> {
     Some((scheme, authority))
 }
 
+/// Headers that frame or route the request: the host sets them (`Host` from
+/// the granted URL, the length from the body). A plugin that sets one
+/// could reach another virtual host behind the granted origin, with the
+/// tenant's credential, or smuggle a second request; it is stopped.
+const HOST_OWNED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+    "proxy-connection",
+    "proxy-authorization",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
 impl HttpGrant for OriginGrant {
-    fn send(&self, request: HttpRequest) -> Result<HttpAnswer, HttpCallError> {
+    fn send(&self, request: HttpRequest, wait: Duration) -> Result<HttpAnswer, HttpCallError> {
         let allowed: Vec<String> = self.origins.iter().map(|(s, a)| format!("{s}://{a}")).collect();
         match origin(&request.url) {
             Some(o) if self.origins.contains(&o) => {}
@@ -69,6 +91,11 @@ impl HttpGrant for OriginGrant {
             .map_err(|_| HttpCallError::Denied(format!("'{}' is not an HTTP method", request.method)))?;
         let mut headers = Vec::new();
         for (name, value) in &request.headers {
+            if HOST_OWNED_HEADERS.iter().any(|h| name.trim().eq_ignore_ascii_case(h)) {
+                return Err(HttpCallError::Denied(format!(
+                    "http.send may not set the {name} header: the host sets how a request is framed and routed"
+                )));
+            }
             let header = HeaderName::from_bytes(name.as_bytes()).ok().zip(HeaderValue::from_str(value).ok());
             let Some(header) = header else {
                 return Err(HttpCallError::Denied(format!("invalid header '{name}'")));
@@ -82,7 +109,7 @@ impl HttpGrant for OriginGrant {
         };
         let (http, credential, url, body) = (self.http.clone(), self.credential.clone(), request.url, request.body);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        runtime.spawn(async move {
+        let exchange = runtime.spawn(async move {
             let answer = async {
                 // The host's credential replaces anything the plugin put there.
                 if let Some((name, value)) = credential.header(&http).await? {
@@ -95,7 +122,15 @@ impl HttpGrant for OriginGrant {
             .await;
             let _ = tx.send(answer);
         });
-        match rx.recv_timeout(self.wait + Duration::from_secs(1)) {
+        // The call's deadline bounds the wait; the transport's own timeout
+        // (`self.wait`) bounds it when the deadline is further away. An
+        // exchange nobody waits for any more is dropped (its connection
+        // with it), not left to finish on its own.
+        let answer = rx.recv_timeout(wait.min(self.wait));
+        if answer.is_err() {
+            exchange.abort();
+        }
+        match answer {
             Ok(Ok(r)) => Ok(HttpAnswer {
                 status: r.status,
                 headers: r

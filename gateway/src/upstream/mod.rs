@@ -46,6 +46,8 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 /// The first retry waits up to this long; each further one doubles it.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Connector calls in flight per core (they mostly wait on the network).
+const CONNECTOR_SLOTS_PER_CORE: usize = 8;
 /// A `Retry-After` the upstream did not give (or gave in a form we do not read).
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -61,6 +63,10 @@ pub struct Upstream {
     credential: Arc<Credential>,
     protocol: Protocol,
     retries: u32,
+    /// The longest a call waits for its answer (and a connector call for a slot).
+    timeout: Duration,
+    /// The process's connector slots (see [`UpstreamPool`]).
+    connector_slots: Arc<tokio::sync::Semaphore>,
     throttle: Throttle,
     breaker: Breaker,
     metrics: Arc<Metrics>,
@@ -145,6 +151,7 @@ impl Upstream {
         config: &UpstreamConfig,
         metrics: Arc<Metrics>,
         engine: &PluginEngine,
+        connector_slots: Arc<tokio::sync::Semaphore>,
     ) -> Result<Arc<Upstream>, UpstreamSetupError> {
         let scim: &ScimUpstreamConfig = config.transport();
         let base = scim.url.trim_end_matches('/').to_owned();
@@ -179,6 +186,8 @@ impl Upstream {
             credential,
             protocol,
             retries: scim.retries,
+            timeout: Duration::from_millis(scim.timeout_ms),
+            connector_slots,
             throttle: Throttle::new(&scim.throttle),
             breaker: Breaker::new(&scim.breaker),
             metrics,
@@ -434,6 +443,11 @@ impl Upstream {
         };
         let span = tracing::debug_span!("connector", op = op.as_str(), plugin = plugin.name());
         let call = async {
+            // A plugin call holds its thread until it returns: waiting for
+            // a slot holds none, and past the timeout the IdP hears 429.
+            let Ok(Ok(_slot)) = tokio::time::timeout(self.timeout, self.connector_slots.acquire()).await else {
+                return Err(UpstreamError::Throttled { retry_after: DEFAULT_RETRY_AFTER });
+            };
             span.in_scope(|| crate::blocking::run(|| call(plugin, grant, &ctx))).map_err(|e| match e {
                 ConnectorError::Rejected(m) => UpstreamError::Refused(ScimError::invalid_value(m)),
                 ConnectorError::Conflict(m) => UpstreamError::Refused(ScimError::uniqueness(m)),
@@ -594,13 +608,25 @@ fn unexpected(status: u16) -> UpstreamError {
 /// tenant's upstream config keeps its connection pool, throttle and breaker.
 pub struct UpstreamPool {
     metrics: Arc<Metrics>,
+    /// Connector calls that may run at once in this process, over every
+    /// tenant. A connector plugin is synchronous: while it waits for its
+    /// upstream it holds an OS thread. Bounding the calls bounds the
+    /// threads (and the allocator arenas they leave behind); a call beyond
+    /// waits for a slot without a thread.
+    connector_slots: Arc<tokio::sync::Semaphore>,
     live: Mutex<HashMap<String, Arc<Upstream>>>,
     on_change: Mutex<Option<ChangeHook>>,
 }
 
 impl UpstreamPool {
     pub fn new(metrics: Arc<Metrics>) -> UpstreamPool {
-        UpstreamPool { metrics, live: Mutex::new(HashMap::new()), on_change: Mutex::new(None) }
+        let slots = std::thread::available_parallelism().map_or(2, |n| n.get()) * CONNECTOR_SLOTS_PER_CORE;
+        UpstreamPool {
+            metrics,
+            connector_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+            live: Mutex::new(HashMap::new()),
+            on_change: Mutex::new(None),
+        }
     }
 
     /// The tenant's upstream for `config`: the live one when its config is
@@ -618,7 +644,7 @@ impl UpstreamPool {
         if let Some(up) = live.get(tenant).filter(|u| reusable && u.config() == config) {
             return Ok(up.clone());
         }
-        let up = Upstream::new(tenant, config, self.metrics.clone(), engine)?;
+        let up = Upstream::new(tenant, config, self.metrics.clone(), engine, self.connector_slots.clone())?;
         up.set_change_hook(self.on_change.lock().unwrap_or_else(|p| p.into_inner()).clone());
         live.insert(tenant.to_owned(), up.clone());
         Ok(up)

@@ -14,6 +14,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use pipeline::HookContext;
 use serde_json::Value;
@@ -58,8 +59,10 @@ pub enum HttpCallError {
 /// network, the origins and the credentials.
 pub trait HttpGrant: Send + Sync {
     /// Check the request against what is granted, add the credential, send
-    /// it and wait for the answer (the plugin call is synchronous).
-    fn send(&self, request: HttpRequest) -> Result<HttpAnswer, HttpCallError>;
+    /// it and wait for the answer (the plugin call is synchronous), at most
+    /// `wait`: what is left of the plugin call's deadline. Past it, answer
+    /// [`HttpCallError::Timeout`].
+    fn send(&self, request: HttpRequest, wait: Duration) -> Result<HttpAnswer, HttpCallError>;
 
     /// The most requests one plugin call may make.
     fn budget(&self) -> u32;
@@ -232,7 +235,7 @@ impl WasmConnector {
                 }
             };
             slot.store.data_mut().begin_call(&ctx.tenant);
-            slot.store.data_mut().grant_http(grant, budget);
+            slot.store.data_mut().grant_http(grant, budget, self.limits.deadline);
             slot.store.set_epoch_deadline(self.ticks);
             let wctx = context(ctx);
             let out = f(&mut slot.store, &slot.instance, &wctx, &self.config_json)

@@ -5,6 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
@@ -18,6 +19,9 @@ use crate::bindings::scimgate::plugin::host::{self, LogLevel};
 use crate::bindings::scimgate::plugin::http;
 use crate::bindings::scimgate::plugin::types;
 use crate::connector::{HttpCallError, HttpGrant, HttpRequest};
+
+/// The longest HTTP wait of a call granted without a deadline (none is, today).
+const MAX_HTTP_WAIT: Duration = Duration::from_secs(30);
 
 /// Log lines a plugin may write per call; more are dropped (one warning says so).
 pub const MAX_LOG_LINES_PER_CALL: u32 = 32;
@@ -38,6 +42,8 @@ pub(crate) struct HostState {
     /// Outbound HTTP for this call, if the host grants any.
     http: Option<Arc<dyn HttpGrant>>,
     http_calls_left: u32,
+    /// When this call's deadline passes: an HTTP wait never outlasts it.
+    http_deadline: Option<(Instant, Duration)>,
     /// Why the host stopped the plugin in an HTTP call (for the error).
     pub(crate) http_stopped: Option<String>,
 }
@@ -63,15 +69,19 @@ impl HostState {
             stderr,
             http: None,
             http_calls_left: 0,
+            http_deadline: None,
             http_stopped: None,
         }
     }
 
     /// Grant outbound HTTP to the next call: at most `budget` requests, each
-    /// checked and sent by `grant`.
-    pub(crate) fn grant_http(&mut self, grant: Arc<dyn HttpGrant>, budget: u32) {
+    /// checked and sent by `grant`, none waiting past the call's `deadline`
+    /// (from now). The epoch deadline cannot interrupt the host while it
+    /// waits, so the wait itself is bounded here.
+    pub(crate) fn grant_http(&mut self, grant: Arc<dyn HttpGrant>, budget: u32, deadline: Duration) {
         self.http = Some(grant);
         self.http_calls_left = budget;
+        self.http_deadline = Some((Instant::now() + deadline, deadline));
         self.http_stopped = None;
     }
 
@@ -82,6 +92,7 @@ impl HostState {
         // No call inherits another's HTTP grant (reused instances).
         self.http = None;
         self.http_calls_left = 0;
+        self.http_deadline = None;
         self.http_stopped = None;
         self.limiter.denied = None;
         self.stderr.clear();
@@ -116,9 +127,16 @@ impl http::Host for HostState {
             return stop(self, format!("more than {} HTTP requests in one call (a loop?)", grant.budget()));
         }
         self.http_calls_left -= 1;
+        let (deadline, limit) = self.http_deadline.unwrap_or((Instant::now() + MAX_HTTP_WAIT, MAX_HTTP_WAIT));
+        let past_deadline =
+            |state: &mut HostState| stop(state, format!("took longer than its deadline of {} ms", limit.as_millis()));
+        let Some(wait) = deadline.checked_duration_since(Instant::now()).filter(|w| !w.is_zero()) else {
+            return past_deadline(self);
+        };
         let request = HttpRequest { method: req.method, url: req.url, headers: req.headers, body: req.body };
-        match grant.send(request) {
+        match grant.send(request, wait) {
             Ok(r) => Ok(Ok(http::Response { status: r.status, headers: r.headers, body: r.body })),
+            Err(HttpCallError::Timeout) if Instant::now() >= deadline => past_deadline(self),
             Err(HttpCallError::Timeout) => Ok(Err(http::HttpError::Timeout)),
             Err(HttpCallError::Transport(m)) => Ok(Err(http::HttpError::Transport(m))),
             Err(HttpCallError::Denied(why)) => stop(self, why),

@@ -350,7 +350,7 @@ impl Step for WasmStep {
             };
             let (result, slot) = self.enter(ctx, "on-event", |store, instance| {
                 if let Some(grant) = &self.event_grant {
-                    store.data_mut().grant_http(grant.clone(), grant.budget());
+                    store.data_mut().grant_http(grant.clone(), grant.budget(), self.limits.deadline);
                 }
                 indices.load(&mut *store, instance)?.call_on_event(store, wevent, &input, &wctx, &self.config_json)
             })?;

@@ -19,7 +19,7 @@ struct FakeHr {
 }
 
 impl HttpGrant for FakeHr {
-    fn send(&self, request: HttpRequest) -> Result<HttpAnswer, HttpCallError> {
+    fn send(&self, request: HttpRequest, _wait: Duration) -> Result<HttpAnswer, HttpCallError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if !request.url.starts_with("http://hr.test/") {
             return Err(HttpCallError::Denied(format!("http.send to {} denied", request.url)));
@@ -72,4 +72,51 @@ fn the_fresh_policy_keeps_nothing() {
     let grant = Arc::new(FakeHr { requests: AtomicUsize::new(0) });
     assert!(hr.get(grant, &ctx(Operation::Get, "User"), "7").unwrap().is_some());
     assert_eq!(hr.idle_instances(), 0);
+}
+
+/// An upstream that answers after `delay`, or not before the wait it is given.
+struct Slow {
+    delay: Duration,
+    waits: std::sync::Mutex<Vec<Duration>>,
+}
+
+impl HttpGrant for Slow {
+    fn send(&self, _request: HttpRequest, wait: Duration) -> Result<HttpAnswer, HttpCallError> {
+        self.waits.lock().unwrap().push(wait);
+        if wait < self.delay {
+            std::thread::sleep(wait);
+            return Err(HttpCallError::Timeout);
+        }
+        std::thread::sleep(self.delay);
+        Ok(HttpAnswer { status: 404, headers: Vec::new(), body: "{}".into() })
+    }
+
+    fn budget(&self) -> u32 {
+        2
+    }
+}
+
+#[test]
+fn an_http_wait_never_outlasts_the_calls_deadline() {
+    let limits = Limits { deadline: Duration::from_millis(300), ..Limits::default() };
+    let config = json!({"base_url": "http://hr.test"});
+    let hr = WasmConnector::load_file(
+        engine(),
+        "connector",
+        plugin_artifacts::LEGACY_HR_CONNECTOR.as_ref(),
+        &config,
+        limits,
+    )
+    .unwrap();
+    let slow = Arc::new(Slow { delay: Duration::from_millis(2500), waits: Default::default() });
+    let started = std::time::Instant::now();
+    let err = hr.get(slow.clone(), &ctx(Operation::Get, "User"), "7").unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, ConnectorError::Stopped(ref m) if m.contains("deadline of 300 ms")), "{err}");
+    assert!(took < Duration::from_millis(800), "stopped at its deadline, not the upstream's pace: {took:?}");
+    let waits = slow.waits.lock().unwrap().clone();
+    assert!(waits.iter().all(|w| *w <= Duration::from_millis(300)), "{waits:?}");
+    // An upstream inside the deadline answers normally.
+    let quick = Arc::new(Slow { delay: Duration::from_millis(10), waits: Default::default() });
+    assert!(hr.get(quick, &ctx(Operation::Get, "User"), "7").unwrap().is_none());
 }

@@ -1,6 +1,8 @@
 //! A connector that misbehaves on purpose, chosen by its config's `mode`:
 //! `elsewhere` sends a request to a host outside its origin, `loop` calls
-//! `http.send` without end, `spin` loops without calling anything. Every
+//! `http.send` without end, `spin` loops without calling anything,
+//! `host-header` sends to its own origin with `Host: other-host` (to reach
+//! another virtual host there with the tenant's credential). Every
 //! operation does the same. The host must stop each with a clear error.
 
 #[cfg(target_arch = "wasm32")]
@@ -21,6 +23,10 @@ mod component {
         let request = |url: String| http::Request { method: "GET".into(), url, headers: Vec::new(), body: None };
         if config.contains("\"elsewhere\"") {
             let _ = http::send(&request("http://example.com/steal".into()));
+        } else if config.contains("\"host-header\"") {
+            let mut rerouted = request(format!("{base}/admin"));
+            rerouted.headers.push(("Host".into(), "other-host.internal".into()));
+            let _ = http::send(&rerouted);
         } else if config.contains("\"loop\"") {
             loop {
                 let _ = http::send(&request(format!("{base}/healthz")));
