@@ -14,12 +14,14 @@
 //!
 //! Reloads come from a file watcher (mtime polling of the main config, the
 //! tenants directory and every step file, debounced), `SIGHUP` and
-//! `POST /admin/reload`; they are serialized. Listener, store and admin
-//! settings are read at start only.
+//! `POST /admin/reload`; they are serialized. Within a reload the changed
+//! tenants build side by side (a thread per core) and each goes live as
+//! soon as it is built, so one slow tenant delays no other. Listener, store
+//! and admin settings are read at start only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -106,17 +108,14 @@ impl Registry {
             reloads_refused: AtomicU64::new(0),
         };
         registry.set_watch_list(config);
+        let jobs: Vec<_> =
+            config.tenants.iter().map(|(name, c)| (name.as_str(), c, registry.digests.fingerprint(c))).collect();
+        let built = registry.build_side_by_side(&jobs, |_, _| {});
         let mut map = TenantMap::new();
-        for (name, tenant_config) in &config.tenants {
-            let version = registry.next_version.fetch_add(1, Ordering::Relaxed);
-            let tenant = Arc::new(build(name, tenant_config, &registry.engine, &registry.upstreams, version)?);
-            registry.remember(
-                name,
-                registry.digests.fingerprint(tenant_config),
-                &tenant,
-                config.tenant_files.get(name),
-            );
-            map.insert(name.clone(), tenant);
+        for ((name, _, print), result) in jobs.into_iter().zip(built) {
+            let tenant = result?;
+            registry.remember(name, print, &tenant, config.tenant_files.get(name));
+            map.insert(name.to_owned(), tenant);
         }
         *registry.tenants.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
         Ok(registry)
@@ -207,6 +206,7 @@ impl Registry {
             self.refuse(name, error.to_string(), None);
             report.failed.push((name.clone(), error.to_string()));
         }
+        let mut changed = Vec::new();
         for (name, tenant_config) in &config.tenants {
             let print = self.digests.fingerprint(tenant_config);
             let known = self.fingerprints.lock().unwrap_or_else(|e| e.into_inner()).get(name).copied();
@@ -214,28 +214,30 @@ impl Registry {
                 Some(tenant) if known == Some(print) => {
                     next.insert(name.clone(), tenant.clone());
                     report.unchanged += 1;
-                    continue;
                 }
-                _ => {}
+                _ => changed.push((name.as_str(), tenant_config, print)),
             }
-            let version = self.next_version.fetch_add(1, Ordering::Relaxed);
-            match build(name, tenant_config, &self.engine, &self.upstreams, version) {
+        }
+        // Each changed tenant goes live as soon as it is built.
+        let built = self.build_side_by_side(&changed, |name, tenant| self.publish(name, tenant));
+        for ((name, _, print), result) in changed.into_iter().zip(built) {
+            let name = name.to_owned();
+            match result {
                 Ok(tenant) => {
-                    let tenant = Arc::new(tenant);
-                    self.remember(name, print, &tenant, config.tenant_files.get(name));
-                    if current.contains_key(name) {
+                    self.remember(&name, print, &tenant, config.tenant_files.get(&name));
+                    if current.contains_key(&name) {
                         report.changed.push(name.clone());
                     } else {
                         report.added.push(name.clone());
                     }
-                    next.insert(name.clone(), tenant);
+                    next.insert(name, tenant);
                 }
                 Err(e) => {
-                    if let Some(tenant) = current.get(name) {
+                    if let Some(tenant) = current.get(&name) {
                         next.insert(name.clone(), tenant.clone());
                     }
-                    self.refuse(name, e.to_string(), config.tenant_files.get(name));
-                    report.failed.push((name.clone(), e.to_string()));
+                    self.refuse(&name, e.to_string(), config.tenant_files.get(&name));
+                    report.failed.push((name, e.to_string()));
                 }
             }
         }
@@ -255,6 +257,51 @@ impl Registry {
             failed = report.failed.len(), unchanged = report.unchanged, "reloaded"
         );
         report
+    }
+
+    /// Build `jobs` (name, config, fingerprint) on up to one thread per
+    /// core, results in the order of `jobs`; `built` hears of each success
+    /// as it happens. A tenant that takes long to build (a large script, a
+    /// component not yet compiled) holds up only its own thread.
+    fn build_side_by_side(
+        &self,
+        jobs: &[(&str, &TenantConfig, [u8; 32])],
+        built: impl Fn(&str, &Arc<Tenant>) + Sync,
+    ) -> Vec<Result<Arc<Tenant>, TenantError>> {
+        let next_job = AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(jobs.len());
+        let mut done: Vec<(usize, Result<Arc<Tenant>, TenantError>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let index = next_job.fetch_add(1, Ordering::Relaxed);
+                            let Some((name, config, _)) = jobs.get(index) else { return mine };
+                            let version = self.next_version.fetch_add(1, Ordering::Relaxed);
+                            let result = build(name, config, &self.engine, &self.upstreams, version).map(Arc::new);
+                            if let Ok(tenant) = &result {
+                                built(name, tenant);
+                            }
+                            mine.push((index, result));
+                        }
+                    })
+                })
+                .collect();
+            // A builder that panicked takes the reload down with it, as one
+            // build on this thread would have.
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        });
+        done.sort_by_key(|(index, _)| *index);
+        done.into_iter().map(|(_, result)| result).collect()
+    }
+
+    /// Put one tenant's new snapshot live, leaving the others as they are.
+    fn publish(&self, name: &str, tenant: &Arc<Tenant>) {
+        let mut live = self.tenants.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = TenantMap::clone(&live);
+        map.insert(name.to_owned(), tenant.clone());
+        *live = Arc::new(map);
     }
 
     /// Record what the watcher must look at after a (re)load: the main
