@@ -15,6 +15,14 @@ use crate::flow::Plan;
 use crate::store::{ResourceKind, StoreError, StoredResource, TargetChange, TargetOutcome};
 use crate::tenant::Tenant;
 
+/// What a committed write hands to the after-commit phase.
+struct Committed<'a> {
+    operation: Operation,
+    stored: &'a StoredResource,
+    plan: Option<&'a Plan>,
+    outcome: &'a TargetOutcome,
+}
+
 /// Builds the new document from the version it replaces.
 type Build = Box<dyn FnOnce(&StoredResource) -> std::result::Result<Value, ScimError> + Send>;
 
@@ -38,7 +46,8 @@ impl Service {
         };
         let mut resp = respond(tenant, 201, &stored, &projection, &req.base_url)?;
         resp.location = Some(location(&req.base_url, &stored));
-        self.after_commit(tenant, Operation::Create, &stored, plan.as_ref(), &outcome, &req.base_url, &mut resp);
+        let write = Committed { operation: Operation::Create, stored: &stored, plan: plan.as_ref(), outcome: &outcome };
+        self.after_commit(tenant, write, &req.base_url, &mut resp);
         Ok(resp)
     }
 
@@ -54,7 +63,8 @@ impl Service {
         let build: Build = Box::new(move |_| Ok(doc));
         let (stored, outcome, plan) = self.update(tenant, kind, id, req, Operation::Replace, build).await?;
         let mut resp = respond(tenant, 200, &stored, &projection, &req.base_url)?;
-        self.after_commit(tenant, Operation::Replace, &stored, plan.as_ref(), &outcome, &req.base_url, &mut resp);
+        let write = Committed { operation: Operation::Replace, stored: &stored, plan: plan.as_ref(), outcome: &outcome };
+        self.after_commit(tenant, write, &req.base_url, &mut resp);
         Ok(resp)
     }
 
@@ -77,7 +87,8 @@ impl Service {
         } else {
             respond(tenant, 200, &stored, &projection, &req.base_url)?
         };
-        self.after_commit(tenant, Operation::Patch, &stored, plan.as_ref(), &outcome, &req.base_url, &mut resp);
+        let write = Committed { operation: Operation::Patch, stored: &stored, plan: plan.as_ref(), outcome: &outcome };
+        self.after_commit(tenant, write, &req.base_url, &mut resp);
         Ok(resp)
     }
 
@@ -95,7 +106,8 @@ impl Service {
         let delete = self.store.delete(&tenant.name, kind, id, if_match, tenant.policy.on_delete);
         let (stored, outcome) = self.timed(tenant, delete).await?;
         let mut resp = ScimResponse { resource_id: Some(id.to_owned()), ..ScimResponse::empty(204) };
-        self.after_commit(tenant, Operation::Delete, &stored, None, &outcome, &req.base_url, &mut resp);
+        let write = Committed { operation: Operation::Delete, stored: &stored, plan: None, outcome: &outcome };
+        self.after_commit(tenant, write, &req.base_url, &mut resp);
         Ok(resp)
     }
 
@@ -146,17 +158,8 @@ impl Service {
     /// Log what the pipeline decided and raise the lifecycle event a write
     /// caused. Event hooks run after the commit: their failures are logged,
     /// never undo the write.
-    #[allow(clippy::too_many_arguments)]
-    fn after_commit(
-        &self,
-        tenant: &Tenant,
-        operation: Operation,
-        stored: &StoredResource,
-        plan: Option<&Plan>,
-        outcome: &TargetOutcome,
-        base: &str,
-        resp: &mut ScimResponse,
-    ) {
+    fn after_commit(&self, tenant: &Tenant, write: Committed<'_>, base: &str, resp: &mut ScimResponse) {
+        let Committed { operation, stored, plan, outcome } = write;
         if !tenant.has_target() {
             return;
         }
