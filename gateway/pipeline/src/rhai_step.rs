@@ -51,12 +51,23 @@
 //! deadline per call, checked from [`Engine::on_progress`] every
 //! [`DEADLINE_CHECK_EVERY`] operations against a thread-local deadline set
 //! for the duration of the call (the engine is shared between threads, the
-//! deadline is not). Errors map to [`StepError::ResourceLimit`] (operations,
-//! call depth, sizes, memory) or [`StepError::Timeout`] (deadline). Script
-//! errors ([`StepError::Failed`]) carry `script:line:column` in `location`;
-//! limit errors name the script but rarely a position, because Rhai moves
-//! the position of its limit errors to the outermost script call site, which
-//! for a hook called from Rust is none.
+//! deadline is not); the same callback counts the operations. Errors map to
+//! [`StepError::ResourceLimit`] (operations, call depth, sizes, memory) or
+//! [`StepError::Timeout`] (deadline).
+//!
+//! Script errors ([`StepError::Failed`]) carry `script:line:column` in
+//! `location`; limit errors name the script but rarely a position, because
+//! Rhai moves the position of its limit errors to the outermost script call
+//! site, which for a hook called from Rust is none.
+//!
+//! A call the progress callback stopped fails, whatever the script returns:
+//! the stop is recorded for the call and repeated at every later operation,
+//! because some native functions swallow the errors of the script functions
+//! they call (Rhai's `sort`, `order` and `dedup` with a comparator took a
+//! stopped comparison for an answer, and the script went on to return the
+//! document). Those are replaced by versions that pass any error on at once
+//! (`natives`), so that `reject` or `throw` in a comparator fail the call
+//! too.
 //!
 //! Rhai's size limits are checked when a value is built or passed to a
 //! function, and they count everything nested in a container, but they are
@@ -125,6 +136,8 @@ pub use crate::alloc::MeteredAlloc;
 use crate::log_capture::with_capture;
 pub use crate::log_capture::{LogLevel, LogLine, capture_logs, emit_log};
 use crate::step::{Event, HookContext, Hooks, MatchKey, ScopeDecision, Step, StepError};
+
+mod natives;
 
 /// The progress callback reads the clock every this many operations.
 pub const DEADLINE_CHECK_EVERY: u64 = 16;
@@ -240,6 +253,9 @@ thread_local! {
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
     /// Live bytes at the start of the call, and the budget.
     static MEMORY: Cell<Option<(isize, isize)>> = const { Cell::new(None) };
+    /// Why the progress callback stopped the hook call running on this
+    /// thread, if it did.
+    static STOPPED: Cell<Option<Stop>> = const { Cell::new(None) };
 }
 
 fn push_log(level: LogLevel, message: &str) {
@@ -266,25 +282,39 @@ fn push_log(level: LogLevel, message: &str) {
 enum Stop {
     Deadline,
     Memory,
+    Operations,
 }
 
 /// The value `reject(message)` throws.
 #[derive(Debug, Clone)]
 struct Rejection(String);
 
-fn progress(operations: u64) -> Option<Dynamic> {
-    if let Some((start, budget)) = MEMORY.get()
-        && MeteredAlloc::thread_live_bytes().saturating_sub(start) > budget
-    {
-        return Some(Dynamic::from(Stop::Memory));
-    }
-    if operations.is_multiple_of(DEADLINE_CHECK_EVERY)
-        && let Some(deadline) = DEADLINE.get()
-        && Instant::now() >= deadline
-    {
-        return Some(Dynamic::from(Stop::Deadline));
-    }
-    None
+/// The progress callback: stops the script past `max_operations` (0: no
+/// limit), the memory budget or the deadline. A stop is recorded in
+/// [`STOPPED`] and repeated at every later operation, because some native
+/// functions swallow the error (Rhai's `sort` and `dedup` treat a failed
+/// comparison as an answer; see [`natives`]): the call then fails with it
+/// whatever the script returns.
+fn progress(operations: u64, max_operations: u64) -> Option<Dynamic> {
+    let stop = STOPPED.get().or_else(|| {
+        if max_operations > 0 && operations > max_operations {
+            return Some(Stop::Operations);
+        }
+        if let Some((start, budget)) = MEMORY.get()
+            && MeteredAlloc::thread_live_bytes().saturating_sub(start) > budget
+        {
+            return Some(Stop::Memory);
+        }
+        if operations.is_multiple_of(DEADLINE_CHECK_EVERY)
+            && let Some(deadline) = DEADLINE.get()
+            && Instant::now() >= deadline
+        {
+            return Some(Stop::Deadline);
+        }
+        None
+    })?;
+    STOPPED.set(Some(stop));
+    Some(Dynamic::from(stop))
 }
 
 /// The packages every engine gets, built once.
@@ -308,7 +338,8 @@ fn build_engine(limits: &RhaiLimits) -> Engine {
         engine.register_global_module(package.clone());
     }
     engine
-        .set_max_operations(limits.max_operations)
+        // Counted by the progress callback instead, which records the stop.
+        .set_max_operations(0)
         .set_max_call_levels(limits.max_call_depth)
         .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
         .set_max_string_size(limits.max_string_size)
@@ -319,7 +350,8 @@ fn build_engine(limits: &RhaiLimits) -> Engine {
         .set_strict_variables(true);
     engine.disable_symbol("eval");
     engine.disable_symbol("import");
-    engine.on_progress(progress);
+    let max_operations = limits.max_operations;
+    engine.on_progress(move |operations| progress(operations, max_operations));
     engine.on_print(|text| push_log(LogLevel::Info, text));
     engine.on_debug(|text, _, _| push_log(LogLevel::Debug, text));
     engine.register_fn("reject", |message: Dynamic| -> Result<(), Box<EvalAltResult>> {
@@ -332,6 +364,7 @@ fn build_engine(limits: &RhaiLimits) -> Engine {
         push_log(level, &message.to_string());
         Ok(())
     });
+    natives::register(&mut engine);
     engine
 }
 
@@ -475,6 +508,11 @@ impl RhaiStep {
                     hook,
                     args,
                 );
+                // Stopped, even if a native function swallowed the error and
+                // the script went on: fail with the stop.
+                if let Some(stop) = STOPPED.get() {
+                    return Err(self.stopped(hook, stop, ""));
+                }
                 match value {
                     Ok(value) => self.check_result(hook, value),
                     Err(e) => Err(self.map_error(hook, *e)),
@@ -562,14 +600,8 @@ impl RhaiStep {
             EvalAltResult::ErrorRuntime(value, _) if value.is::<Rejection>() => {
                 StepError::Rejected { step: self.name.clone(), message: value.cast::<Rejection>().0 }
             }
-            EvalAltResult::ErrorTerminated(token, _) if token.is::<Stop>() => match token.cast::<Stop>() {
-                Stop::Deadline => StepError::Timeout { step: self.name.clone(), limit_ms: self.limits.deadline_ms },
-                Stop::Memory => {
-                    self.limit(format!("{hook} allocated more than {} of memory{at}", bytes(self.limits.max_memory)))
-                }
-            },
-            EvalAltResult::ErrorTooManyOperations(_) => {
-                self.limit(format!("{hook} ran more than {} operations{at}", self.limits.max_operations))
+            EvalAltResult::ErrorTerminated(token, _) if token.is::<Stop>() => {
+                self.stopped(hook, token.cast::<Stop>(), &at)
             }
             EvalAltResult::ErrorStackOverflow(_) => {
                 self.limit(format!("{hook} nested calls deeper than {} levels{at}", self.limits.max_call_depth))
@@ -580,6 +612,20 @@ impl RhaiStep {
             }
             EvalAltResult::ErrorRuntime(value, _) => self.failed(format!("{hook}: script error: {value}"), location),
             other => self.failed(format!("{hook}: {other}"), location),
+        }
+    }
+
+    /// The error of a call the progress callback stopped; `at` is `" at
+    /// location"` or empty.
+    fn stopped(&self, hook: &str, stop: Stop, at: &str) -> StepError {
+        match stop {
+            Stop::Deadline => StepError::Timeout { step: self.name.clone(), limit_ms: self.limits.deadline_ms },
+            Stop::Memory => {
+                self.limit(format!("{hook} allocated more than {} of memory{at}", bytes(self.limits.max_memory)))
+            }
+            Stop::Operations => {
+                self.limit(format!("{hook} ran more than {} operations{at}", self.limits.max_operations))
+            }
         }
     }
 
@@ -642,11 +688,12 @@ fn key_text(value: &Dynamic) -> Result<Option<String>, ()> {
     Err(())
 }
 
-/// Per-call thread-local state: deadline, memory baseline, log buffer.
+/// Per-call thread-local state: deadline, memory baseline, stop, log buffer.
 /// Restores what it replaced when finished (or dropped by a panic).
 struct CallGuard {
     deadline: Option<Instant>,
     memory: Option<(isize, isize)>,
+    stopped: Option<Stop>,
     logs: (Vec<(LogLevel, String)>, usize),
 }
 
@@ -660,6 +707,7 @@ impl CallGuard {
         CallGuard {
             deadline: DEADLINE.replace(deadline),
             memory: MEMORY.replace(memory),
+            stopped: STOPPED.replace(None),
             logs: CALL_LOGS.with(|logs| std::mem::take(&mut *logs.borrow_mut())),
         }
     }
@@ -675,6 +723,7 @@ impl Drop for CallGuard {
     fn drop(&mut self) {
         DEADLINE.set(self.deadline);
         MEMORY.set(self.memory);
+        STOPPED.set(self.stopped);
         if !self.logs.0.is_empty() || self.logs.1 > 0 {
             let outer = std::mem::take(&mut self.logs);
             CALL_LOGS.with(|logs| *logs.borrow_mut() = outer);

@@ -631,6 +631,76 @@ fn measure_map_bomb_without_memory_budget() {
 }
 
 // ---------------------------------------------------------------------------
+// Native functions that call back into the script must not swallow the error
+// that stopped it.
+
+/// How much longer than its deadline a call may take: enough for a debug
+/// build on a loaded machine.
+const MARGIN: Duration = Duration::from_millis(500);
+
+#[test]
+fn a_comparator_stopped_by_the_deadline_fails_the_call() {
+    for call in [
+        "a.sort(|x, y| { loop {} });",
+        "a.sort_by(|x, y| { loop {} });",
+        "let b = a.order(|x, y| { loop {} });",
+        "let b = a.order_by(|x, y| { loop {} });",
+        "a.dedup(|x, y| { loop {} });",
+        "a.sort(\"spin\");",
+        "a.dedup(\"spin\");",
+    ] {
+        // A thousand elements: Rhai's own sort went on comparing after the
+        // deadline, one failed comparison per pair.
+        let source = format!(
+            "fn spin(x, y) {{ loop {{}} }}\n\
+             fn transform_in(user, ctx) {{ let a = []; for i in 0..1000 {{ a.push(i % 7); }} {call} user }}"
+        );
+        // No operation limit, so that the deadline is what stops it.
+        let outcome = run_with(&source, RhaiLimits { max_operations: 0, ..RhaiLimits::default() });
+        assert_eq!(outcome.result, Err(StepError::Timeout { step: "bomb.rhai".to_owned(), limit_ms: 50 }), "{call}");
+        assert!(outcome.elapsed < Duration::from_millis(50) + MARGIN, "{call}: took {:?}", outcome.elapsed);
+    }
+}
+
+#[test]
+fn a_comparator_stopped_by_the_operation_limit_fails_the_call() {
+    let limits = RhaiLimits { deadline_ms: 0, max_operations: 100_000, ..RhaiLimits::default() };
+    for call in ["a.sort(|x, y| { loop {} });", "a.dedup(|x, y| { loop {} });"] {
+        let source = format!("fn transform_in(user, ctx) {{ let a = [3, 1, 2, 2]; {call} user }}");
+        let outcome = run_with(&source, limits.clone());
+        let Err(StepError::ResourceLimit { message, .. }) = &outcome.result else { panic!("{:?}", outcome.result) };
+        assert_eq!(message, "transform_in ran more than 100000 operations");
+    }
+}
+
+#[test]
+fn errors_in_comparators_are_not_swallowed() {
+    let step = compile("fn transform_in(user, ctx) { let a = [3, 1, 2]; a.sort(|x, y| reject(\"no sorting\")); user }");
+    assert_eq!(
+        step.transform_in(user(), &ctx()),
+        Err(StepError::Rejected { step: "test.rhai".to_owned(), message: "no sorting".to_owned() })
+    );
+    let step = compile("fn transform_in(user, ctx) { let a = [1, 1]; a.dedup(|x, y| x.nope()); user }");
+    assert!(matches!(step.transform_in(user(), &ctx()), Err(StepError::Failed { .. })));
+    let step =
+        compile("fn f(x) { f(x) }\nfn transform_in(user, ctx) { let a = [2, 1]; let b = a.order(|x, y| f(x)); user }");
+    let result = step.transform_in(user(), &ctx());
+    assert!(
+        matches!(&result, Err(StepError::ResourceLimit { message, .. }) if message.contains("deeper than")),
+        "{result:?}"
+    );
+    // Well-behaved comparators still work, with integers or booleans.
+    let step = compile(
+        "fn transform_in(user, ctx) { let a = [3, 1, 2, 2]; a.sort(|x, y| y - x); let b = a.order(|x, y| x < y);
+         let c = [1, 1, 2, 1]; c.dedup(|x, y| x == y); #{a: a, b: b, c: c} }",
+    );
+    assert_eq!(
+        step.transform_in(user(), &ctx()).unwrap(),
+        json!({"a": [3, 2, 2, 1], "b": [1, 2, 2, 3], "c": [1, 2, 1]})
+    );
+}
+
+// ---------------------------------------------------------------------------
 // The example scripts (examples/rhai/)
 
 const WORK_EMAIL: &str = include_str!("../../../../examples/rhai/work-email.rhai");
