@@ -69,6 +69,20 @@
 //! (`natives`), so that `reject` or `throw` in a comparator fail the call
 //! too.
 //!
+//! No native function builds a result past the size limits. Rhai checks a
+//! native function's result only after the call, and the deadline and the
+//! memory budget are checked between operations, so one call such as
+//! `t.replace("a", s)` (a 512 KiB `s`, a 2 KiB `t`) allocated 2 GiB in 13 s.
+//! Every function of the registered packages whose result can be more than
+//! a few times its arguments (`replace`, `pad`, `to_upper`, `to_lower`,
+//! `split`, `to_chars`, array `pad`...) is replaced by a version that
+//! computes the result's size first and fails, with the same
+//! [`StepError::ResourceLimit`], before allocating it; the others make at
+//! most the sum of their arguments, or a few times one of them, before
+//! Rhai's check (`natives` lists them all). These checks need no
+//! [`MeteredAlloc`]. The same attack now fails in about a millisecond,
+//! allocating nothing beyond its own arguments.
+//!
 //! Rhai's size limits are checked when a value is built or passed to a
 //! function, and they count everything nested in a container, but they are
 //! *not* checked when a map grows through an index assignment: `m[k] = v` in
@@ -77,12 +91,11 @@
 //!
 //! 1. **The deadline.** Every call ends within `deadline_ms`, plus at most
 //!    [`DEADLINE_CHECK_EVERY`] operations, plus whatever the last native
-//!    function takes (bounded by the size limits; building a 1 MiB string
-//!    with `pad` took ~85 ms in a dev build), and a script can only allocate
-//!    so fast. With small values (`m[k] = i`) a 50 ms call stays under 1 MiB
-//!    (measured: 664 KiB), and the operation limit alone (1 000 000, a few
-//!    per insertion) caps such a map too (measured without a deadline: a
-//!    13 MB process peak).
+//!    function takes (bounded by the size limits, see above), and a script
+//!    can only allocate so fast. With small values (`m[k] = i`) a 50 ms call
+//!    stays under 1 MiB (measured: 664 KiB), and the operation limit alone
+//!    (1 000 000, a few per insertion) caps such a map too (measured without
+//!    a deadline: a 13 MB process peak).
 //! 2. **The memory budget** (`max_memory`, default 32 MiB), enforced when the
 //!    process's global allocator is [`MeteredAlloc`], which counts each
 //!    thread's live bytes; the progress callback stops the script at the
@@ -364,7 +377,7 @@ fn build_engine(limits: &RhaiLimits) -> Engine {
         push_log(level, &message.to_string());
         Ok(())
     });
-    natives::register(&mut engine);
+    natives::register(&mut engine, limits);
     engine
 }
 

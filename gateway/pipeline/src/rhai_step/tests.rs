@@ -631,12 +631,154 @@ fn measure_map_bomb_without_memory_budget() {
 }
 
 // ---------------------------------------------------------------------------
-// Native functions that call back into the script must not swallow the error
-// that stopped it.
+// Native functions: one call must not outgrow the limits, and none may
+// swallow the error that stopped the script.
 
 /// How much longer than its deadline a call may take: enough for a debug
 /// build on a loaded machine.
 const MARGIN: Duration = Duration::from_millis(500);
+
+/// Builds `s`, a 512 KiB string, within the limits.
+const HALF_MIB: &str = "let s = \"x\"; for i in 0..19 { s += s; }";
+
+#[test]
+fn one_native_call_cannot_build_a_string_past_the_limit() {
+    let attacks = [
+        // 2 KiB of "a", each replaced by 512 KiB: 1 GiB (before the checks:
+        // 2 GiB allocated, 13 s).
+        format!("{HALF_MIB} let t = \"a\"; for i in 0..11 {{ t += t; }} t.replace(\"a\", s);"),
+        format!("{HALF_MIB} let t = \"a\"; for i in 0..11 {{ t += t; }} t.replace('a', s);"),
+        // 1 MiB of "a" (the limit), each replaced by 4 bytes.
+        "let t = \"a\"; for i in 0..20 { t += t; } t.replace(\"a\", '😀');".to_owned(),
+        "let t = \"a\"; for i in 0..20 { t += t; } t.replace('a', '😀');".to_owned(),
+        // A million characters of 4 bytes.
+        "let t = \"\"; t.pad(1000000, '😀');".to_owned(),
+        "let t = \"\"; t.pad(1000000, \"😀\");".to_owned(),
+        // 1 MiB of "ΐ" is 3 MiB upper-cased.
+        "let t = \"ΐ\"; for i in 0..19 { t += t; } let u = t.to_upper();".to_owned(),
+        "let t = \"ΐ\"; for i in 0..19 { t += t; } t.make_upper();".to_owned(),
+    ];
+    for attack in attacks {
+        let source = format!("fn transform_in(user, ctx) {{ {attack} user }}");
+        let outcome = run(&source);
+        let Err(StepError::ResourceLimit { message, .. }) = &outcome.result else { panic!("{:?}", outcome.result) };
+        assert!(message.contains("Length of string exceeds its limit"), "{message}");
+        assert!(outcome.elapsed < Duration::from_millis(50) + MARGIN, "{attack}: took {:?}", outcome.elapsed);
+        // The strings the scripts build themselves (up to 1 MiB, plus the
+        // last doubling's copy); never the result.
+        assert!(outcome.peak_bytes < 5 * MIB / 2, "{attack}: peak {} KiB", outcome.peak_bytes / 1024);
+    }
+}
+
+#[test]
+fn one_native_call_cannot_build_an_array_past_the_limit() {
+    let attacks = [
+        // A million pieces from a 1 MiB string.
+        "let t = \"x\"; for i in 0..20 { t += t; } let a = t.split(\"\");",
+        "let t = \"x\"; for i in 0..20 { t += t; } let a = t.to_chars();",
+        "let t = \"x \"; for i in 0..19 { t += t; } let a = t.split();",
+        "let t = \"x,\"; for i in 0..19 { t += t; } let a = t.split(',');",
+        "let t = \"x,\"; for i in 0..19 { t += t; } let a = t.split_rev(\",\", 1000000);",
+        // 2^58 copies of a 63-element array: Rhai's own size check
+        // overflows (in a release build it wraps, passes, and the
+        // allocation aborts the process).
+        "let item = []; for i in 0..63 { item.push(i); } let a = []; a.pad(288230376151711744, item);",
+    ];
+    for attack in attacks {
+        let source = format!("fn transform_in(user, ctx) {{ {attack} user }}");
+        let outcome = run(&source);
+        let Err(StepError::ResourceLimit { message, .. }) = &outcome.result else { panic!("{:?}", outcome.result) };
+        assert!(message.contains("Size of array/BLOB exceeds its limit"), "{message}");
+        assert!(outcome.elapsed < Duration::from_millis(50) + MARGIN, "{attack}: took {:?}", outcome.elapsed);
+        assert!(outcome.peak_bytes < 5 * MIB / 2, "{attack}: peak {} KiB", outcome.peak_bytes / 1024);
+    }
+}
+
+#[test]
+fn size_checks_are_exact_at_the_limits() {
+    let limits = RhaiLimits { max_string_size: 100, max_array_size: 10, ..RhaiLimits::default() };
+    let cases = [
+        // (expression, fits)
+        ("{ let t = \"ab\"; t.replace(\"a\", rep('x', 99)); t }", true),
+        ("{ let t = \"ab\"; t.replace('a', rep('x', 100)); t }", false),
+        ("{ let t = \"\"; t.pad(100, 'x'); t }", true),
+        ("{ let t = \"\"; t.pad(101, 'x'); t }", false),
+        ("{ let t = \"\"; t.pad(50, \"é\"); t }", true),
+        ("{ let t = \"\"; t.pad(51, \"é\"); t }", false),
+        ("rep('ΐ', 16).to_upper()", true),
+        ("rep('ΐ', 17).to_upper()", false),
+        ("\"a,b,c,d,e,f,g,h,i,j\".split(',')", true),
+        ("\"a,b,c,d,e,f,g,h,i,j,k\".split(',')", false),
+        ("\"a,b,c,d,e,f,g,h,i,j,k\".split(',', 10)", true),
+        ("\"abcdefghij\".to_chars()", true),
+        ("\"abcdefghijk\".to_chars()", false),
+        ("{ let a = []; a.pad(10, 0); a }", true),
+        ("{ let a = []; a.pad(11, 0); a }", false),
+        ("{ let a = []; a.pad(5, [1]); a }", true),
+        ("{ let a = []; a.pad(6, [1]); a }", false),
+        ("{ let a = []; a.pad(4, rep('x', 25)); a }", true),
+        ("{ let a = []; a.pad(5, rep('x', 21)); a }", false),
+    ];
+    for (expression, fits) in cases {
+        let source = format!(
+            "fn rep(c, n) {{ let s = \"\"; s.pad(n, c); s }}\nfn transform_in(user, ctx) {{ #{{ x: {expression} }} }}"
+        );
+        let step = RhaiStep::compile("limits.rhai", &source, limits.clone(), Value::Null).unwrap();
+        let result = step.transform_in(json!({}), &ctx());
+        if fits {
+            assert!(result.is_ok(), "{expression}: {result:?}");
+        } else {
+            assert!(
+                matches!(&result, Err(StepError::ResourceLimit { message, .. }) if message.contains("exceeds its limit")),
+                "{expression}: {result:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn pad_with_an_empty_string_fails_instead_of_spinning() {
+    // Rhai's own `pad` loops forever here, in native code, out of reach of
+    // the deadline: run it on a thread so that the test fails instead.
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(run("fn transform_in(user, ctx) { let t = \"x\"; t.pad(10, \"\"); user }").result);
+    });
+    let result = receive.recv_timeout(Duration::from_secs(5)).expect("pad(10, \"\") did not return");
+    let Err(StepError::Failed { message, .. }) = &result else { panic!("{result:?}") };
+    assert!(message.contains("empty"), "{message}");
+}
+
+#[test]
+fn checked_string_and_array_functions_behave_like_rhais() {
+    let step = compile(
+        r#"fn transform_in(user, ctx) {
+            let r = "a-b-c"; r.replace("-", "+="); let c = "a-b"; c.replace('-', "::");
+            let d = "a-b"; d.replace("-", '_'); let e = "a-b"; e.replace('-', '_');
+            let p = "ab"; p.pad(5, "xy"); let q = "é"; q.pad(3, '!');
+            let m = "Straße"; m.make_upper();
+            #{
+                replaced: [r, c, d, e], padded: [p, q], upper: [m, "ß".to_upper(), "ÉA".to_lower()],
+                split: ["a,b,,c".split(","), "a b  c".split(), "a,b,c".split(",", 2), "a,b,c".split_rev(',', 2),
+                        "abc".split(""), "".split(","), "abc".split(1), "a,b".split(','), "a,b".split_rev(",")],
+                chars: "hé".to_chars(),
+                array: { let a = [1]; a.pad(3, 0); a },
+            }
+        }"#,
+    );
+    assert_eq!(
+        step.transform_in(user(), &ctx()).unwrap(),
+        json!({
+            "replaced": ["a+=b+=c", "a::b", "a_b", "a_b"],
+            "padded": ["abxyx", "é!!"],
+            "upper": ["STRASSE", "SS", "éa"],
+            "split": [["a", "b", "", "c"], ["a", "b", "c"], ["a", "b,c"], ["c", "a,b"],
+                      ["", "a", "b", "c", ""], [""], ["a", "bc"], ["a", "b"], ["b", "a"]],
+            "chars": ["h", "é"],
+            "array": [1, 0, 0],
+        })
+    );
+}
 
 #[test]
 fn a_comparator_stopped_by_the_deadline_fails_the_call() {
