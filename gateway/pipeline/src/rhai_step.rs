@@ -30,9 +30,9 @@
 //! # The sandbox
 //!
 //! The engine is [`Engine::new_raw`] plus the core, logic, math, array, map
-//! and string packages: no clock, no file or network access, no `eval`, and
-//! no module resolver (`import` is a compile error). Variables must be
-//! declared (`strict_variables`). Top-level statements run before every hook
+//! and string packages: no clock, no `sleep`, no file or network access, no
+//! `eval`, and no module resolver (`import` is a compile error). Variables
+//! must be declared (`strict_variables`). Top-level statements run before every hook
 //! call (keep them to constants); the AST is compiled once per
 //! [`RhaiStep::compile`] and shared ([`Arc<AST>`]).
 //!

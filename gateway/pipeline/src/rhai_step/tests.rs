@@ -104,6 +104,16 @@ fn the_sandbox_has_no_eval_import_clock_or_undeclared_variables() {
 }
 
 #[test]
+fn sleep_fails_instead_of_blocking_past_the_deadline() {
+    for call in ["sleep(5)", "sleep(5.0)"] {
+        let outcome = run(&format!("fn transform_in(user, ctx) {{ {call}; user }}"));
+        let Err(StepError::Failed { message, .. }) = &outcome.result else { panic!("{call}: {:?}", outcome.result) };
+        assert!(message.contains("sleep is not available"), "{message}");
+        assert!(outcome.elapsed < Duration::from_millis(100), "{call}: {:?}", outcome.elapsed);
+    }
+}
+
+#[test]
 fn expression_depth_is_limited_at_compile_time() {
     let deep = format!("fn transform_in(user, ctx) {{ {}1{} }}", "(".repeat(200), ")".repeat(200));
     let e = compile_err(&deep);
