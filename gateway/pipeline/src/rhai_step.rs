@@ -30,11 +30,19 @@
 //! # The sandbox
 //!
 //! The engine is [`Engine::new_raw`] plus the core, logic, math, array, map
-//! and string packages: no clock, no file or network access, no `eval`, and
-//! no module resolver (`import` is a compile error). Variables must be
-//! declared (`strict_variables`). Top-level statements run before every hook
+//! and string packages: no clock, no `sleep`, no file or network access, no
+//! `eval`, and no module resolver (`import` is a compile error). Variables
+//! must be declared (`strict_variables`). Top-level statements run before every hook
 //! call (keep them to constants); the AST is compiled once per
 //! [`RhaiStep::compile`] and shared ([`Arc<AST>`]).
+//!
+//! Compiling is bounded too, as a reload compiles every tenant's scripts on
+//! one thread: a source longer than `max_script_bytes` is refused before it
+//! is parsed, and the parser stops at the first function past
+//! `max_functions` (closures count). Rhai's compile time grows with the
+//! square of the number of functions: 20 000 functions with a closure each
+//! took 18 s in a dev build, and are now refused in under 10 ms; 1 000
+//! compile in about as long.
 //!
 //! # Limits, and what bounds memory
 //!
@@ -43,12 +51,37 @@
 //! deadline per call, checked from [`Engine::on_progress`] every
 //! [`DEADLINE_CHECK_EVERY`] operations against a thread-local deadline set
 //! for the duration of the call (the engine is shared between threads, the
-//! deadline is not). Errors map to [`StepError::ResourceLimit`] (operations,
-//! call depth, sizes, memory) or [`StepError::Timeout`] (deadline). Script
-//! errors ([`StepError::Failed`]) carry `script:line:column` in `location`;
-//! limit errors name the script but rarely a position, because Rhai moves
-//! the position of its limit errors to the outermost script call site, which
-//! for a hook called from Rust is none.
+//! deadline is not); the same callback counts the operations. Errors map to
+//! [`StepError::ResourceLimit`] (operations, call depth, sizes, memory) or
+//! [`StepError::Timeout`] (deadline).
+//!
+//! Script errors ([`StepError::Failed`]) carry `script:line:column` in
+//! `location`; limit errors name the script but rarely a position, because
+//! Rhai moves the position of its limit errors to the outermost script call
+//! site, which for a hook called from Rust is none.
+//!
+//! A call the progress callback stopped fails, whatever the script returns:
+//! the stop is recorded for the call and repeated at every later operation,
+//! because some native functions swallow the errors of the script functions
+//! they call (Rhai's `sort`, `order` and `dedup` with a comparator took a
+//! stopped comparison for an answer, and the script went on to return the
+//! document). Those are replaced by versions that pass any error on at once
+//! (`natives`), so that `reject` or `throw` in a comparator fail the call
+//! too.
+//!
+//! No native function builds a result past the size limits. Rhai checks a
+//! native function's result only after the call, and the deadline and the
+//! memory budget are checked between operations, so one call such as
+//! `t.replace("a", s)` (a 512 KiB `s`, a 2 KiB `t`) allocated 2 GiB in 13 s.
+//! Every function of the registered packages whose result can be more than
+//! a few times its arguments (`replace`, `pad`, `to_upper`, `to_lower`,
+//! `split`, `to_chars`, array `pad`...) is replaced by a version that
+//! computes the result's size first and fails, with the same
+//! [`StepError::ResourceLimit`], before allocating it; the others make at
+//! most the sum of their arguments, or a few times one of them, before
+//! Rhai's check (`natives` lists them all). These checks need no
+//! [`MeteredAlloc`]. The same attack now fails in about a millisecond,
+//! allocating nothing beyond its own arguments.
 //!
 //! Rhai's size limits are checked when a value is built or passed to a
 //! function, and they count everything nested in a container, but they are
@@ -58,12 +91,11 @@
 //!
 //! 1. **The deadline.** Every call ends within `deadline_ms`, plus at most
 //!    [`DEADLINE_CHECK_EVERY`] operations, plus whatever the last native
-//!    function takes (bounded by the size limits; building a 1 MiB string
-//!    with `pad` took ~85 ms in a dev build), and a script can only allocate
-//!    so fast. With small values (`m[k] = i`) a 50 ms call stays under 1 MiB
-//!    (measured: 664 KiB), and the operation limit alone (1 000 000, a few
-//!    per insertion) caps such a map too (measured without a deadline: a
-//!    13 MB process peak).
+//!    function takes (bounded by the size limits, see above), and a script
+//!    can only allocate so fast. With small values (`m[k] = i`) a 50 ms call
+//!    stays under 1 MiB (measured: 664 KiB), and the operation limit alone
+//!    (1 000 000, a few per insertion) caps such a map too (measured without
+//!    a deadline: a 13 MB process peak).
 //! 2. **The memory budget** (`max_memory`, default 32 MiB), enforced when the
 //!    process's global allocator is [`MeteredAlloc`], which counts each
 //!    thread's live bytes; the progress callback stops the script at the
@@ -109,7 +141,7 @@ use std::time::{Duration, Instant};
 use rhai::packages::{
     BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage, MoreStringPackage, Package,
 };
-use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Module, Position, Scope, Shared};
+use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Module, ParseErrorType, Position, Scope, Shared};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -117,6 +149,8 @@ pub use crate::alloc::MeteredAlloc;
 use crate::log_capture::with_capture;
 pub use crate::log_capture::{LogLevel, LogLine, capture_logs, emit_log};
 use crate::step::{Event, HookContext, Hooks, MatchKey, ScopeDecision, Step, StepError};
+
+mod natives;
 
 /// The progress callback reads the clock every this many operations.
 pub const DEADLINE_CHECK_EVERY: u64 = 16;
@@ -169,6 +203,13 @@ pub struct RhaiLimits {
     /// Bytes allocated during one call and still live; enforced only when the
     /// global allocator is [`MeteredAlloc`]. 0 = unlimited.
     pub max_memory: usize,
+    /// Bytes of script source, checked before compiling: compiling holds the
+    /// reload, and its time grows faster than the source. 0 = unlimited.
+    pub max_script_bytes: usize,
+    /// Functions a script may define, closures included. Compile time grows
+    /// with the square of their number, so Rhai's parser stops at the first
+    /// one past the limit. 0 = unlimited.
+    pub max_functions: usize,
 }
 
 impl Default for RhaiLimits {
@@ -183,6 +224,8 @@ impl Default for RhaiLimits {
             max_map_size: 10_000,
             deadline_ms: 50,
             max_memory: 32 << 20,
+            max_script_bytes: 256 << 10,
+            max_functions: 1_000,
         }
     }
 }
@@ -223,6 +266,9 @@ thread_local! {
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
     /// Live bytes at the start of the call, and the budget.
     static MEMORY: Cell<Option<(isize, isize)>> = const { Cell::new(None) };
+    /// Why the progress callback stopped the hook call running on this
+    /// thread, if it did.
+    static STOPPED: Cell<Option<Stop>> = const { Cell::new(None) };
 }
 
 fn push_log(level: LogLevel, message: &str) {
@@ -249,25 +295,39 @@ fn push_log(level: LogLevel, message: &str) {
 enum Stop {
     Deadline,
     Memory,
+    Operations,
 }
 
 /// The value `reject(message)` throws.
 #[derive(Debug, Clone)]
 struct Rejection(String);
 
-fn progress(operations: u64) -> Option<Dynamic> {
-    if let Some((start, budget)) = MEMORY.get()
-        && MeteredAlloc::thread_live_bytes().saturating_sub(start) > budget
-    {
-        return Some(Dynamic::from(Stop::Memory));
-    }
-    if operations.is_multiple_of(DEADLINE_CHECK_EVERY)
-        && let Some(deadline) = DEADLINE.get()
-        && Instant::now() >= deadline
-    {
-        return Some(Dynamic::from(Stop::Deadline));
-    }
-    None
+/// The progress callback: stops the script past `max_operations` (0: no
+/// limit), the memory budget or the deadline. A stop is recorded in
+/// [`STOPPED`] and repeated at every later operation, because some native
+/// functions swallow the error (Rhai's `sort` and `dedup` treat a failed
+/// comparison as an answer; see [`natives`]): the call then fails with it
+/// whatever the script returns.
+fn progress(operations: u64, max_operations: u64) -> Option<Dynamic> {
+    let stop = STOPPED.get().or_else(|| {
+        if max_operations > 0 && operations > max_operations {
+            return Some(Stop::Operations);
+        }
+        if let Some((start, budget)) = MEMORY.get()
+            && MeteredAlloc::thread_live_bytes().saturating_sub(start) > budget
+        {
+            return Some(Stop::Memory);
+        }
+        if operations.is_multiple_of(DEADLINE_CHECK_EVERY)
+            && let Some(deadline) = DEADLINE.get()
+            && Instant::now() >= deadline
+        {
+            return Some(Stop::Deadline);
+        }
+        None
+    })?;
+    STOPPED.set(Some(stop));
+    Some(Dynamic::from(stop))
 }
 
 /// The packages every engine gets, built once.
@@ -291,17 +351,20 @@ fn build_engine(limits: &RhaiLimits) -> Engine {
         engine.register_global_module(package.clone());
     }
     engine
-        .set_max_operations(limits.max_operations)
+        // Counted by the progress callback instead, which records the stop.
+        .set_max_operations(0)
         .set_max_call_levels(limits.max_call_depth)
         .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
         .set_max_string_size(limits.max_string_size)
         .set_max_array_size(limits.max_array_size)
         .set_max_map_size(limits.max_map_size)
+        .set_max_functions(unlimited_if_zero(limits.max_functions))
         .set_max_modules(0)
         .set_strict_variables(true);
     engine.disable_symbol("eval");
     engine.disable_symbol("import");
-    engine.on_progress(progress);
+    let max_operations = limits.max_operations;
+    engine.on_progress(move |operations| progress(operations, max_operations));
     engine.on_print(|text| push_log(LogLevel::Info, text));
     engine.on_debug(|text, _, _| push_log(LogLevel::Debug, text));
     engine.register_fn("reject", |message: Dynamic| -> Result<(), Box<EvalAltResult>> {
@@ -314,7 +377,13 @@ fn build_engine(limits: &RhaiLimits) -> Engine {
         push_log(level, &message.to_string());
         Ok(())
     });
+    natives::register(&mut engine, limits);
     engine
+}
+
+/// Rhai's setters take `usize::MAX` for "no limit" where [`RhaiLimits`] takes 0.
+fn unlimited_if_zero(limit: usize) -> usize {
+    if limit == 0 { usize::MAX } else { limit }
 }
 
 /// A compiled Rhai script step. Cloning is cheap (the engine and the AST are
@@ -356,8 +425,25 @@ impl RhaiStep {
             line: position.line(),
             column: position.position(),
         };
+        if limits.max_script_bytes > 0 && source.len() > limits.max_script_bytes {
+            let message = format!(
+                "the script has {} bytes, more than max_script_bytes ({})",
+                source.len(),
+                limits.max_script_bytes
+            );
+            return Err(fail(message, Position::NONE));
+        }
         let engine = build_engine(&limits);
-        let mut ast = engine.compile(source).map_err(|e| fail(e.err_type().to_string(), e.position()))?;
+        let mut ast = engine.compile(source).map_err(|e| {
+            let message = match e.err_type() {
+                ParseErrorType::TooManyFunctions => format!(
+                    "the script defines more than max_functions ({}) functions (closures count)",
+                    limits.max_functions
+                ),
+                other => other.to_string(),
+            };
+            fail(message, e.position())
+        })?;
         ast.set_source(name.as_str());
 
         let mut hooks = Hooks::default();
@@ -435,6 +521,11 @@ impl RhaiStep {
                     hook,
                     args,
                 );
+                // Stopped, even if a native function swallowed the error and
+                // the script went on: fail with the stop.
+                if let Some(stop) = STOPPED.get() {
+                    return Err(self.stopped(hook, stop, ""));
+                }
                 match value {
                     Ok(value) => self.check_result(hook, value),
                     Err(e) => Err(self.map_error(hook, *e)),
@@ -522,14 +613,8 @@ impl RhaiStep {
             EvalAltResult::ErrorRuntime(value, _) if value.is::<Rejection>() => {
                 StepError::Rejected { step: self.name.clone(), message: value.cast::<Rejection>().0 }
             }
-            EvalAltResult::ErrorTerminated(token, _) if token.is::<Stop>() => match token.cast::<Stop>() {
-                Stop::Deadline => StepError::Timeout { step: self.name.clone(), limit_ms: self.limits.deadline_ms },
-                Stop::Memory => {
-                    self.limit(format!("{hook} allocated more than {} of memory{at}", bytes(self.limits.max_memory)))
-                }
-            },
-            EvalAltResult::ErrorTooManyOperations(_) => {
-                self.limit(format!("{hook} ran more than {} operations{at}", self.limits.max_operations))
+            EvalAltResult::ErrorTerminated(token, _) if token.is::<Stop>() => {
+                self.stopped(hook, token.cast::<Stop>(), &at)
             }
             EvalAltResult::ErrorStackOverflow(_) => {
                 self.limit(format!("{hook} nested calls deeper than {} levels{at}", self.limits.max_call_depth))
@@ -540,6 +625,20 @@ impl RhaiStep {
             }
             EvalAltResult::ErrorRuntime(value, _) => self.failed(format!("{hook}: script error: {value}"), location),
             other => self.failed(format!("{hook}: {other}"), location),
+        }
+    }
+
+    /// The error of a call the progress callback stopped; `at` is `" at
+    /// location"` or empty.
+    fn stopped(&self, hook: &str, stop: Stop, at: &str) -> StepError {
+        match stop {
+            Stop::Deadline => StepError::Timeout { step: self.name.clone(), limit_ms: self.limits.deadline_ms },
+            Stop::Memory => {
+                self.limit(format!("{hook} allocated more than {} of memory{at}", bytes(self.limits.max_memory)))
+            }
+            Stop::Operations => {
+                self.limit(format!("{hook} ran more than {} operations{at}", self.limits.max_operations))
+            }
         }
     }
 
@@ -602,11 +701,12 @@ fn key_text(value: &Dynamic) -> Result<Option<String>, ()> {
     Err(())
 }
 
-/// Per-call thread-local state: deadline, memory baseline, log buffer.
+/// Per-call thread-local state: deadline, memory baseline, stop, log buffer.
 /// Restores what it replaced when finished (or dropped by a panic).
 struct CallGuard {
     deadline: Option<Instant>,
     memory: Option<(isize, isize)>,
+    stopped: Option<Stop>,
     logs: (Vec<(LogLevel, String)>, usize),
 }
 
@@ -620,6 +720,7 @@ impl CallGuard {
         CallGuard {
             deadline: DEADLINE.replace(deadline),
             memory: MEMORY.replace(memory),
+            stopped: STOPPED.replace(None),
             logs: CALL_LOGS.with(|logs| std::mem::take(&mut *logs.borrow_mut())),
         }
     }
@@ -635,6 +736,7 @@ impl Drop for CallGuard {
     fn drop(&mut self) {
         DEADLINE.set(self.deadline);
         MEMORY.set(self.memory);
+        STOPPED.set(self.stopped);
         if !self.logs.0.is_empty() || self.logs.1 > 0 {
             let outer = std::mem::take(&mut self.logs);
             CALL_LOGS.with(|logs| *logs.borrow_mut() = outer);

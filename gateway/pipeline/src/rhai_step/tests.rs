@@ -104,11 +104,68 @@ fn the_sandbox_has_no_eval_import_clock_or_undeclared_variables() {
 }
 
 #[test]
+fn sleep_fails_instead_of_blocking_past_the_deadline() {
+    for call in ["sleep(5)", "sleep(5.0)"] {
+        let outcome = run(&format!("fn transform_in(user, ctx) {{ {call}; user }}"));
+        let Err(StepError::Failed { message, .. }) = &outcome.result else { panic!("{call}: {:?}", outcome.result) };
+        assert!(message.contains("sleep is not available"), "{message}");
+        assert!(outcome.elapsed < Duration::from_millis(100), "{call}: {:?}", outcome.elapsed);
+    }
+}
+
+#[test]
 fn expression_depth_is_limited_at_compile_time() {
     let deep = format!("fn transform_in(user, ctx) {{ {}1{} }}", "(".repeat(200), ")".repeat(200));
     let e = compile_err(&deep);
     assert_eq!(e.message, "Expression exceeds maximum complexity");
     assert_eq!(e.line, Some(1));
+}
+
+/// `n` functions with a closure each: the shape whose compile time grows
+/// fastest with `n` (about 0.06 s for 2 000, 4.6 s for 16 000 and 18 s for
+/// 20 000 in a dev build before the limits).
+fn many_functions(n: usize) -> String {
+    (0..n).map(|i| format!("fn f{i}(x) {{ let g = |y| y + {i}; g.call(x) }}\n")).collect()
+}
+
+#[test]
+fn too_many_functions_are_refused_early() {
+    // The size limit is lifted so that the function limit is what stops it.
+    let limits = RhaiLimits { max_script_bytes: 0, ..RhaiLimits::default() };
+    let source = many_functions(20_000);
+    let start = Instant::now();
+    let e = RhaiStep::compile("big.rhai", &source, limits.clone(), Value::Null).unwrap_err();
+    let elapsed = start.elapsed();
+    eprintln!("20 000 functions: {e} in {elapsed:?}");
+    assert_eq!(e.message, "the script defines more than max_functions (1000) functions (closures count)");
+    // Where the parser stopped: function 501 (500 functions and their
+    // closures make 1 000).
+    assert_eq!(e.line, Some(501));
+    assert!(elapsed < Duration::from_millis(500), "{elapsed:?}");
+
+    // At the limit (500 functions and their 500 closures) it compiles.
+    let source = many_functions(500);
+    let start = Instant::now();
+    let step = RhaiStep::compile("big.rhai", &source, limits, Value::Null).unwrap();
+    eprintln!("1 000 functions: compiled in {:?}", start.elapsed());
+    assert_eq!(step.hooks(), Hooks::default());
+    // Without a limit, a script may define more.
+    let unlimited = RhaiLimits { max_functions: 0, ..RhaiLimits::default() };
+    RhaiStep::compile("big.rhai", &many_functions(600), unlimited, Value::Null).unwrap();
+}
+
+#[test]
+fn oversized_scripts_are_refused_before_parsing() {
+    let source = format!("fn transform_in(user, ctx) {{ user }}\n// {}\n", "x".repeat(256 << 10));
+    let start = Instant::now();
+    let e = compile_err(&source);
+    assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
+    assert_eq!(e.message, format!("the script has {} bytes, more than max_script_bytes (262144)", source.len()));
+    assert_eq!(e.to_string(), format!("test.rhai: {}", e.message));
+    // At the limit it compiles.
+    let source = format!("{}\n", &source[..(256 << 10) - 1]);
+    assert_eq!(source.len(), 256 << 10);
+    assert!(compile(&source).hooks().transform_in);
 }
 
 #[test]
@@ -124,8 +181,8 @@ fn the_ast_is_shared_by_clones_and_steps_are_send_and_sync() {
 
 #[test]
 fn limits_deserialize_with_defaults() {
-    let limits: RhaiLimits = toml::from_str("deadline_ms = 10\nmax_map_size = 5").unwrap();
-    assert_eq!(limits, RhaiLimits { deadline_ms: 10, max_map_size: 5, ..RhaiLimits::default() });
+    let limits: RhaiLimits = toml::from_str("deadline_ms = 10\nmax_map_size = 5\nmax_functions = 20").unwrap();
+    assert_eq!(limits, RhaiLimits { deadline_ms: 10, max_map_size: 5, max_functions: 20, ..RhaiLimits::default() });
     assert!(toml::from_str::<RhaiLimits>("deadline = 10").is_err());
 }
 
@@ -581,6 +638,218 @@ fn measure_map_bomb_without_memory_budget() {
         limits,
     );
     eprintln!("without budget: {:?}, {:?}, peak {} MiB", outcome.result, outcome.elapsed, outcome.peak_bytes / MIB);
+}
+
+// ---------------------------------------------------------------------------
+// Native functions: one call must not outgrow the limits, and none may
+// swallow the error that stopped the script.
+
+/// How much longer than its deadline a call may take: enough for a debug
+/// build on a loaded machine.
+const MARGIN: Duration = Duration::from_millis(500);
+
+/// Builds `s`, a 512 KiB string, within the limits.
+const HALF_MIB: &str = "let s = \"x\"; for i in 0..19 { s += s; }";
+
+#[test]
+fn one_native_call_cannot_build_a_string_past_the_limit() {
+    let attacks = [
+        // 2 KiB of "a", each replaced by 512 KiB: 1 GiB (before the checks:
+        // 2 GiB allocated, 13 s).
+        format!("{HALF_MIB} let t = \"a\"; for i in 0..11 {{ t += t; }} t.replace(\"a\", s);"),
+        format!("{HALF_MIB} let t = \"a\"; for i in 0..11 {{ t += t; }} t.replace('a', s);"),
+        // 1 MiB of "a" (the limit), each replaced by 4 bytes.
+        "let t = \"a\"; for i in 0..20 { t += t; } t.replace(\"a\", '😀');".to_owned(),
+        "let t = \"a\"; for i in 0..20 { t += t; } t.replace('a', '😀');".to_owned(),
+        // A million characters of 4 bytes.
+        "let t = \"\"; t.pad(1000000, '😀');".to_owned(),
+        "let t = \"\"; t.pad(1000000, \"😀\");".to_owned(),
+        // 1 MiB of "ΐ" is 3 MiB upper-cased.
+        "let t = \"ΐ\"; for i in 0..19 { t += t; } let u = t.to_upper();".to_owned(),
+        "let t = \"ΐ\"; for i in 0..19 { t += t; } t.make_upper();".to_owned(),
+    ];
+    for attack in attacks {
+        let source = format!("fn transform_in(user, ctx) {{ {attack} user }}");
+        let outcome = run(&source);
+        let Err(StepError::ResourceLimit { message, .. }) = &outcome.result else { panic!("{:?}", outcome.result) };
+        assert!(message.contains("Length of string exceeds its limit"), "{message}");
+        assert!(outcome.elapsed < Duration::from_millis(50) + MARGIN, "{attack}: took {:?}", outcome.elapsed);
+        // The strings the scripts build themselves (up to 1 MiB, plus the
+        // last doubling's copy); never the result.
+        assert!(outcome.peak_bytes < 5 * MIB / 2, "{attack}: peak {} KiB", outcome.peak_bytes / 1024);
+    }
+}
+
+#[test]
+fn one_native_call_cannot_build_an_array_past_the_limit() {
+    let attacks = [
+        // A million pieces from a 1 MiB string.
+        "let t = \"x\"; for i in 0..20 { t += t; } let a = t.split(\"\");",
+        "let t = \"x\"; for i in 0..20 { t += t; } let a = t.to_chars();",
+        "let t = \"x \"; for i in 0..19 { t += t; } let a = t.split();",
+        "let t = \"x,\"; for i in 0..19 { t += t; } let a = t.split(',');",
+        "let t = \"x,\"; for i in 0..19 { t += t; } let a = t.split_rev(\",\", 1000000);",
+        // 2^58 copies of a 63-element array: Rhai's own size check
+        // overflows (in a release build it wraps, passes, and the
+        // allocation aborts the process).
+        "let item = []; for i in 0..63 { item.push(i); } let a = []; a.pad(288230376151711744, item);",
+    ];
+    for attack in attacks {
+        let source = format!("fn transform_in(user, ctx) {{ {attack} user }}");
+        let outcome = run(&source);
+        let Err(StepError::ResourceLimit { message, .. }) = &outcome.result else { panic!("{:?}", outcome.result) };
+        assert!(message.contains("Size of array/BLOB exceeds its limit"), "{message}");
+        assert!(outcome.elapsed < Duration::from_millis(50) + MARGIN, "{attack}: took {:?}", outcome.elapsed);
+        assert!(outcome.peak_bytes < 5 * MIB / 2, "{attack}: peak {} KiB", outcome.peak_bytes / 1024);
+    }
+}
+
+#[test]
+fn size_checks_are_exact_at_the_limits() {
+    let limits = RhaiLimits { max_string_size: 100, max_array_size: 10, ..RhaiLimits::default() };
+    let cases = [
+        // (expression, fits)
+        ("{ let t = \"ab\"; t.replace(\"a\", rep('x', 99)); t }", true),
+        ("{ let t = \"ab\"; t.replace('a', rep('x', 100)); t }", false),
+        ("{ let t = \"\"; t.pad(100, 'x'); t }", true),
+        ("{ let t = \"\"; t.pad(101, 'x'); t }", false),
+        ("{ let t = \"\"; t.pad(50, \"é\"); t }", true),
+        ("{ let t = \"\"; t.pad(51, \"é\"); t }", false),
+        ("rep('ΐ', 16).to_upper()", true),
+        ("rep('ΐ', 17).to_upper()", false),
+        ("\"a,b,c,d,e,f,g,h,i,j\".split(',')", true),
+        ("\"a,b,c,d,e,f,g,h,i,j,k\".split(',')", false),
+        ("\"a,b,c,d,e,f,g,h,i,j,k\".split(',', 10)", true),
+        ("\"abcdefghij\".to_chars()", true),
+        ("\"abcdefghijk\".to_chars()", false),
+        ("{ let a = []; a.pad(10, 0); a }", true),
+        ("{ let a = []; a.pad(11, 0); a }", false),
+        ("{ let a = []; a.pad(5, [1]); a }", true),
+        ("{ let a = []; a.pad(6, [1]); a }", false),
+        ("{ let a = []; a.pad(4, rep('x', 25)); a }", true),
+        ("{ let a = []; a.pad(5, rep('x', 21)); a }", false),
+    ];
+    for (expression, fits) in cases {
+        let source = format!(
+            "fn rep(c, n) {{ let s = \"\"; s.pad(n, c); s }}\nfn transform_in(user, ctx) {{ #{{ x: {expression} }} }}"
+        );
+        let step = RhaiStep::compile("limits.rhai", &source, limits.clone(), Value::Null).unwrap();
+        let result = step.transform_in(json!({}), &ctx());
+        if fits {
+            assert!(result.is_ok(), "{expression}: {result:?}");
+        } else {
+            assert!(
+                matches!(&result, Err(StepError::ResourceLimit { message, .. }) if message.contains("exceeds its limit")),
+                "{expression}: {result:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn pad_with_an_empty_string_fails_instead_of_spinning() {
+    // Rhai's own `pad` loops forever here, in native code, out of reach of
+    // the deadline: run it on a thread so that the test fails instead.
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(run("fn transform_in(user, ctx) { let t = \"x\"; t.pad(10, \"\"); user }").result);
+    });
+    let result = receive.recv_timeout(Duration::from_secs(5)).expect("pad(10, \"\") did not return");
+    let Err(StepError::Failed { message, .. }) = &result else { panic!("{result:?}") };
+    assert!(message.contains("empty"), "{message}");
+}
+
+#[test]
+fn checked_string_and_array_functions_behave_like_rhais() {
+    let step = compile(
+        r#"fn transform_in(user, ctx) {
+            let r = "a-b-c"; r.replace("-", "+="); let c = "a-b"; c.replace('-', "::");
+            let d = "a-b"; d.replace("-", '_'); let e = "a-b"; e.replace('-', '_');
+            let p = "ab"; p.pad(5, "xy"); let q = "é"; q.pad(3, '!');
+            let m = "Straße"; m.make_upper();
+            #{
+                replaced: [r, c, d, e], padded: [p, q], upper: [m, "ß".to_upper(), "ÉA".to_lower()],
+                split: ["a,b,,c".split(","), "a b  c".split(), "a,b,c".split(",", 2), "a,b,c".split_rev(',', 2),
+                        "abc".split(""), "".split(","), "abc".split(1), "a,b".split(','), "a,b".split_rev(",")],
+                chars: "hé".to_chars(),
+                array: { let a = [1]; a.pad(3, 0); a },
+            }
+        }"#,
+    );
+    assert_eq!(
+        step.transform_in(user(), &ctx()).unwrap(),
+        json!({
+            "replaced": ["a+=b+=c", "a::b", "a_b", "a_b"],
+            "padded": ["abxyx", "é!!"],
+            "upper": ["STRASSE", "SS", "éa"],
+            "split": [["a", "b", "", "c"], ["a", "b", "c"], ["a", "b,c"], ["c", "a,b"],
+                      ["", "a", "b", "c", ""], [""], ["a", "bc"], ["a", "b"], ["b", "a"]],
+            "chars": ["h", "é"],
+            "array": [1, 0, 0],
+        })
+    );
+}
+
+#[test]
+fn a_comparator_stopped_by_the_deadline_fails_the_call() {
+    for call in [
+        "a.sort(|x, y| { loop {} });",
+        "a.sort_by(|x, y| { loop {} });",
+        "let b = a.order(|x, y| { loop {} });",
+        "let b = a.order_by(|x, y| { loop {} });",
+        "a.dedup(|x, y| { loop {} });",
+        "a.sort(\"spin\");",
+        "a.dedup(\"spin\");",
+    ] {
+        // A thousand elements: Rhai's own sort went on comparing after the
+        // deadline, one failed comparison per pair.
+        let source = format!(
+            "fn spin(x, y) {{ loop {{}} }}\n\
+             fn transform_in(user, ctx) {{ let a = []; for i in 0..1000 {{ a.push(i % 7); }} {call} user }}"
+        );
+        // No operation limit, so that the deadline is what stops it.
+        let outcome = run_with(&source, RhaiLimits { max_operations: 0, ..RhaiLimits::default() });
+        assert_eq!(outcome.result, Err(StepError::Timeout { step: "bomb.rhai".to_owned(), limit_ms: 50 }), "{call}");
+        assert!(outcome.elapsed < Duration::from_millis(50) + MARGIN, "{call}: took {:?}", outcome.elapsed);
+    }
+}
+
+#[test]
+fn a_comparator_stopped_by_the_operation_limit_fails_the_call() {
+    let limits = RhaiLimits { deadline_ms: 0, max_operations: 100_000, ..RhaiLimits::default() };
+    for call in ["a.sort(|x, y| { loop {} });", "a.dedup(|x, y| { loop {} });"] {
+        let source = format!("fn transform_in(user, ctx) {{ let a = [3, 1, 2, 2]; {call} user }}");
+        let outcome = run_with(&source, limits.clone());
+        let Err(StepError::ResourceLimit { message, .. }) = &outcome.result else { panic!("{:?}", outcome.result) };
+        assert_eq!(message, "transform_in ran more than 100000 operations");
+    }
+}
+
+#[test]
+fn errors_in_comparators_are_not_swallowed() {
+    let step = compile("fn transform_in(user, ctx) { let a = [3, 1, 2]; a.sort(|x, y| reject(\"no sorting\")); user }");
+    assert_eq!(
+        step.transform_in(user(), &ctx()),
+        Err(StepError::Rejected { step: "test.rhai".to_owned(), message: "no sorting".to_owned() })
+    );
+    let step = compile("fn transform_in(user, ctx) { let a = [1, 1]; a.dedup(|x, y| x.nope()); user }");
+    assert!(matches!(step.transform_in(user(), &ctx()), Err(StepError::Failed { .. })));
+    let step =
+        compile("fn f(x) { f(x) }\nfn transform_in(user, ctx) { let a = [2, 1]; let b = a.order(|x, y| f(x)); user }");
+    let result = step.transform_in(user(), &ctx());
+    assert!(
+        matches!(&result, Err(StepError::ResourceLimit { message, .. }) if message.contains("deeper than")),
+        "{result:?}"
+    );
+    // Well-behaved comparators still work, with integers or booleans.
+    let step = compile(
+        "fn transform_in(user, ctx) { let a = [3, 1, 2, 2]; a.sort(|x, y| y - x); let b = a.order(|x, y| x < y);
+         let c = [1, 1, 2, 1]; c.dedup(|x, y| x == y); #{a: a, b: b, c: c} }",
+    );
+    assert_eq!(
+        step.transform_in(user(), &ctx()).unwrap(),
+        json!({"a": [3, 2, 2, 1], "b": [1, 2, 2, 3], "c": [1, 2, 1]})
+    );
 }
 
 // ---------------------------------------------------------------------------
