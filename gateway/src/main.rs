@@ -132,24 +132,6 @@ enum TokenCommand {
     },
 }
 
-/// glibc gives threads that allocate at once arenas of their own, up to 8
-/// per core, and seldom gives their memory back: after bursts of plugin
-/// calls on many threads the RSS kept climbing toward 1 GiB. A few arenas
-/// per core keep it bounded. Set before any thread starts.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        const ARENAS_PER_CORE: usize = 2;
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let arenas = i32::try_from(cores * ARENAS_PER_CORE).unwrap_or(i32::MAX);
-        // SAFETY: mallopt only sets an allocator parameter; no other thread
-        // allocates yet (this runs first in `serve`).
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, arenas);
-        }
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -171,7 +153,6 @@ fn main() -> anyhow::Result<()> {
             println!("{}: {} tenants, all valid", config.display(), results.len());
         }
         Command::Serve { config: path, listen, admin_listen } => {
-            limit_malloc_arenas();
             init_tracing();
             let mut config = Config::load(&path)?;
             if let Some(addr) = admin_listen {

@@ -384,7 +384,8 @@ fn a_slow_upstream_stops_connector_calls_at_their_deadline_without_a_thread_each
         );
         rss_after.push(gw.proc_status("VmRSS"));
     }
-    // Repeated bursts reuse what the first one grew: no climb.
+    // Repeated bursts reuse what the first one grew: no climb (bounded
+    // threads leave glibc a bounded set of arenas).
     assert!(rss_after[2] < rss_after[0] + 32 * 1024, "RSS after each burst (kB): {rss_after:?}");
     let list = gw.get("/Users", &token).expect(200);
     assert_eq!(list.json["totalResults"], 0, "nothing written");

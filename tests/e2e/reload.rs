@@ -280,3 +280,28 @@ fn the_admin_api_manages_tokens_and_pages_the_log() {
     assert_eq!(revoked.status, 200, "{}", revoked.describe());
     eventually("the revoked token stops working", || (gw.get("/Users", &token).status == 401).then_some(()));
 }
+
+/// A script far past the function limit (it would take seconds to
+/// compile, holding up the reload) is refused at once, naming the limit;
+/// the tenant keeps its running snapshot, and another tenant's change in
+/// the same reload takes effect.
+#[test]
+fn a_script_too_large_to_compile_is_refused_at_once_and_delays_no_other_tenant() {
+    let gw = start();
+    let (acme, other) = (gw.token("acme"), gw.token("other"));
+    let huge: String = (0..20_000).map(|i| format!("fn f{i}(x) {{ let g = |y| y + {i}; g.call(x) }}\n")).collect();
+    write(&gw, "acme.rhai", huge.as_bytes());
+    write(&gw, "other.toml", b"idp = \"okta\"\n");
+    let started = std::time::Instant::now();
+    let report = reload(&gw);
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(3), "the reload took {took:?}");
+    assert_eq!(report["changed"], json!(["other"]), "{report}");
+    let refused = report["failed"].to_string();
+    assert!(refused.contains("acme") && refused.contains("max_script_bytes"), "{report}");
+    // acme still serves its last good snapshot; other serves its new one.
+    let resp = gw.post("/Users", &acme, &user("kept")).expect(201);
+    assert_eq!(marker_of(&resp.json), "v0");
+    let plain = gw.post("/Users", &other, &user("plain")).expect(201);
+    assert_eq!(plain.json["userName"], "plain", "other's new config has no steps");
+}

@@ -14,6 +14,13 @@ const RHAI_LOOP: &str = "fn transform_in(user, ctx) { let i = 0; loop { i += 1; 
 const RHAI_MAP_BOMB: &str = "fn transform_in(user, ctx) { let s = \"x\"; for i in 0..19 { s += s; } let m = #{};
     let i = 0; loop { m[`k${i}`] = s + i; i += 1; } }";
 
+/// One native call that would build 512 MiB from strings under the limit.
+const RHAI_AMPLIFY: &str = "fn transform_in(user, ctx) { let big = \"x\"; for i in 0..19 { big += big; }
+    let s = \"a\"; for i in 0..10 { s += s; } user.nickName = s.replace(\"a\", big); user }";
+/// A comparator that spins: Rhai's `sort` used to swallow the stop.
+const RHAI_SORT_SPIN: &str =
+    "fn transform_in(user, ctx) { let a = [3, 1, 2]; a.sort(|x, y| { loop { } }); user.nickName = `${a}`; user }";
+
 fn user(n: usize) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
@@ -36,7 +43,13 @@ fn hostile_plugins_fail_only_their_own_requests() {
     for (name, path) in wasm {
         toml += &format!("[tenants.{name}]\n[[tenants.{name}.steps]]\nkind = \"wasm\"\npath = {path:?}\n\n");
     }
-    let rhai = [("recursion", RHAI_RECURSION), ("forever", RHAI_LOOP), ("mapbomb", RHAI_MAP_BOMB)];
+    let rhai = [
+        ("recursion", RHAI_RECURSION),
+        ("forever", RHAI_LOOP),
+        ("mapbomb", RHAI_MAP_BOMB),
+        ("amplify", RHAI_AMPLIFY),
+        ("sortspin", RHAI_SORT_SPIN),
+    ];
     for (name, source) in rhai {
         let path = scripts.path().join(format!("{name}.rhai"));
         std::fs::write(&path, source).unwrap();
@@ -89,8 +102,10 @@ fn hostile_plugins_fail_only_their_own_requests() {
         assert_eq!(*status, 201, "good tenant request {n}");
         assert_eq!(*user_name, format!("user{n}@example.com"));
     }
-    // And the gateway is still whole.
+    // And the gateway is still whole, its memory bounded.
     gw.get("/Users?count=1", &gw.token("good")).expect(200);
+    let rss_kb = gw.proc_status("VmRSS");
+    assert!(rss_kb < 512 * 1024, "RSS after the attacks: {rss_kb} kB");
 }
 
 #[test]

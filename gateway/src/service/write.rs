@@ -63,7 +63,8 @@ impl Service {
         let build: Build = Box::new(move |_| Ok(doc));
         let (stored, outcome, plan) = self.update(tenant, kind, id, req, Operation::Replace, build).await?;
         let mut resp = respond(tenant, 200, &stored, &projection, &req.base_url)?;
-        let write = Committed { operation: Operation::Replace, stored: &stored, plan: plan.as_ref(), outcome: &outcome };
+        let write =
+            Committed { operation: Operation::Replace, stored: &stored, plan: plan.as_ref(), outcome: &outcome };
         self.after_commit(tenant, write, &req.base_url, &mut resp);
         Ok(resp)
     }
