@@ -14,6 +14,7 @@ pub mod blocking;
 pub mod config;
 pub mod failure;
 pub mod flow;
+pub mod forwarded;
 pub mod listener;
 pub mod metrics;
 pub mod notify;

@@ -44,6 +44,8 @@ pub struct AppState {
     /// The live tenant snapshots (swapped by reloads).
     pub tenants: Arc<Registry>,
     pub max_body_bytes: usize,
+    /// How the client's address and URL are read (public URL, trusted proxies).
+    pub forwarded: crate::forwarded::ForwardedPolicy,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Failure notifications to tenants' webhooks.
     pub notifier: Arc<crate::notify::Notifier>,
@@ -97,7 +99,7 @@ async fn handle(
     let request_id = request_id(&req);
     let span = tracing::info_span!("request", %request_id, method = %req.method(), path = %req.uri().path(), %peer, tenant = tracing::field::Empty, operation = tracing::field::Empty, resource_id = tracing::field::Empty);
     let mut response = async {
-        let outcome = handle_scim(&state, req, &request_id).await;
+        let outcome = handle_scim(&state, peer, req, &request_id).await;
         let (response, record) = match outcome {
             Ok((resp, record)) => (resp, record),
             Err(early) => (early, None),
@@ -130,6 +132,7 @@ async fn handle(
 /// reached a tenant (no provisioning-log record then).
 async fn handle_scim(
     state: &Arc<AppState>,
+    peer: SocketAddr,
     req: Request<Incoming>,
     request_id: &str,
 ) -> Result<(Response<Full<Bytes>>, Option<LogRecord>), Response<Full<Bytes>>> {
@@ -153,6 +156,22 @@ async fn handle_scim(
         }
     };
     tracing::Span::current().record("tenant", tenant.name.as_str());
+    let header = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let view = state.forwarded.resolve(
+        peer.ip(),
+        crate::forwarded::ForwardingHeaders {
+            host: header(header::HOST),
+            forwarded: header(header::FORWARDED),
+            x_forwarded_proto: header(header::HeaderName::from_static("x-forwarded-proto")),
+            x_forwarded_host: header(header::HeaderName::from_static("x-forwarded-host")),
+            x_forwarded_for: header(header::HeaderName::from_static("x-forwarded-for")),
+        },
+    );
+    if !tenant.allows(view.ip) {
+        tracing::warn!(client = %view.ip, "a tenant's token from an address it does not allow");
+        let refused = ScimError::status(403, format!("this tenant does not accept requests from {}", view.ip));
+        return Err(refuse(refused, request_id));
+    }
     let Some(route) = Route::parse(rest) else {
         return Err(refuse(ScimError::not_found(format!("no endpoint at {path}")), request_id));
     };
@@ -192,7 +211,6 @@ async fn handle_scim(
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().map(parse_query).unwrap_or_default();
     let header = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let host = header(header::HOST).filter(|h| valid_host(h)).unwrap_or_else(|| "localhost".to_owned());
     let outcome = match read_json_body(body, headers_content_length(&parts.headers), state.max_body_bytes).await {
         Ok(body) => {
             let scim_request = ScimRequest {
@@ -202,7 +220,7 @@ async fn handle_scim(
                 body,
                 if_match: header(header::IF_MATCH),
                 if_none_match: header(header::IF_NONE_MATCH),
-                base_url: format!("http://{host}{SCIM_BASE}"),
+                base_url: format!("{}{SCIM_BASE}", view.origin),
             };
             state.service.handle(&tenant, &scim_request).await
         }
@@ -325,10 +343,6 @@ async fn drain(mut body: Incoming) {
 
 fn parse_query(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes()).into_owned().collect()
-}
-
-fn valid_host(h: &str) -> bool {
-    !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
 }
 
 /// The client's `X-Request-Id` when it is sane, else a fresh one.

@@ -82,6 +82,10 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         log,
         tenants: registry.clone(),
         max_body_bytes: config.server.max_body_bytes,
+        forwarded: crate::forwarded::ForwardedPolicy {
+            public_url: config.server.public_url.clone(),
+            trusted_proxies: config.server.trusted_proxies.clone(),
+        },
         metrics: metrics.clone(),
         notifier,
     });

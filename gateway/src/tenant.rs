@@ -26,6 +26,8 @@ pub struct Tenant {
     pub flow: Flow,
     /// Where in-scope resources go; none: the embedded target.
     pub upstream: Option<Arc<Upstream>>,
+    /// The client addresses allowed to call as this tenant (empty: any).
+    pub allow_from: Vec<ipnet::IpNet>,
     /// Where quarantine and failure notifications go.
     pub webhook: Option<Arc<crate::notify::Webhook>>,
     /// The built-in schemas plus the tenant's own extensions.
@@ -41,6 +43,11 @@ impl Tenant {
     /// embedded target or upstream) besides the shadow.
     pub fn has_target(&self) -> bool {
         !self.flow.is_empty() || self.upstream.is_some()
+    }
+
+    /// Whether a client at `ip` may call as this tenant.
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        self.allow_from.is_empty() || self.allow_from.iter().any(|net| net.contains(&ip))
     }
 
     pub fn schema(&self, kind: ResourceKind) -> &Arc<ResourceSchema> {
@@ -159,6 +166,7 @@ pub fn build(
     Ok(Tenant {
         upstream,
         webhook,
+        allow_from: config.allow_from.clone(),
         name: name.to_owned(),
         idp: config.idp.clone(),
         policy: config.policy,

@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod crash;
+mod edge;
 mod entra;
 mod errors;
 mod fake;

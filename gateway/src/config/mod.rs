@@ -83,11 +83,25 @@ pub struct ServerConfig {
     /// Keep Prometheus metrics (on by default; off only to measure their cost).
     #[serde(default = "default_true")]
     pub metrics: bool,
+    /// The URL IdPs reach the gateway at (`https://scim.example.com`, a
+    /// path prefix allowed), for `Location`, `meta.location` and `$ref`
+    /// behind a proxy. Unset: from the request (and trusted proxies).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: default_listen(), max_body_bytes: default_max_body(), metrics: true }
+        ServerConfig {
+            listen: default_listen(),
+            max_body_bytes: default_max_body(),
+            metrics: true,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 
@@ -165,7 +179,7 @@ impl Config {
 
     /// Parse config text; `path` locates relative paths and names errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig =
+        let mut raw: RawConfig =
             toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let base = std::path::absolute(base).unwrap_or_else(|_| base.to_owned());
@@ -176,6 +190,18 @@ impl Config {
                     message: format!("tenant name '{name}' must be 1-64 characters of a-z, 0-9, '-' or '_'"),
                 });
             }
+        }
+        if let Some(url) = &mut raw.server.public_url {
+            let trimmed = url.trim_end_matches('/');
+            let valid = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+                && trimmed.parse::<hyper::Uri>().is_ok_and(|u| u.query().is_none() && u.authority().is_some());
+            if !valid {
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    message: format!("server.public_url {url:?}: an absolute http(s) URL without query"),
+                });
+            }
+            *url = trimmed.to_owned();
         }
         if raw.server.max_body_bytes == 0 {
             return Err(ConfigError::Invalid {

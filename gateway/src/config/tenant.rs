@@ -34,6 +34,10 @@ pub struct TenantConfig {
     /// What `on-event` hooks may reach over HTTP.
     #[serde(default)]
     pub events: Option<EventsConfig>,
+    /// The client addresses this tenant's IdP calls from (CIDRs); empty:
+    /// any. Behind trusted proxies, the address they forward.
+    #[serde(default)]
+    pub allow_from: Vec<ipnet::IpNet>,
 }
 
 /// The origins `on-event` hooks may call (`https://hooks.example.com`), and
