@@ -46,7 +46,8 @@ pub struct AdminState {
     pub tenants: Arc<Registry>,
     /// The same authority the CLI's `token` commands use.
     pub tokens: Arc<TokenAuthority>,
-    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `/healthz`, `/readyz`, `/metrics`, answered here without the token too.
+    pub probes: Arc<Probes>,
     /// SHA-256 of the admin token.
     pub token_hash: [u8; 32],
     pub max_body_bytes: usize,
@@ -58,20 +59,47 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 
 /// Serve until the task is dropped (the gateway's shutdown aborts it).
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
+    accept_loop(listener, "admin", move |req| {
+        let state = state.clone();
+        async move { handle(&state, req).await }
+    })
+    .await
+}
+
+/// `[server] metrics_listen`: the probes and the scrape alone, no token, no
+/// admin API (so a scraper's network never reaches tenant data).
+pub async fn serve_probes(listener: TcpListener, probes: Arc<Probes>) {
+    accept_loop(listener, "metrics", move |req| {
+        let probes = probes.clone();
+        async move {
+            probes.answer(&req).unwrap_or_else(|| {
+                json_response(StatusCode::NOT_FOUND, &json!({"detail": "only /healthz, /readyz and /metrics here"}))
+            })
+        }
+    })
+    .await
+}
+
+/// Accept connections until the task is dropped, each answered by `answer`.
+async fn accept_loop<F, Fut>(listener: TcpListener, what: &'static str, answer: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(a) => a,
             Err(e) => {
-                tracing::warn!(error = %e, "admin accept failed");
+                tracing::warn!(error = %e, listener = what, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let state = state.clone();
+        let answer = answer.clone();
         let service = hyper::service::service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, req).await) }
+            let answer = answer.clone();
+            async move { Ok::<_, Infallible>(answer(req).await) }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
         tokio::spawn(async move {
@@ -80,39 +108,55 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
     }
 }
 
-async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    // Probes and the scrape need no token: they show no tenant data beyond
-    // tenant names, and the listener is loopback unless configured otherwise.
-    if req.method() == hyper::Method::GET {
-        match req.uri().path() {
-            "/healthz" => return json_response(StatusCode::OK, &json!({"status": "alive"})),
-            "/readyz" => return readiness(state),
+/// Liveness, readiness and the Prometheus scrape. They need no token: they
+/// show no tenant data beyond tenant names.
+pub struct Probes {
+    pub store: crate::store::Store,
+    pub tenants: Arc<Registry>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Probes {
+    /// The answer to `req` if it is a probe or the scrape.
+    pub fn answer<B>(&self, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
+        if req.method() != hyper::Method::GET {
+            return None;
+        }
+        Some(match req.uri().path() {
+            "/healthz" => json_response(StatusCode::OK, &json!({"status": "alive"})),
+            "/readyz" => self.readiness(),
             "/metrics" => {
-                let text = state.metrics.render(&state.tenants.facts());
+                let text = self.metrics.render(&self.tenants.facts());
                 let mut resp = Response::new(Full::new(Bytes::from(text)));
                 resp.headers_mut().insert(
                     header::CONTENT_TYPE,
                     header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
                 );
-                return resp;
+                resp
             }
-            _ => {}
+            _ => return None,
+        })
+    }
+
+    /// Ready when the store answers a read and the tenants are loaded.
+    fn readiness(&self) -> Response<Full<Bytes>> {
+        match self.store.ping() {
+            Ok(()) => json_response(StatusCode::OK, &json!({"status": "ready", "tenants": self.tenants.names().len()})),
+            Err(e) => {
+                tracing::error!(error = %e, "readiness: the store does not answer");
+                json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "store unavailable"}))
+            }
         }
+    }
+}
+
+async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Some(probe) = state.probes.answer(&req) {
+        return probe;
     }
     match route(state, req).await {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(failure) => crate::listener::failure_response(&failure, &uuid::Uuid::new_v4().simple().to_string()).0,
-    }
-}
-
-/// Ready when the store answers a read and the tenants are loaded.
-fn readiness(state: &AdminState) -> Response<Full<Bytes>> {
-    match state.service.store().live_tokens(Some("")) {
-        Ok(_) => json_response(StatusCode::OK, &json!({"status": "ready", "tenants": state.tenants.names().len()})),
-        Err(e) => {
-            tracing::error!(error = %e, "readiness: the store does not answer");
-            json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "store unavailable"}))
-        }
     }
 }
 

@@ -14,8 +14,12 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the latency histograms' buckets.
-const BUCKETS: [f64; 14] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+/// Upper bounds (seconds) of the latency histograms' buckets: from a cached
+/// read to past the upstream timeout (10 s by default) and a slow IdP's
+/// patience (60 s), so a request that waited for a timeout is not lost in
+/// `+Inf`.
+const BUCKETS: [f64; 17] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 struct Histogram {
     buckets: [AtomicU64; BUCKETS.len()],
@@ -279,6 +283,10 @@ impl Metrics {
         for (tenant, version) in &facts.versions {
             let _ = writeln!(out, "scimgate_tenant_snapshot_version{{tenant=\"{}\"}} {version}", escape(tenant));
         }
+        let _ = writeln!(out, "# HELP scimgate_build_info The running build (always 1).");
+        let _ = writeln!(out, "# TYPE scimgate_build_info gauge");
+        let _ = writeln!(out, "scimgate_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        process_metrics(&mut out);
         let _ = writeln!(out, "# HELP scimgate_reloads_total Configuration reloads, by result.");
         let _ = writeln!(out, "# TYPE scimgate_reloads_total counter");
         let _ = writeln!(out, "scimgate_reloads_total{{result=\"ok\"}} {}", facts.reloads_ok);
@@ -289,6 +297,52 @@ impl Metrics {
 
 fn label_text(names: &[&str], values: &[String]) -> String {
     names.iter().zip(values).map(|(n, v)| format!("{n}=\"{}\"", escape(v))).collect::<Vec<_>>().join(",")
+}
+
+/// The standard `process_*` metrics, read from `/proc/self` (Linux; absent
+/// elsewhere): memory, CPU time, threads, open file descriptors, start time.
+fn process_metrics(out: &mut String) {
+    let Some(process) = ProcessFacts::read() else { return };
+    let mut gauge = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {value}");
+    };
+    gauge("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", process.rss_bytes);
+    gauge("process_cpu_seconds_total", "counter", "User and system CPU time in seconds.", process.cpu_seconds);
+    gauge("process_threads", "gauge", "OS threads of the process.", process.threads);
+    gauge("process_open_fds", "gauge", "Open file descriptors.", process.open_fds);
+    gauge("process_start_time_seconds", "gauge", "Start time since the Unix epoch in seconds.", process.start_time);
+}
+
+struct ProcessFacts {
+    rss_bytes: f64,
+    cpu_seconds: f64,
+    threads: f64,
+    open_fds: f64,
+    start_time: f64,
+}
+
+impl ProcessFacts {
+    fn read() -> Option<ProcessFacts> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name (which may hold spaces), 1-based
+        // from field 3 (`state`): utime 14, stime 15, threads 20, start 22, rss 24.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+        let ticks = 100.0; // USER_HZ, 100 on every Linux the gateway targets.
+        let page = 4096.0;
+        let uptime: f64 = std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();
+        let boot = now - uptime;
+        Some(ProcessFacts {
+            rss_bytes: field(24)? * page,
+            cpu_seconds: (field(14)? + field(15)?) / ticks,
+            threads: field(20)?,
+            open_fds: std::fs::read_dir("/proc/self/fd").ok()?.count() as f64,
+            start_time: boot + field(22)? / ticks,
+        })
+    }
 }
 
 fn counters(out: &mut String, name: &str, help: &str, names: &[&str], family: &Family<AtomicU64>) {
@@ -342,6 +396,12 @@ mod tests {
         assert!(text.contains("scimgate_step_failures_total{tenant=\"acme\",step=\"spin.wasm\",reason=\"timeout\"} 1"));
         assert!(text.contains("scimgate_tenant_snapshot_version{tenant=\"acme\"} 3"));
         assert!(text.contains("scimgate_reloads_total{result=\"refused\"} 1"));
+        assert!(text.contains(&format!("scimgate_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))));
+        let process = ProcessFacts::read().expect("/proc/self on Linux");
+        assert!(process.rss_bytes > 1e6 && process.threads >= 1.0 && process.open_fds >= 3.0);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!((now - 3600.0..=now + 5.0).contains(&process.start_time), "{} vs {now}", process.start_time);
+        assert!(text.contains("process_resident_memory_bytes ") && text.contains("process_cpu_seconds_total "));
         assert!(text.contains("scimgate_upstream_quarantined{tenant=\"acme\"} 1"));
         assert!(text.contains("scimgate_upstream_throttle_waiting{tenant=\"acme\"} 4"));
         assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");

@@ -97,6 +97,11 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{local}").and_then(|()| out.flush()).map_err(ServeError::Stdout)?;
     }
+    let probes = Arc::new(crate::admin::Probes {
+        store: service.store().clone(),
+        tenants: registry.clone(),
+        metrics: metrics.clone(),
+    });
     let admin_task = match (&config.admin, admin_token) {
         (Some(admin), Some(token_hash)) => {
             let addr = admin.listen;
@@ -106,7 +111,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
                 service,
                 tenants: registry.clone(),
                 tokens,
-                metrics,
+                probes: probes.clone(),
                 token_hash,
                 max_body_bytes: config.server.max_body_bytes,
             });
@@ -119,10 +124,23 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         }
         _ => None,
     };
+    let metrics_task = match config.server.metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+            let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "metrics listening on http://{local}")
+                .and_then(|()| out.flush())
+                .map_err(ServeError::Stdout)?;
+            Some(tokio::spawn(crate::admin::serve_probes(listener, probes.clone())))
+        }
+        None => None,
+    };
     tracing::info!(%local, scim_base = %format!("http://{local}/scim/v2"), store = %config.store_path.display(), "serving");
     spawn_triggers(registry);
     serve(listener, state, shutdown_signal(), SHUTDOWN_GRACE).await;
-    if let Some(task) = admin_task {
+    for task in [admin_task, metrics_task].into_iter().flatten() {
         task.abort();
     }
     // Flush the provisioning log of every request that was answered.

@@ -150,3 +150,30 @@ fn spans_are_exported_over_otlp_with_steps_under_their_request() {
     let all: String = collector.received().iter().map(|r| r.body.clone()).collect();
     assert!(!all.contains(&token) && !all.contains("Pa55word!"), "no token or password in the spans");
 }
+
+/// `[server] metrics_listen`: probes and the scrape on a listener of their
+/// own, no token, and nothing of the admin API there; failures counted by
+/// who failed; the build and the process described.
+#[test]
+fn the_metrics_listener_serves_probes_and_the_scrape_without_a_token() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let gw = Gateway::start_config(&format!("metrics_listen = \"127.0.0.1:{port}\""), "[tenants.acme]\n", &[]);
+    let token = gw.token("acme");
+    gw.post("/Users", &token, &json!({"userName": "a"})).expect(201);
+    gw.post("/Users", &token, &json!({"userName": "a"})).expect(409);
+    let probes = crate::harness::Client::new(&format!("http://127.0.0.1:{port}"));
+    let text = eventually("the scrape shows the conflict", || {
+        let resp = probes.try_raw("GET", "/metrics", None, &[], None).ok()?;
+        assert_eq!(resp.status, 200);
+        resp.body.contains("status=\"409\"").then_some(resp.body)
+    });
+    assert_eq!(sample(&text, "scimgate_request_failures_total{tenant=\"acme\",failed_by=\"client\"}"), Some(1.0));
+    assert_eq!(sample(&text, &format!("scimgate_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"))), Some(1.0));
+    assert!(sample(&text, "process_resident_memory_bytes").is_some_and(|b| b > 1e6), "{text}");
+    assert!(sample(&text, "process_threads").is_some_and(|t| t >= 2.0));
+    assert!(text.contains("le=\"30\""), "buckets reach past the upstream timeout");
+    assert_eq!(probes.try_raw("GET", "/healthz", None, &[], None).unwrap().status, 200);
+    assert_eq!(probes.try_raw("GET", "/readyz", None, &[], None).unwrap().status, 200);
+    // The admin API is not there, token or not.
+    assert_eq!(probes.try_raw("GET", "/admin/tenants", None, &[], None).unwrap().status, 404);
+}

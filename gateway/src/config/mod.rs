@@ -91,6 +91,10 @@ pub struct ServerConfig {
     /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A listener of its own for `/healthz`, `/readyz` and `/metrics`, no
+    /// token (for load balancers and scrapers; the admin API stays apart).
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +105,7 @@ impl Default for ServerConfig {
             metrics: true,
             public_url: None,
             trusted_proxies: Vec::new(),
+            metrics_listen: None,
         }
     }
 }
