@@ -27,4 +27,5 @@ pub mod service;
 pub mod store;
 pub mod tenant;
 pub mod tokens;
+pub mod trace_context;
 pub mod upstream;

@@ -97,7 +97,25 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let request_id = request_id(&req);
-    let span = tracing::info_span!("request", %request_id, method = %req.method(), path = %req.uri().path(), %peer, tenant = tracing::field::Empty, operation = tracing::field::Empty, resource_id = tracing::field::Empty);
+    // Named and described by OpenTelemetry's HTTP server conventions once
+    // the route is known; a caller's `traceparent` makes it part of its trace.
+    let traceparent = req.headers().get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let span = tracing::info_span!(
+        "request",
+        %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        %peer,
+        tenant = tracing::field::Empty,
+        operation = tracing::field::Empty,
+        resource_id = tracing::field::Empty,
+        otel.name = %req.method(),
+        http.request.method = %req.method(),
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        traceparent = traceparent.as_deref(),
+    );
     let mut response = async {
         let outcome = handle_scim(&state, peer, req, &request_id).await;
         let (response, record) = match outcome {
@@ -113,11 +131,13 @@ async fn handle(
             }
             state.log.append(record);
         }
-        tracing::debug!(
-            status = response.status().as_u16(),
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "served"
-        );
+        let status = response.status().as_u16();
+        let current = tracing::Span::current();
+        current.record("http.response.status_code", status);
+        if status >= 500 {
+            current.record("otel.status_code", "ERROR");
+        }
+        tracing::debug!(status, elapsed_us = started.elapsed().as_micros() as u64, "served");
         response
     }
     .instrument(span)
@@ -175,6 +195,10 @@ async fn handle_scim(
     let Some(route) = Route::parse(rest) else {
         return Err(refuse(ScimError::not_found(format!("no endpoint at {path}")), request_id));
     };
+    let http_route = format!("{SCIM_BASE}{}", route.template());
+    let span = tracing::Span::current();
+    span.record("otel.name", format!("{} {http_route}", req.method()).as_str());
+    span.record("http.route", http_route.as_str());
     let method = match *req.method() {
         hyper::Method::GET => Method::Get,
         hyper::Method::POST => Method::Post,

@@ -275,7 +275,7 @@ fn require_tenant(config: &Config, tenant: &str) -> anyhow::Result<()> {
 /// `RUST_LOG` sets the level (default `info`; `warn` keeps per-request lines out).
 /// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans (request, hooks, upstream
 /// calls; the gateway's own, at debug and above) are also exported over OTLP,
-/// whatever the log level.
+/// whatever the log level, with `OTEL_EXPORTER_OTLP_HEADERS` on each export.
 fn init_tracing() {
     use std::io::IsTerminal;
     use tracing_subscriber::filter::{EnvFilter, Targets};
@@ -290,7 +290,15 @@ fn init_tracing() {
     let otlp =
         std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|e| !e.trim().is_empty()).and_then(|endpoint| {
             let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "scimgate".into());
-            match scimgate::otlp::layer(&endpoint, &service) {
+            let headers =
+                match scimgate::otlp::parse_headers(&std::env::var("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or_default()) {
+                    Ok(headers) => headers,
+                    Err(e) => {
+                        eprintln!("scimgate: OTLP export disabled: OTEL_EXPORTER_OTLP_HEADERS: {e}");
+                        return None;
+                    }
+                };
+            match scimgate::otlp::layer(&endpoint, &service, headers) {
                 Ok(layer) => Some(layer.with_filter(Targets::new().with_target("scimgate", tracing::Level::DEBUG))),
                 Err(e) => {
                     eprintln!("scimgate: OTLP export disabled: {e}");

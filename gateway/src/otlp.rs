@@ -24,6 +24,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::outbound::{HttpClient, Outgoing};
+use crate::trace_context::{TraceIds, hex, parse_traceparent};
 
 /// Finished spans waiting for export; past this they are dropped.
 const QUEUE: usize = 8192;
@@ -32,7 +33,8 @@ const BATCH: usize = 512;
 /// The longest a finished span waits for its batch.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// What the layer keeps per open span.
+/// What the layer keeps per open span (its W3C ids are in a
+/// [`TraceIds`] beside it, for `traceparent` on calls out).
 struct SpanData {
     trace_id: [u8; 16],
     span_id: [u8; 8],
@@ -55,8 +57,14 @@ pub struct OtlpLayer {
 }
 
 /// Start the exporter for `endpoint` (`http://collector:4318`) and return
-/// its layer. `service` names the resource (`OTEL_SERVICE_NAME`).
-pub fn layer(endpoint: &str, service: &str) -> Result<OtlpLayer, crate::outbound::ClientError> {
+/// its layer. `service` names the resource (`OTEL_SERVICE_NAME`); `headers`
+/// go with every export (`OTEL_EXPORTER_OTLP_HEADERS`, see
+/// [`parse_headers`]).
+pub fn layer(
+    endpoint: &str,
+    service: &str,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+) -> Result<OtlpLayer, crate::outbound::ClientError> {
     let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
     let http = HttpClient::new(Duration::from_secs(10), Duration::from_secs(2), None)?;
     let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
@@ -66,7 +74,7 @@ pub fn layer(endpoint: &str, service: &str) -> Result<OtlpLayer, crate::outbound
     // the serving runtime, and works before it exists.
     let spawned = std::thread::Builder::new().name("otlp-export".into()).spawn(move || {
         match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(runtime) => runtime.block_on(export(rx, http, url, service, counter)),
+            Ok(runtime) => runtime.block_on(export(rx, http, headers, url, service, counter)),
             Err(e) => eprintln!("scimgate: OTLP export disabled: cannot start its runtime: {e}"),
         }
     });
@@ -106,22 +114,28 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        let mut attributes = Vec::new();
+        attrs.record(&mut Fields(&mut attributes));
+        // A root span (the request) joins the caller's trace when it came
+        // with a valid `traceparent`; the header itself is not exported.
+        let incoming = attributes.iter().position(|(k, _)| *k == "traceparent").map(|i| attributes.remove(i).1);
         let parent = span.parent().and_then(|p| p.extensions().get::<SpanData>().map(|d| (d.trace_id, d.span_id)));
-        let (trace_id, parent_id) = match parent {
-            Some((trace, parent)) => (trace, Some(parent)),
-            None => (rand::random(), None),
+        let (trace_id, parent_id) = match (parent, incoming.as_deref().and_then(parse_traceparent)) {
+            (Some((trace, parent)), _) | (None, Some((trace, parent))) => (trace, Some(parent)),
+            (None, None) => (rand::random(), None),
         };
-        let mut data = SpanData {
+        let data = SpanData {
             trace_id,
             span_id: rand::random(),
             parent_id,
             name: span.name(),
             level: *span.metadata().level(),
             start_nanos: unix_nanos(),
-            attributes: Vec::new(),
+            attributes,
         };
-        attrs.record(&mut Fields(&mut data.attributes));
-        span.extensions_mut().insert(data);
+        let mut extensions = span.extensions_mut();
+        extensions.insert(TraceIds { trace_id: data.trace_id, span_id: data.span_id });
+        extensions.insert(data);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -144,6 +158,7 @@ where
 async fn export(
     rx: Receiver<Finished>,
     http: HttpClient,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
     url: String,
     service: String,
     dropped: std::sync::Arc<AtomicU64>,
@@ -166,7 +181,9 @@ async fn export(
         let out = Outgoing {
             method: Method::POST,
             url: &url,
-            headers: vec![(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            headers: std::iter::once((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+                .chain(headers.iter().cloned())
+                .collect(),
             body: Some(Bytes::from(body)),
         };
         let ok = matches!(http.send(&out).await, Ok(r) if (200..300).contains(&r.status));
@@ -180,9 +197,11 @@ async fn export(
     }
 }
 
-/// The OTLP/JSON `ExportTraceServiceRequest` of a batch.
+/// The OTLP/JSON `ExportTraceServiceRequest` of a batch. OpenTelemetry's
+/// conventions come from span fields: `otel.name` names the span (`POST
+/// /scim/v2/Users`), `otel.status_code` (`ERROR`) sets its status, and
+/// `http.response.status_code` is an integer.
 fn encode(service: &str, batch: &[Finished]) -> Value {
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let spans: Vec<Value> = batch
         .iter()
         .map(|f| {
@@ -193,13 +212,24 @@ fn encode(service: &str, batch: &[Finished]) -> Value {
                 "upstream" | "connector" => 3,
                 _ => 1,
             };
-            let mut attributes: Vec<Value> =
-                d.attributes.iter().map(|(k, v)| json!({"key": k, "value": {"stringValue": v}})).collect();
+            let mut name = d.name.to_owned();
+            let mut status = None;
+            let mut attributes: Vec<Value> = Vec::new();
+            for (key, value) in &d.attributes {
+                match *key {
+                    "otel.name" => name = value.clone(),
+                    "otel.status_code" => status = Some(value.as_str()),
+                    "http.response.status_code" => {
+                        attributes.push(json!({"key": key, "value": {"intValue": value}}));
+                    }
+                    _ => attributes.push(json!({"key": key, "value": {"stringValue": value}})),
+                }
+            }
             attributes.push(json!({"key": "level", "value": {"stringValue": d.level.as_str()}}));
             let mut span = json!({
                 "traceId": hex(&d.trace_id),
                 "spanId": hex(&d.span_id),
-                "name": d.name,
+                "name": name,
                 "kind": kind,
                 "startTimeUnixNano": d.start_nanos.to_string(),
                 "endTimeUnixNano": f.end_nanos.to_string(),
@@ -208,6 +238,11 @@ fn encode(service: &str, batch: &[Finished]) -> Value {
             if let Some(parent) = &d.parent_id {
                 span["parentSpanId"] = Value::String(hex(parent));
             }
+            match status {
+                Some(s) if s.eq_ignore_ascii_case("error") => span["status"] = json!({"code": 2}),
+                Some(s) if s.eq_ignore_ascii_case("ok") => span["status"] = json!({"code": 1}),
+                _ => {}
+            }
             span
         })
         .collect();
@@ -215,4 +250,44 @@ fn encode(service: &str, batch: &[Finished]) -> Value {
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
         "scopeSpans": [{"scope": {"name": "scimgate"}, "spans": spans}],
     }]})
+}
+
+/// `OTEL_EXPORTER_OTLP_HEADERS`: `key1=value1,key2=value2`, values
+/// percent-decoded (the OpenTelemetry spec's format). A malformed entry is
+/// an error naming its key (never its value: usually a secret).
+pub fn parse_headers(spec: &str) -> Result<Vec<(header::HeaderName, HeaderValue)>, String> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let Some((key, value)) = entry.split_once('=') else {
+                return Err("an entry without '=' (want key=value)".to_owned());
+            };
+            let name = header::HeaderName::from_bytes(key.trim().as_bytes())
+                .map_err(|_| format!("not a header name: {:?}", key.trim()))?;
+            let value = percent_encoding::percent_decode_str(value.trim()).decode_utf8_lossy();
+            let mut value =
+                HeaderValue::from_str(&value).map_err(|_| format!("header {name}: not a valid header value"))?;
+            value.set_sensitive(true);
+            Ok((name, value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn otlp_headers_follow_the_spec_format() {
+        let parsed = parse_headers("api-key=s3cr%3Dt, x-tenant = ops ,").unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].0, "api-key");
+        assert_eq!(parsed[0].1, "s3cr=t");
+        assert!(parsed[0].1.is_sensitive());
+        assert_eq!(parsed[1].1, "ops");
+        let err = parse_headers("novalue").unwrap_err();
+        assert!(!err.contains("novalue") || err.contains("want key=value"));
+        assert!(parse_headers("bad header=x").is_err());
+    }
 }

@@ -109,12 +109,101 @@ fn spans_are_exported_over_otlp_with_steps_under_their_request() {
     use crate::fake::{Action, Fake};
     let collector = Fake::start(|_, _| Action::Respond { status: 200, headers: vec![], body: "{}".into() });
     let toml = "[tenants.acme]\n[[tenants.acme.steps]]\nkind = \"mapping\"\n[tenants.acme.steps.transform_in]\n\"title\" = 'default(title, \"none\")'\n";
-    let gw =
-        Gateway::start_config("", toml, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url()), ("RUST_LOG", "warn")]);
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url()),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-collector-key=k%3D1,x-team=ops".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let gw = Gateway::start_config("", toml, &env);
     let token = gw.token("acme");
-    gw.post("/Users", &token, &serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "otel@x.com", "password": "Pa55word!"}))
+    // The IdP's own trace: the request joins it.
+    let idp_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{idp_trace}-00f067aa0ba902b7-01");
+    let body = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "otel@x.com", "password": "Pa55word!"});
+    gw.client()
+        .send(
+            "POST",
+            "/Users",
+            Some(&token),
+            &[("traceparent", &traceparent)],
+            Some(serde_json::to_vec(&body).unwrap()),
+        )
         .expect(201);
-    let spans = crate::harness::eventually("spans at the collector", || {
+    gw.get("/Users/does-not-exist", &token).expect(404);
+    let spans = exported_spans(&collector, |spans| {
+        spans.iter().any(|s| s["name"] == "POST /scim/v2/Users")
+            && spans.iter().any(|s| s["name"] == "step")
+            && spans.iter().any(|s| s["name"] == "GET /scim/v2/Users/{id}")
+    });
+    let request = spans.iter().find(|s| s["name"] == "POST /scim/v2/Users").expect("the request span");
+    assert_eq!(attr(request, "tenant"), Some("acme".into()));
+    assert_eq!(attr(request, "http.request.method"), Some("POST".into()));
+    assert_eq!(attr(request, "http.route"), Some("/scim/v2/Users".into()));
+    assert_eq!(int_attr(request, "http.response.status_code"), Some("201".into()));
+    assert_eq!(attr(request, "operation"), Some("create".into()));
+    assert_eq!(request["kind"], 2);
+    assert_eq!(request["traceId"], idp_trace, "the request joins the IdP's trace");
+    assert_eq!(request["parentSpanId"], "00f067aa0ba902b7");
+    assert!(request.get("status").is_none(), "a 2xx is no error");
+    let step = spans.iter().find(|s| s["name"] == "step").unwrap();
+    assert_eq!(step["traceId"], request["traceId"], "one trace");
+    assert_eq!(step["parentSpanId"], request["spanId"], "the step is a child of its request");
+    assert_eq!(attr(step, "hook"), Some("transform-in".into()));
+    let missing = spans.iter().find(|s| s["name"] == "GET /scim/v2/Users/{id}").unwrap();
+    assert_eq!(int_attr(missing, "http.response.status_code"), Some("404".into()));
+    assert_ne!(missing["traceId"], idp_trace, "a request without traceparent starts its own trace");
+    let exports: Vec<_> = collector.received().into_iter().filter(|r| r.path == "/v1/traces").collect();
+    assert!(exports.iter().all(|r| r.header("x-collector-key") == Some("k=1") && r.header("x-team") == Some("ops")));
+    let all: String = collector.received().iter().map(|r| r.body.clone()).collect();
+    assert!(!all.contains(&token) && !all.contains("Pa55word!"), "no token or password in the spans");
+}
+
+/// A call to the upstream carries the request's trace: `traceparent` with
+/// the IdP's trace id and the upstream call's span as parent.
+#[test]
+fn the_trace_reaches_the_upstream() {
+    use crate::fake::{Action, Fake};
+    let collector = Fake::start(|_, _| Action::Respond { status: 200, headers: vec![], body: "{}".into() });
+    let upstream = Fake::start(|req, _| {
+        let name = serde_json::from_str::<serde_json::Value>(&req.body)
+            .ok()
+            .and_then(|b| b["userName"].as_str().map(str::to_owned));
+        Action::json(201, serde_json::json!({"id": "up-1", "userName": name}))
+    });
+    let toml =
+        format!("[tenants.acme]\n[tenants.acme.upstream]\nkind = \"scim\"\nurl = \"{}/scim/v2\"\n", upstream.url());
+    let gw =
+        Gateway::start_config("", &toml, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url()), ("RUST_LOG", "warn")]);
+    let token = gw.token("acme");
+    let idp_trace = "0af7651916cd43dd8448eb211c80319c";
+    let body = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "traced"});
+    let traceparent = format!("00-{idp_trace}-b7ad6b7169203331-01");
+    gw.client()
+        .send(
+            "POST",
+            "/Users",
+            Some(&token),
+            &[("traceparent", &traceparent)],
+            Some(serde_json::to_vec(&body).unwrap()),
+        )
+        .expect(201);
+    let sent = upstream.received().into_iter().find(|r| r.method == "POST").expect("the upstream create");
+    let passed = sent.header("traceparent").expect("traceparent passed on").to_owned();
+    let parts: Vec<&str> = passed.split('-').collect();
+    assert_eq!((parts[0], parts[1]), ("00", idp_trace), "{passed}");
+    let spans = exported_spans(&collector, |spans| spans.iter().any(|s| s["name"] == "upstream"));
+    let call = spans.iter().find(|s| s["name"] == "upstream").unwrap();
+    assert_eq!(call["spanId"], parts[2], "the upstream's parent is the gateway's upstream span");
+    assert_eq!(call["kind"], 3);
+}
+
+/// The spans the collector received, once `ready` says they are all there.
+fn exported_spans(
+    collector: &crate::fake::Fake,
+    ready: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    crate::harness::eventually("spans at the collector", || {
         let spans: Vec<serde_json::Value> = collector
             .received()
             .iter()
@@ -124,31 +213,16 @@ fn spans_are_exported_over_otlp_with_steps_under_their_request() {
                 body["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default()
             })
             .collect();
-        let has_request = spans.iter().any(|s| s["name"] == "request");
-        let has_step = spans.iter().any(|s| s["name"] == "step");
-        (has_request && has_step).then_some(spans)
-    });
-    let attr = |span: &serde_json::Value, key: &str| {
-        span["attributes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["key"] == key)
-            .map(|a| a["value"]["stringValue"].clone())
-    };
-    let request = spans
-        .iter()
-        .find(|s| s["name"] == "request" && attr(s, "tenant") == Some("acme".into()))
-        .expect("the request span");
-    assert_eq!(attr(request, "method"), Some("POST".into()));
-    assert_eq!(attr(request, "operation"), Some("create".into()));
-    assert_eq!(request["kind"], 2);
-    let step = spans.iter().find(|s| s["name"] == "step").unwrap();
-    assert_eq!(step["traceId"], request["traceId"], "one trace");
-    assert_eq!(step["parentSpanId"], request["spanId"], "the step is a child of its request");
-    assert_eq!(attr(step, "hook"), Some("transform-in".into()));
-    let all: String = collector.received().iter().map(|r| r.body.clone()).collect();
-    assert!(!all.contains(&token) && !all.contains("Pa55word!"), "no token or password in the spans");
+        ready(&spans).then_some(spans)
+    })
+}
+
+fn attr(span: &serde_json::Value, key: &str) -> Option<serde_json::Value> {
+    span["attributes"].as_array()?.iter().find(|a| a["key"] == key).map(|a| a["value"]["stringValue"].clone())
+}
+
+fn int_attr(span: &serde_json::Value, key: &str) -> Option<serde_json::Value> {
+    span["attributes"].as_array()?.iter().find(|a| a["key"] == key).map(|a| a["value"]["intValue"].clone())
 }
 
 /// `[server] metrics_listen`: probes and the scrape on a listener of their

@@ -107,6 +107,12 @@ impl HttpGrant for OriginGrant {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(HttpCallError::Transport("no runtime to send on".into()));
         };
+        // The plugin's call is part of the request's trace (the span is
+        // current on this thread, not on the task that sends).
+        if let Some(parent) = crate::trace_context::current_traceparent().and_then(|t| HeaderValue::from_str(&t).ok()) {
+            headers.retain(|(n, _)| n.as_str() != "traceparent");
+            headers.push((HeaderName::from_static("traceparent"), parent));
+        }
         let (http, credential, url, body) = (self.http.clone(), self.credential.clone(), request.url, request.body);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let exchange = runtime.spawn(async move {

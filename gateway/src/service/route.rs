@@ -43,6 +43,24 @@ impl Route {
 }
 
 impl Route {
+    /// The endpoint as a low-cardinality template below the SCIM base
+    /// (`/Users/{id}`): OpenTelemetry's `http.route`.
+    pub fn template(&self) -> String {
+        let kind = |k: &ResourceKind| k.endpoint();
+        match self {
+            Route::ServiceProviderConfig => "/ServiceProviderConfig".into(),
+            Route::Schemas(None) => "/Schemas".into(),
+            Route::Schemas(Some(_)) => "/Schemas/{id}".into(),
+            Route::ResourceTypes(None) => "/ResourceTypes".into(),
+            Route::ResourceTypes(Some(_)) => "/ResourceTypes/{id}".into(),
+            Route::Collection(k) => format!("/{}", kind(k)),
+            Route::Resource(k, _) => format!("/{}/{{id}}", kind(k)),
+            Route::Search(None) => "/.search".into(),
+            Route::Search(Some(k)) => format!("/{}/.search", kind(k)),
+            Route::Unsupported(what) => format!("/{what}"),
+        }
+    }
+
     /// The methods this endpoint answers, for a 405's `Allow` header.
     pub fn allowed_methods(&self) -> &'static str {
         match self {

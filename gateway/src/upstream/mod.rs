@@ -471,6 +471,9 @@ impl Upstream {
         if let Some(auth) = self.credential.header(&self.http).await.map_err(|e| (e, Sent::No))? {
             headers.push(auth);
         }
+        if let Some(parent) = crate::trace_context::current_traceparent().and_then(|t| HeaderValue::from_str(&t).ok()) {
+            headers.push((header::HeaderName::from_static("traceparent"), parent));
+        }
         self.http.send(&Outgoing { method: op.method(), url, headers, body }).await
     }
 
