@@ -251,7 +251,12 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Fail
             let issued = tokio::task::spawn_blocking(move || tokens.issue(&owner))
                 .await
                 .map_err(|e| Failure::Gateway(format!("token task failed: {e}")))??;
-            Ok(json!({"id": issued.id, "token": issued.token, "tenant": tenant.name}))
+            Ok(json!({
+                "id": issued.id,
+                "token": issued.token,
+                "tenant": tenant.name,
+                "basic": {"username": issued.id, "password": issued.token},
+            }))
         }
         (hyper::Method::GET, ["admin", "tenants", name, "tokens"]) => {
             let tenant = tenant(name)?;

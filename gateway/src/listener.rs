@@ -165,11 +165,9 @@ async fn handle_scim(
     let tenant = match authenticate(state, &req) {
         Ok(t) => t,
         Err(AuthFailure::Missing) => {
-            return Err(refuse(ScimError::status(401, "a bearer token is required"), request_id));
+            return Err(unauthorized("a bearer token (or Basic credentials) is required", request_id));
         }
-        Err(AuthFailure::Invalid) => {
-            return Err(refuse(ScimError::status(401, "the bearer token is not valid"), request_id));
-        }
+        Err(AuthFailure::Invalid) => return Err(unauthorized("the credentials are not valid", request_id)),
         Err(AuthFailure::StoreUnavailable) => {
             let unavailable = ScimError::status(503, "the token store is unavailable; retry shortly");
             return Err(refuse(unavailable, request_id));
@@ -302,11 +300,15 @@ pub(crate) fn bearer_token<B>(req: &Request<B>) -> Option<&str> {
         .map(|(_, token)| token.trim())
 }
 
-/// The tenant of the request's bearer token.
+/// The tenant of the request's credentials: a bearer token, or HTTP Basic
+/// with the token's id and the token.
 fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<Arc<Tenant>, AuthFailure> {
-    let presented = bearer_token(req).ok_or(AuthFailure::Missing)?;
     // A cached token costs a hash; a miss is one indexed read.
-    match state.tokens.authenticate(presented) {
+    let found = match credentials(req).ok_or(AuthFailure::Missing)? {
+        Credentials::Bearer(token) => state.tokens.authenticate(token),
+        Credentials::Basic { username, password } => state.tokens.authenticate_basic(&username, &password),
+    };
+    match found {
         Ok(Some(name)) => state.tenants.get(&name).ok_or(AuthFailure::Invalid),
         Ok(None) => Err(AuthFailure::Invalid),
         Err(e) => {
@@ -314,6 +316,27 @@ fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<Arc<Tenant>
             Err(AuthFailure::StoreUnavailable)
         }
     }
+}
+
+/// What an `Authorization` header presents.
+enum Credentials<'a> {
+    Bearer(&'a str),
+    Basic { username: String, password: String },
+}
+
+fn credentials<B>(req: &Request<B>) -> Option<Credentials<'_>> {
+    if let Some(token) = bearer_token(req) {
+        return Some(Credentials::Bearer(token));
+    }
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let (username, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some(Credentials::Basic { username: username.to_owned(), password: password.to_owned() })
 }
 
 /// Read and parse a JSON body of at most `limit` bytes. Empty means `None`.
@@ -425,6 +448,16 @@ pub fn failure_response(failure: &Failure, request_id: &str) -> (Response<Full<B
         .body(Full::new(Bytes::from(reply.error.to_json().to_string())))
         .unwrap_or_else(|_| internal_error_response());
     (response, reply.error)
+}
+
+/// A 401 that names both schemes the SCIM listener takes.
+fn unauthorized(detail: &str, request_id: &str) -> Response<Full<Bytes>> {
+    let mut response = refuse(ScimError::status(401, detail), request_id);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"scimgate\", Basic realm=\"scimgate\""),
+    );
+    response
 }
 
 /// A refusal before the request reached a tenant (no log record then).

@@ -115,6 +115,10 @@ enum TokenCommand {
         config: PathBuf,
         #[arg(long)]
         tenant: String,
+        /// Print it as HTTP Basic credentials (`username:` and `password:`
+        /// lines), for IdPs in Basic mode (Okta).
+        #[arg(long)]
+        basic: bool,
     },
     /// List live tokens (ids, never secrets).
     List {
@@ -217,12 +221,17 @@ fn main() -> anyhow::Result<()> {
 
 fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Issue { config, tenant } => {
+        TokenCommand::Issue { config, tenant, basic } => {
             let config = load(&config)?;
             require_tenant(&config, &tenant)?;
             let issued = TokenAuthority::new(Store::open(&config.store_path)?).issue(&tenant)?;
             eprintln!("token {} issued for tenant {tenant}; it is shown once, store it now", issued.id);
-            println!("{}", issued.token);
+            if basic {
+                println!("username: {}", issued.id);
+                println!("password: {}", issued.token);
+            } else {
+                println!("{}", issued.token);
+            }
         }
         TokenCommand::List { config, tenant } => {
             let config = load(&config)?;

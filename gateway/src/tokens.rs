@@ -4,6 +4,9 @@
 //! `token list` and `token revoke`); only a SHA-256 of the whole token is
 //! stored, and the hash comparison is constant-time. A token is looked up by
 //! its id, so the time a check takes says nothing about any stored secret.
+//!
+//! HTTP Basic (Okta's "Basic Auth" mode) uses the same credentials: the
+//! token's id as the username, the whole token as the password.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -82,6 +85,17 @@ impl TokenAuthority {
     }
 }
 
+impl TokenAuthority {
+    /// The tenant of HTTP Basic credentials: `username` must be the id of
+    /// the token given as `password`.
+    pub fn authenticate_basic(&self, username: &str, password: &str) -> Result<Option<String>, StoreError> {
+        if token_id(password) != Some(username) {
+            return Ok(None);
+        }
+        self.authenticate(password)
+    }
+}
+
 /// The id part of a well-formed token.
 fn token_id(token: &str) -> Option<&str> {
     let rest = token.strip_prefix(PREFIX)?;
@@ -112,6 +126,9 @@ mod tests {
         assert_eq!(auth.authenticate(&forged).unwrap(), None);
         assert_eq!(auth.authenticate("sgt_nothex_x").unwrap(), None);
         assert_eq!(auth.authenticate("").unwrap(), None);
+        assert_eq!(auth.authenticate_basic(&a.id, &a.token).unwrap().as_deref(), Some("acme"));
+        assert_eq!(auth.authenticate_basic(&b.id, &a.token).unwrap(), None, "another token's id");
+        assert_eq!(auth.authenticate_basic(&a.id, &forged).unwrap(), None);
         assert!(store.revoke_token(&a.id).unwrap());
         std::thread::sleep(CACHE_TTL);
         assert_eq!(auth.authenticate(&a.token).unwrap(), None);

@@ -504,3 +504,46 @@ fn okta_group_duplicate_display_name_case_insensitive_returns_409() {
         assert_scim_error(&r, 409, Some("uniqueness"));
     }
 }
+
+/// Okta's "Basic Auth" mode: the CLI prints a username and password (the
+/// token's id and the token, stored only as a hash), the IdP sends them as
+/// HTTP Basic, and a revoked token stops working either way.
+#[test]
+fn basic_auth_credentials_work_like_their_token() {
+    use base64::Engine as _;
+    let gw = Gateway::start(&["acme"]);
+    let out = gw.cli_ok(&["token", "issue", "--tenant", "acme", "--basic"]);
+    let field = |name: &str| {
+        out.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned()).unwrap_or_else(|| panic!("{out}"))
+    };
+    let (username, password) = (field("username:"), field("password:"));
+    let basic = |user: &str, pass: &str| {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+    };
+    let client = gw.client();
+    let ok = client.send("GET", "/Users", None, &[("authorization", &basic(&username, &password))], None);
+    assert_eq!(ok.status, 200, "{}", ok.describe());
+    let body = serde_json::to_vec(&serde_json::json!({"userName": "okta-basic"})).unwrap();
+    client.send("POST", "/Users", None, &[("authorization", &basic(&username, &password))], Some(body)).expect(201);
+    // The same token as a bearer token is the same tenant.
+    assert_eq!(gw.get("/Users", &password).expect(200).json["totalResults"], 1);
+
+    let other = gw.token("acme");
+    for (user, pass) in
+        [(username.as_str(), "wrong"), ("0000000000000000", password.as_str()), (username.as_str(), other.as_str())]
+    {
+        let refused = client.send("GET", "/Users", None, &[("authorization", &basic(user, pass))], None);
+        assert_eq!(refused.status, 401, "{}", refused.describe());
+        assert!(refused.header("www-authenticate").unwrap().contains("Basic"), "{}", refused.describe());
+    }
+    let config = gw.get("/ServiceProviderConfig", &password).expect(200).json;
+    let schemes: Vec<&str> =
+        config["authenticationSchemes"].as_array().unwrap().iter().filter_map(|s| s["type"].as_str()).collect();
+    assert_eq!(schemes, ["oauthbearertoken", "httpbasic"]);
+
+    gw.cli_ok(&["token", "revoke", "--id", &username]);
+    crate::harness::eventually("the revocation applies", || {
+        let r = client.send("GET", "/Users", None, &[("authorization", &basic(&username, &password))], None);
+        (r.status == 401).then_some(())
+    });
+}

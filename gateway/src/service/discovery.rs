@@ -58,6 +58,10 @@ pub(super) fn service_provider_config(base: &str) -> Value {
             "name": "OAuth Bearer Token",
             "description": "Authentication with a bearer token issued by `scimgate token issue`.",
             "primary": true,
+        }, {
+            "type": "httpbasic",
+            "name": "HTTP Basic",
+            "description": "A token's id as the username and the token as the password.",
         }],
         "meta": {"resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig")},
     })
