@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod blocking;
 pub mod config;
+pub mod entra_jwt;
 pub mod failure;
 pub mod flow;
 pub mod forwarded;

@@ -162,7 +162,7 @@ async fn handle_scim(
     };
     // Authenticate before routing: without a token, nothing below the base
     // (not even which endpoints exist) is revealed.
-    let tenant = match authenticate(state, &req) {
+    let tenant = match authenticate(state, &req).await {
         Ok(t) => t,
         Err(AuthFailure::Missing) => {
             return Err(unauthorized("a bearer token (or Basic credentials) is required", request_id));
@@ -300,11 +300,15 @@ pub(crate) fn bearer_token<B>(req: &Request<B>) -> Option<&str> {
         .map(|(_, token)| token.trim())
 }
 
-/// The tenant of the request's credentials: a bearer token, or HTTP Basic
-/// with the token's id and the token.
-fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<Arc<Tenant>, AuthFailure> {
+/// The tenant of the request's credentials: a bearer token, HTTP Basic
+/// with the token's id and the token, or a JWT Entra ID issued for a
+/// tenant that accepts them.
+async fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<Arc<Tenant>, AuthFailure> {
     // A cached token costs a hash; a miss is one indexed read.
     let found = match credentials(req).ok_or(AuthFailure::Missing)? {
+        Credentials::Bearer(jwt) if !jwt.starts_with("sgt_") && jwt.matches('.').count() == 2 => {
+            return entra_tenant(state, jwt).await;
+        }
         Credentials::Bearer(token) => state.tokens.authenticate(token),
         Credentials::Basic { username, password } => state.tokens.authenticate_basic(&username, &password),
     };
@@ -314,6 +318,20 @@ fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<Arc<Tenant>
         Err(e) => {
             tracing::error!(error = %e, "token lookup failed");
             Err(AuthFailure::StoreUnavailable)
+        }
+    }
+}
+
+/// The tenant whose Entra issuer signed `jwt`, if it verifies.
+async fn entra_tenant(state: &AppState, jwt: &str) -> Result<Arc<Tenant>, AuthFailure> {
+    let issuer = crate::entra_jwt::unverified_issuer(jwt).ok_or(AuthFailure::Invalid)?;
+    let tenant = state.tenants.by_jwt_issuer(&issuer).ok_or(AuthFailure::Invalid)?;
+    let verifier = tenant.entra_jwt.as_ref().ok_or(AuthFailure::Invalid)?;
+    match verifier.verify(jwt).await {
+        Ok(()) => Ok(tenant),
+        Err(e) => {
+            tracing::info!(tenant = %tenant.name, error = %e, "an Entra token was refused");
+            Err(AuthFailure::Invalid)
         }
     }
 }

@@ -131,6 +131,12 @@ impl Registry {
         self.tenants.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
     }
 
+    /// The tenant that accepts Entra-issued tokens from `issuer`.
+    pub fn by_jwt_issuer(&self, issuer: &str) -> Option<Arc<Tenant>> {
+        let tenants = self.tenants.read().unwrap_or_else(|e| e.into_inner()).clone();
+        tenants.values().find(|t| t.entra_jwt.as_ref().is_some_and(|j| j.issuer() == issuer)).cloned()
+    }
+
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.tenants.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         names.sort();

@@ -26,6 +26,8 @@ pub struct Tenant {
     pub flow: Flow,
     /// Where in-scope resources go; none: the embedded target.
     pub upstream: Option<Arc<Upstream>>,
+    /// Verifies Entra-issued JWTs, when the tenant accepts them.
+    pub entra_jwt: Option<Arc<crate::entra_jwt::EntraJwt>>,
     /// The client addresses allowed to call as this tenant (empty: any).
     pub allow_from: Vec<ipnet::IpNet>,
     /// Where quarantine and failure notifications go.
@@ -163,9 +165,17 @@ pub fn build(
         })),
         None => None,
     };
+    let entra_jwt = match &config.entra_jwt {
+        Some(jwt) => Some(Arc::new(crate::entra_jwt::EntraJwt::new(jwt).map_err(|message| TenantError::Upstream {
+            tenant: name.to_owned(),
+            message: format!("entra_jwt: {message}"),
+        })?)),
+        None => None,
+    };
     Ok(Tenant {
         upstream,
         webhook,
+        entra_jwt,
         allow_from: config.allow_from.clone(),
         name: name.to_owned(),
         idp: config.idp.clone(),

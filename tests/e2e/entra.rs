@@ -829,3 +829,106 @@ fn entra_feature_flag_query_parameter_in_tenant_url_is_ignored() {
     e.get(&format!("/Groups/{gid}?aadOptscim062020&excludedAttributes=members")).expect(200);
     e.gw.delete(&format!("/Groups/{gid}?aadOptscim062020"), &e.token).expect(204);
 }
+
+/// A key pair made for the test with `openssl`, its JWKS, and tokens signed by it.
+struct EntraKeys {
+    pem: Vec<u8>,
+    jwks: String,
+}
+
+impl EntraKeys {
+    fn generate(dir: &std::path::Path, kid: &str) -> EntraKeys {
+        use base64::Engine as _;
+        let key = dir.join(format!("{kid}.pem"));
+        let ok = std::process::Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048").output().unwrap();
+        assert!(ok.status.success(), "openssl genrsa: {}", String::from_utf8_lossy(&ok.stderr));
+        let out = std::process::Command::new("openssl")
+            .args(["rsa", "-noout", "-modulus", "-in"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        let hex = String::from_utf8(out.stdout).unwrap().trim().trim_start_matches("Modulus=").to_owned();
+        let modulus: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(modulus);
+        let jwks = json!({"keys": [{"kty": "RSA", "use": "sig", "kid": kid, "n": n, "e": "AQAB"}]}).to_string();
+        EntraKeys { pem: std::fs::read(&key).unwrap(), jwks }
+    }
+
+    fn token(&self, kid: &str, claims: &Value) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(kid.to_owned());
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(&self.pem).unwrap();
+        jsonwebtoken::encode(&header, claims, &key).unwrap()
+    }
+}
+
+const ENTRA_ISSUER: &str = "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/";
+const ENTRA_AUDIENCE: &str = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
+
+fn entra_claims(issuer: &str, audience: &str, expires_in: i64) -> Value {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    json!({"iss": issuer, "aud": audience, "exp": now + expires_in, "nbf": now - 5, "iat": now - 5,
+           "appid": "00000014-0000-0000-c000-000000000000", "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47"})
+}
+
+/// Entra with the Secret Token left blank: its own JWT is accepted when the
+/// tenant's JWKS signed it for the configured issuer and audience, and
+/// refused otherwise.
+#[test]
+fn entra_issued_jwts_authenticate_the_tenant_they_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, other) = (EntraKeys::generate(dir.path(), "k1"), EntraKeys::generate(dir.path(), "k2"));
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, &keys.jwks).unwrap();
+    let toml = format!(
+        "[tenants.acme]\nidp = \"entra\"\n[tenants.acme.entra_jwt]\nissuer = \"{ENTRA_ISSUER}\"\naudience = \"{ENTRA_AUDIENCE}\"\njwks_file = {:?}\n[tenants.other]\n",
+        jwks.display()
+    );
+    let gw = Gateway::start_config("", &toml, &[]);
+    let good = keys.token("k1", &entra_claims(ENTRA_ISSUER, ENTRA_AUDIENCE, 600));
+    gw.get("/Users?filter=userName eq \"probe\"", &good).expect(200);
+    gw.post("/Users", &good, &json!({"userName": "from-entra"})).expect(201);
+    // It is acme's: the other tenant sees nothing of it.
+    let other_token = gw.token("other");
+    assert_eq!(gw.get("/Users", &other_token).expect(200).json["totalResults"], 0);
+    assert_eq!(gw.get("/Users", &good).expect(200).json["totalResults"], 1);
+
+    let refused = [
+        ("another audience", keys.token("k1", &entra_claims(ENTRA_ISSUER, "api://other", 600))),
+        ("expired", keys.token("k1", &entra_claims(ENTRA_ISSUER, ENTRA_AUDIENCE, -300))),
+        ("another issuer", keys.token("k1", &entra_claims("https://sts.windows.net/evil/", ENTRA_AUDIENCE, 600))),
+        ("a key not in the JWKS", other.token("k2", &entra_claims(ENTRA_ISSUER, ENTRA_AUDIENCE, 600))),
+        ("signed by another key under k1", other.token("k1", &entra_claims(ENTRA_ISSUER, ENTRA_AUDIENCE, 600))),
+        ("tampered", {
+            let mut t = good.clone();
+            t.insert(t.rfind('.').unwrap() + 1, 'A');
+            t
+        }),
+    ];
+    for (what, token) in refused {
+        let resp = gw.get("/Users", &token);
+        assert_eq!(resp.status, 401, "{what}: {}", resp.describe());
+    }
+}
+
+/// Keys from the tenant's JWKS URL are fetched once and cached.
+#[test]
+fn entra_keys_come_from_the_jwks_url_and_are_cached() {
+    use crate::fake::{Action, Fake};
+    let dir = tempfile::tempdir().unwrap();
+    let keys = EntraKeys::generate(dir.path(), "k1");
+    let jwks = keys.jwks.clone();
+    let idp = Fake::start(move |_, _| Action::Respond { status: 200, headers: vec![], body: jwks.clone() });
+    let toml = format!(
+        "[tenants.acme]\n[tenants.acme.entra_jwt]\nissuer = \"{ENTRA_ISSUER}\"\naudience = \"{ENTRA_AUDIENCE}\"\njwks_url = \"{}/discovery/v2.0/keys\"\n",
+        idp.url()
+    );
+    let gw = Gateway::start_config("", &toml, &[]);
+    let good = keys.token("k1", &entra_claims(ENTRA_ISSUER, ENTRA_AUDIENCE, 600));
+    for _ in 0..3 {
+        gw.get("/Users", &good).expect(200);
+    }
+    let fetches = idp.received().iter().filter(|r| r.path == "/discovery/v2.0/keys").count();
+    assert_eq!(fetches, 1, "the JWKS is fetched once and cached");
+}

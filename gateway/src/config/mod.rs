@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 pub use secrets::{resolve_secret, toml_to_json};
 pub use tenant::{
-    EventsConfig, ExtensionAttribute, ExtensionConfig, InstanceMode, NotifyConfig, PolicyConfig, ScriptStep,
-    StepConfig, TenantConfig, WasmStepConfig,
+    EntraJwtConfig, EventsConfig, ExtensionAttribute, ExtensionConfig, InstanceMode, NotifyConfig, PolicyConfig,
+    ScriptStep, StepConfig, TenantConfig, WasmStepConfig,
 };
 pub use upstream::{
     AuthConfig, BreakerConfig, ConnectorUpstreamConfig, ScimUpstreamConfig, ThrottleConfig, UpstreamConfig,

@@ -38,6 +38,25 @@ pub struct TenantConfig {
     /// any. Behind trusted proxies, the address they forward.
     #[serde(default)]
     pub allow_from: Vec<ipnet::IpNet>,
+    /// Accept the JWTs Microsoft Entra ID issues (the Secret Token left blank).
+    #[serde(default)]
+    pub entra_jwt: Option<EntraJwtConfig>,
+}
+
+/// `[tenants.T.entra_jwt]`: which Entra-issued tokens this tenant accepts.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraJwtConfig {
+    /// The Entra tenant's issuer, `https://sts.windows.net/{tenant-id}/`.
+    pub issuer: String,
+    /// The `aud` the tokens carry (the provisioning app's id).
+    pub audience: String,
+    /// The tenant's JWKS as a file (offline)...
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// ...or its URL (`https://login.microsoftonline.com/{tenant-id}/discovery/v2.0/keys`).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
 }
 
 /// The origins `on-event` hooks may call (`https://hooks.example.com`), and
@@ -221,6 +240,9 @@ impl TenantConfig {
         };
         if let Some(ca) = transport.and_then(|t| t.ca_file.as_mut()) {
             *ca = base.join(&*ca);
+        }
+        if let Some(file) = self.entra_jwt.as_mut().and_then(|j| j.jwks_file.as_mut()) {
+            *file = base.join(&*file);
         }
     }
 
