@@ -27,6 +27,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod tenant;
+pub mod tls;
 pub mod tokens;
 pub mod trace_context;
 pub mod upstream;

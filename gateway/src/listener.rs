@@ -32,6 +32,9 @@ use crate::store::{LogRecord, LogWriter, now_rfc3339};
 use crate::tenant::Tenant;
 use crate::tokens::TokenAuthority;
 
+/// The longest a client may take over its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The SCIM base path.
 pub const SCIM_BASE: &str = "/scim/v2";
 const SCIM_JSON: &str = "application/scim+json";
@@ -44,6 +47,8 @@ pub struct AppState {
     /// The live tenant snapshots (swapped by reloads).
     pub tenants: Arc<Registry>,
     pub max_body_bytes: usize,
+    /// The certificate when the listener speaks TLS itself.
+    pub tls: Option<Arc<crate::tls::TlsCertificate>>,
     /// How the client's address and URL are read (public URL, trusted proxies).
     pub forwarded: crate::forwarded::ForwardedPolicy,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -70,11 +75,28 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl F
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let tls = state.tls.clone();
                 let state = state.clone();
                 let service = hyper::service::service_fn(move |req| handle(state.clone(), peer, req));
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
+                let Some(tls) = tls else {
+                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, %peer, "connection ended with an error");
+                        }
+                    });
+                    continue;
+                };
+                // The handshake runs in the connection's task, bounded, so a
+                // slow or silent client never holds up the accept loop.
+                let (acceptor, builder, watcher) = (tls.acceptor(), builder.clone(), graceful.watcher());
                 tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, %peer, "connection ended with an error");
                     }

@@ -32,6 +32,8 @@ pub enum ServeError {
     Stdout(std::io::Error),
     #[error("cannot start notifications: {0}")]
     Notify(#[from] crate::outbound::ClientError),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Run the gateway until SIGTERM or Ctrl-C. Prints `listening on http://ADDR`
@@ -76,7 +78,12 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         }));
     }
     let tokens = Arc::new(TokenAuthority::new(store.clone()));
+    let tls = match &config.server.tls {
+        Some(tls) => Some(crate::tls::TlsCertificate::load(tls)?),
+        None => None,
+    };
     let state = Arc::new(AppState {
+        tls: tls.clone(),
         service: service.clone(),
         tokens: tokens.clone(),
         log,
@@ -95,7 +102,8 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{local}").and_then(|()| out.flush()).map_err(ServeError::Stdout)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        writeln!(out, "listening on {scheme}://{local}").and_then(|()| out.flush()).map_err(ServeError::Stdout)?;
     }
     let probes = Arc::new(crate::admin::Probes {
         store: service.store().clone(),
@@ -139,8 +147,9 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     };
     tracing::info!(%local, scim_base = %format!("http://{local}/scim/v2"), store = %config.store_path.display(), "serving");
     spawn_triggers(registry);
+    let tls_watch = tls.map(|tls| tokio::spawn(tls.watch()));
     serve(listener, state, shutdown_signal(), SHUTDOWN_GRACE).await;
-    for task in [admin_task, metrics_task].into_iter().flatten() {
+    for task in [admin_task, metrics_task, tls_watch].into_iter().flatten() {
         task.abort();
     }
     // Flush the provisioning log of every request that was answered.

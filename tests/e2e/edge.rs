@@ -74,3 +74,104 @@ fn a_tenant_accepts_only_its_allowed_addresses() {
     client.send("GET", "/Users", Some(&acme), &[("x-forwarded-for", "10.21.3.4")], None).expect(403);
     client.send("GET", "/Users", Some(&open), &[], None).expect(200);
 }
+
+/// A CA and a server certificate for 127.0.0.1 it signed, made with openssl.
+fn certificate(dir: &std::path::Path, name: &str) -> (Vec<u8>, Vec<u8>, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let (ca_key, ca, key, csr, cert, ext) = (
+        format!("{name}-ca.key"),
+        format!("{name}-ca.pem"),
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
+    );
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+        "-days",
+        "1",
+        "-subj",
+        &format!("/CN={name} test CA"),
+    ]);
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(dir.join(&ext), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &cert,
+        "-days",
+        "1",
+        "-extfile",
+        &ext,
+    ]);
+    (std::fs::read(dir.join(&cert)).unwrap(), std::fs::read(dir.join(&key)).unwrap(), dir.join(&ca))
+}
+
+/// The status of `GET /scim/v2/Users` over TLS, trusting only `ca`; `None`
+/// when the handshake or the certificate check fails.
+fn https_status(port: u16, token: &str, ca: &std::path::Path) -> Option<u16> {
+    use std::time::Duration;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client =
+            scimgate::outbound::HttpClient::new(Duration::from_secs(5), Duration::from_secs(5), Some(ca)).unwrap();
+        let auth = hyper::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        let url = format!("https://127.0.0.1:{port}/scim/v2/Users");
+        let out = scimgate::outbound::Outgoing {
+            method: hyper::Method::GET,
+            url: &url,
+            headers: vec![(hyper::header::AUTHORIZATION, auth)],
+            body: None,
+        };
+        client.send(&out).await.ok().map(|r| r.status)
+    })
+}
+
+#[test]
+fn tls_is_served_and_a_renewed_certificate_is_picked_up_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, first_ca) = certificate(dir.path(), "first");
+    let files: [(&str, &[u8]); 2] = [("tls/server.pem", &cert), ("tls/server.key", &key)];
+    let gw = Gateway::start_files(
+        "",
+        "[server]\ntls = { cert_file = \"tls/server.pem\", key_file = \"tls/server.key\" }\n",
+        "[tenants.acme]\n",
+        &files,
+        &[],
+    );
+    let token = gw.token("acme");
+    let port: u16 = gw.client().root.rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(https_status(port, &token, &first_ca), Some(200));
+
+    // Renewal: a certificate from another CA replaces the files (written
+    // then renamed, as certbot and cert-manager do).
+    let (cert, key, second_ca) = certificate(dir.path(), "second");
+    for (name, content) in [("server.key", &key), ("server.pem", &cert)] {
+        let path = gw.dir.path().join("tls").join(name);
+        std::fs::write(path.with_extension("new"), content).unwrap();
+        std::fs::rename(path.with_extension("new"), &path).unwrap();
+    }
+    crate::harness::eventually("the renewed certificate is served", || {
+        (https_status(port, &token, &second_ca) == Some(200)).then_some(())
+    });
+    assert_eq!(https_status(port, &token, &first_ca), None, "the old certificate is gone");
+}

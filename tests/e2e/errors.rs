@@ -475,7 +475,7 @@ fn deeply_nested_filter_is_rejected_without_crashing_the_gateway() {
     }
     // ... and in a .search body (1 MiB allows far deeper nesting).
     let depth = 150_000;
-    let filter = format!("{}userName eq \"x\"", "not (".repeat(depth)) + &")".repeat(depth);
+    let filter = format!("{}userName eq \"x\"", "not (".repeat(depth)) + ")".repeat(depth).as_str();
     let body = serde_json::to_vec(&json!({"schemas": [SEARCH_SCHEMA], "filter": filter})).unwrap();
     let r = gw.client().try_raw("POST", "/scim/v2/Users/.search", Some(&t), &[], Some(body));
     match r {

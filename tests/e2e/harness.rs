@@ -313,7 +313,10 @@ impl Gateway {
         self.child = Some(child);
 
         let line = rx.recv_timeout(STARTUP_TIMEOUT);
-        let addr = line.as_deref().ok().and_then(|l| l.strip_prefix("listening on http://127.0.0.1:"));
+        let addr = line.as_deref().ok().and_then(|l| {
+            l.strip_prefix("listening on http://127.0.0.1:")
+                .or_else(|| l.strip_prefix("listening on https://127.0.0.1:"))
+        });
         match addr.and_then(|port| port.trim().parse::<u16>().ok()) {
             Some(port) => {
                 self.client = Client::new(&format!("http://127.0.0.1:{port}"));

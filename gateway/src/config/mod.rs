@@ -95,6 +95,17 @@ pub struct ServerConfig {
     /// token (for load balancers and scrapers; the admin API stays apart).
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the SCIM listener over TLS (else plain HTTP, behind a proxy).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[server] tls`: PEM files, read again when they change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -106,6 +117,7 @@ impl Default for ServerConfig {
             public_url: None,
             trusted_proxies: Vec::new(),
             metrics_listen: None,
+            tls: None,
         }
     }
 }
@@ -207,6 +219,11 @@ impl Config {
                 });
             }
             *url = trimmed.to_owned();
+        }
+        if let Some(tls) = &mut raw.server.tls {
+            let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            tls.cert_file = base.join(&tls.cert_file);
+            tls.key_file = base.join(&tls.key_file);
         }
         if raw.server.max_body_bytes == 0 {
             return Err(ConfigError::Invalid {
