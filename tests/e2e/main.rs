@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod crash;
+mod deploy;
 mod edge;
 mod entra;
 mod errors;

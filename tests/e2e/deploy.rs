@@ -1,0 +1,100 @@
+//! The deployment files run as they are written: the gateway command of
+//! `deploy/compose.yaml` and the `ExecStart` of `deploy/scimgate.service`,
+//! with `deploy/scimgate.toml` and its tenants, started as processes (no
+//! container tool here), with only their paths and ports moved into a
+//! temp dir. Each must serve SCIM, its probes and its metrics.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::{ADMIN_TOKEN, BIN, Client, eventually};
+
+const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
+
+/// The arguments of the compose file's gateway `command: [...]`.
+fn compose_command() -> Vec<String> {
+    let compose = std::fs::read_to_string(Path::new(DEPLOY).join("compose.yaml")).unwrap();
+    let gateway = compose.split("\n  gateway:").nth(1).expect("a gateway service");
+    let line = gateway.lines().find_map(|l| l.trim().strip_prefix("command:")).expect("the gateway's command");
+    serde_json::from_str(line.trim()).expect("command as a flow sequence of strings")
+}
+
+/// The arguments of the unit's `ExecStart=` (after the binary).
+fn unit_command() -> Vec<String> {
+    let unit = std::fs::read_to_string(Path::new(DEPLOY).join("scimgate.service")).unwrap();
+    let line = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("ExecStart");
+    let mut words = line.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/local/bin/scimgate"), "the binary the Dockerfile and the unit install");
+    words.map(str::to_owned).collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Run `args` (paths under /etc/scimgate and /var/lib/scimgate moved to a
+/// temp dir, ports to free ones) and check what it serves.
+fn serves(args: &[String]) {
+    let dir = tempfile::tempdir().unwrap();
+    let (etc, state) = (dir.path().join("etc"), dir.path().join("state"));
+    std::fs::create_dir_all(etc.join("tenants")).unwrap();
+    std::fs::create_dir_all(&state).unwrap();
+    let (scim_port, metrics_port, admin_port) = (free_port(), free_port(), free_port());
+    let config = std::fs::read_to_string(Path::new(DEPLOY).join("scimgate.toml"))
+        .unwrap()
+        .replace("/var/lib/scimgate", &state.display().to_string())
+        .replace("0.0.0.0:8080", &format!("127.0.0.1:{scim_port}"))
+        .replace("0.0.0.0:9100", &format!("127.0.0.1:{metrics_port}"))
+        .replace("127.0.0.1:9090", &format!("127.0.0.1:{admin_port}"));
+    std::fs::write(etc.join("scimgate.toml"), config).unwrap();
+    for tenant in std::fs::read_dir(Path::new(DEPLOY).join("tenants")).unwrap() {
+        let tenant = tenant.unwrap().path();
+        std::fs::copy(&tenant, etc.join("tenants").join(tenant.file_name().unwrap())).unwrap();
+    }
+    let args: Vec<String> = args.iter().map(|a| a.replace("/etc/scimgate", &etc.display().to_string())).collect();
+    let mut child = Command::new(BIN.as_str())
+        .args(&args)
+        .env("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(first, format!("listening on http://127.0.0.1:{scim_port}"), "{args:?}");
+    let config_path = etc.join("scimgate.toml");
+    let issued = Command::new(BIN.as_str())
+        .args(["token", "issue", "--tenant", "default", "--config"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
+    let token = String::from_utf8(issued.stdout).unwrap().trim().to_owned();
+    let scim = Client::new(&format!("http://127.0.0.1:{scim_port}"));
+    scim.send("GET", "/Users", Some(&token), &[], None).expect(200);
+    let probes = Client::new(&format!("http://127.0.0.1:{metrics_port}"));
+    eventually("ready", || (probes.try_raw("GET", "/readyz", None, &[], None).ok()?.status == 200).then_some(()));
+    let metrics = probes.try_raw("GET", "/metrics", None, &[], None).unwrap();
+    assert!(metrics.body.contains("scimgate_build_info"), "{}", metrics.body);
+    assert!(state.join("scimgate.db").exists(), "the store lives in the state directory");
+    // SIGTERM, as `docker stop` and systemd send: a clean exit.
+    // SAFETY: plain syscall on a pid we spawned and have not reaped yet.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = eventually("the gateway stops", || {
+        std::thread::sleep(Duration::from_millis(20));
+        child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn the_compose_files_gateway_command_serves() {
+    serves(&compose_command());
+}
+
+#[test]
+fn the_systemd_units_exec_start_serves() {
+    serves(&unit_command());
+}
