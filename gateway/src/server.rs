@@ -50,7 +50,8 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     let upstreams = crate::upstream::UpstreamPool::new(metrics.clone());
     let registry = Arc::new(Registry::start(&config, config_path, engine, upstreams)?);
     for tenant in &registry.names() {
-        if store.live_tokens(Some(tenant))?.is_empty() {
+        let prints_its_own = config.tenants.get(tenant).is_some_and(|t| t.print_first_token);
+        if !prints_its_own && store.live_tokens(Some(tenant))?.is_empty() {
             tracing::warn!(
                 %tenant,
                 "tenant has no token yet; issue one with: scimgate token issue --config {} --tenant {tenant}",
@@ -58,9 +59,17 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
             );
         }
     }
+    // An admin token made for this run is printed once the listeners are up.
+    let mut generated_admin_token = None;
     let admin_token = match &config.admin {
         Some(admin) => match std::env::var(&admin.token_env) {
             Ok(token) if token.len() >= 16 => Some(crate::admin::hash_token(&token)),
+            Err(std::env::VarError::NotPresent) if admin.generate_token => {
+                let token = crate::tokens::random_secret();
+                let hash = crate::admin::hash_token(&token);
+                generated_admin_token = Some(token);
+                Some(hash)
+            }
             _ => return Err(ServeError::AdminToken(admin.token_env.clone())),
         },
         None => None,
@@ -78,6 +87,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         }));
     }
     let tokens = Arc::new(TokenAuthority::new(store.clone()));
+    let tokens_for_print = tokens.clone();
     let tls = match &config.server.tls {
         Some(tls) => Some(crate::tls::TlsCertificate::load(tls)?),
         None => None,
@@ -145,6 +155,10 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         }
         None => None,
     };
+    let scheme = if state.tls.is_some() { "https" } else { "http" };
+    let scim_base = format!("{scheme}://{local}/scim/v2");
+    // Token writes wait for the store's writer: not on an async worker.
+    crate::blocking::run(|| print_first_tokens(&config, &tokens_for_print, &scim_base, generated_admin_token))?;
     tracing::info!(%local, scim_base = %format!("http://{local}/scim/v2"), store = %config.store_path.display(), "serving");
     spawn_triggers(registry);
     let tls_watch = tls.map(|tls| tokio::spawn(tls.watch()));
@@ -156,6 +170,33 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     log_thread.join();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The quickstart's first-start lines: for each tenant with
+/// `print_first_token` and no live token, a new token with the SCIM URL
+/// (shown once: only its hash is stored); and an admin token made for this
+/// run. After the `listening on` lines, so tools that read those first
+/// still find them.
+fn print_first_tokens(
+    config: &Config,
+    tokens: &TokenAuthority,
+    scim_base: &str,
+    admin_token: Option<String>,
+) -> Result<(), ServeError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for (name, tenant) in &config.tenants {
+        if !tenant.print_first_token || !tokens.live_ids(name)?.is_empty() {
+            continue;
+        }
+        let issued = tokens.issue(name)?;
+        writeln!(out, "tenant {name}: SCIM base URL {scim_base}, bearer token (shown once) {}", issued.token)
+            .map_err(ServeError::Stdout)?;
+    }
+    if let Some(token) = admin_token {
+        writeln!(out, "admin token for this run (SCIMGATE_ADMIN_TOKEN unset): {token}").map_err(ServeError::Stdout)?;
+    }
+    out.flush().map_err(ServeError::Stdout)
 }
 
 async fn shutdown_signal() {

@@ -44,15 +44,17 @@ impl TokenAuthority {
 
     /// Create a token for `tenant` and store its hash.
     pub fn issue(&self, tenant: &str) -> Result<IssuedToken, StoreError> {
-        let mut rng = rand::rng();
         let mut id = [0u8; 8];
-        let mut secret = [0u8; 32];
-        rng.fill_bytes(&mut id);
-        rng.fill_bytes(&mut secret);
+        rand::rng().fill_bytes(&mut id);
         let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
-        let token = format!("{PREFIX}{id}_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret));
+        let token = format!("{PREFIX}{id}_{}", random_secret());
         self.store.insert_token(&id, tenant, &hash(&token))?;
         Ok(IssuedToken { id, token })
+    }
+
+    /// The ids of `tenant`'s live tokens.
+    pub fn live_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.store.live_tokens(Some(tenant))?.into_iter().map(|row| row.id).collect())
     }
 
     /// The tenant `presented` belongs to, if it is a live token. Blocking:
@@ -94,6 +96,13 @@ impl TokenAuthority {
         }
         self.authenticate(password)
     }
+}
+
+/// 256 random bits, URL-safe base64: a token's secret, or an admin token.
+pub fn random_secret() -> String {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
 }
 
 /// The id part of a well-formed token.

@@ -17,6 +17,7 @@ mod pipeline;
 mod plugin_cli;
 mod protocol;
 mod provlog;
+mod quickstart;
 mod reload;
 mod sandbox;
 mod scim;

@@ -63,6 +63,10 @@ pub struct AdminConfig {
     /// The environment variable holding the admin token (never in the file).
     #[serde(default = "default_admin_token_env")]
     pub token_env: String,
+    /// When that variable is unset, make a token for this run and print it
+    /// (the quickstart); otherwise a missing token stops the start.
+    #[serde(default)]
+    pub generate_token: bool,
 }
 
 fn default_admin_listen() -> SocketAddr {

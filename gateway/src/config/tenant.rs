@@ -41,6 +41,10 @@ pub struct TenantConfig {
     /// Accept the JWTs Microsoft Entra ID issues (the Secret Token left blank).
     #[serde(default)]
     pub entra_jwt: Option<EntraJwtConfig>,
+    /// At start, if the tenant has no live token, issue one and print it
+    /// with the SCIM URL (shown once, stored hashed): the quickstart.
+    #[serde(default)]
+    pub print_first_token: bool,
 }
 
 /// `[tenants.T.entra_jwt]`: which Entra-issued tokens this tenant accepts.
