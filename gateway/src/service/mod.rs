@@ -122,7 +122,14 @@ impl Service {
             return Ok(None);
         }
         let ctx = hook_context(tenant, operation, kind, id);
-        match crate::blocking::run(|| tenant.flow.prepare(doc, &ctx, false)) {
+        // Hooks may block up to their deadline; a chain without steps (an
+        // upstream alone) cannot, and must not cost a thread hand-off.
+        let prepared = if tenant.flow.is_empty() {
+            tenant.flow.prepare(doc, &ctx, false)
+        } else {
+            crate::blocking::run(|| tenant.flow.prepare(doc, &ctx, false))
+        };
+        match prepared {
             Ok(plan) => {
                 for (step, hook, elapsed) in &plan.timings {
                     self.metrics.step(&tenant.name, step, hook, *elapsed);
