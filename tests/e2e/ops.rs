@@ -121,15 +121,7 @@ fn spans_are_exported_over_otlp_with_steps_under_their_request() {
     let idp_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let traceparent = format!("00-{idp_trace}-00f067aa0ba902b7-01");
     let body = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "otel@x.com", "password": "Pa55word!"});
-    gw.client()
-        .send(
-            "POST",
-            "/Users",
-            Some(&token),
-            &[("traceparent", &traceparent)],
-            Some(serde_json::to_vec(&body).unwrap()),
-        )
-        .expect(201);
+    post_traced(&gw, &token, &body, &traceparent);
     gw.get("/Users/does-not-exist", &token).expect(404);
     let spans = exported_spans(&collector, |spans| {
         spans.iter().any(|s| s["name"] == "POST /scim/v2/Users")
@@ -179,15 +171,7 @@ fn the_trace_reaches_the_upstream() {
     let idp_trace = "0af7651916cd43dd8448eb211c80319c";
     let body = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "traced"});
     let traceparent = format!("00-{idp_trace}-b7ad6b7169203331-01");
-    gw.client()
-        .send(
-            "POST",
-            "/Users",
-            Some(&token),
-            &[("traceparent", &traceparent)],
-            Some(serde_json::to_vec(&body).unwrap()),
-        )
-        .expect(201);
+    post_traced(&gw, &token, &body, &traceparent);
     let sent = upstream.received().into_iter().find(|r| r.method == "POST").expect("the upstream create");
     let passed = sent.header("traceparent").expect("traceparent passed on").to_owned();
     let parts: Vec<&str> = passed.split('-').collect();
@@ -196,6 +180,12 @@ fn the_trace_reaches_the_upstream() {
     let call = spans.iter().find(|s| s["name"] == "upstream").unwrap();
     assert_eq!(call["spanId"], parts[2], "the upstream's parent is the gateway's upstream span");
     assert_eq!(call["kind"], 3);
+}
+
+/// `POST /Users` as an IdP that traces its own calls.
+fn post_traced(gw: &Gateway, token: &str, body: &serde_json::Value, traceparent: &str) {
+    let body = Some(serde_json::to_vec(body).unwrap());
+    gw.client().send("POST", "/Users", Some(token), &[("traceparent", traceparent)], body).expect(201);
 }
 
 /// The spans the collector received, once `ready` says they are all there.
