@@ -221,6 +221,7 @@ async fn handle_scim(
                 if_match: header(header::IF_MATCH),
                 if_none_match: header(header::IF_NONE_MATCH),
                 base_url: format!("{}{SCIM_BASE}", view.origin),
+                request_id: request_id.to_owned(),
             };
             state.service.handle(&tenant, &scim_request).await
         }
