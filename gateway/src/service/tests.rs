@@ -284,3 +284,27 @@ async fn a_bulk_past_max_operations_is_refused_whole_and_its_limits_are_advertis
     let config = f.send(Method::Get, "/ServiceProviderConfig", None).await.unwrap().body.unwrap();
     assert_eq!(config["bulk"], json!({"supported": true, "maxOperations": 2, "maxPayloadSize": 4096}));
 }
+
+#[tokio::test]
+async fn a_bulk_operation_version_is_its_if_match() {
+    let f = fixture(SCOPED);
+    let id = f.create_user(user("Ann", "Employee")).await;
+    let path = format!("/Users/{id}");
+    let done = f
+        .send(
+            Method::Post,
+            "/Bulk",
+            Some(bulk(json!([
+                {"method": "PUT", "path": path, "version": "W/\"41\"", "data": user("Ann", "Contractor")},
+                {"method": "DELETE", "path": path, "version": "W/\"41\""},
+            ]))),
+        )
+        .await
+        .unwrap();
+    let body = done.body.unwrap();
+    for op in body["Operations"].as_array().unwrap() {
+        assert_eq!(op["status"], "412", "{body}");
+        assert_eq!(op["location"], format!("http://gw/scim/v2{path}"));
+    }
+    assert!(f.accounts()[0].active, "the account is untouched");
+}
