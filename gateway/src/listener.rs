@@ -27,7 +27,7 @@ use tracing::Instrument;
 
 use crate::failure::Failure;
 use crate::reload::Registry;
-use crate::service::{Method, Route, ScimRequest, ScimResponse, Service, operation_name};
+use crate::service::{Method, OperationRecord, Route, ScimRequest, ScimResponse, Service, operation_name};
 use crate::store::{LogRecord, LogWriter, now_rfc3339};
 use crate::tenant::Tenant;
 use crate::tokens::TokenAuthority;
@@ -265,6 +265,7 @@ async fn handle_scim(
                 if_match: header(header::IF_MATCH),
                 if_none_match: header(header::IF_NONE_MATCH),
                 base_url: format!("{}{SCIM_BASE}", view.origin),
+                request_id: request_id.to_owned(),
             };
             state.service.handle(&tenant, &scim_request).await
         }
@@ -272,12 +273,14 @@ async fn handle_scim(
     };
     let mut outcome_name = None;
     let mut notify = false;
+    let mut operations = Vec::new();
     let response = match outcome {
         Ok(mut resp) => {
             record.resource_id = resp.resource_id.clone().or(record.resource_id);
             record.status = resp.status;
             record.detail = resp.detail.take();
             outcome_name = resp.outcome;
+            operations = std::mem::take(&mut resp.operations);
             success_response(resp)
         }
         Err(failure) => {
@@ -289,16 +292,52 @@ async fn handle_scim(
             resp
         }
     };
-    record.outcome = match outcome_name {
-        Some(name) => name,
-        None if record.status < 400 => "ok",
-        None => "error",
-    }
-    .to_owned();
+    record.outcome = log_outcome(outcome_name, record.status).to_owned();
     if notify {
         state.notifier.failure(&record);
     }
+    log_operations(state, &record, operations);
     Ok((response, Some(record)))
+}
+
+/// The provisioning log's outcome: what the service named, else by status.
+fn log_outcome(named: Option<&'static str>, status: u16) -> &'static str {
+    match named {
+        Some(name) => name,
+        None if status < 400 => "ok",
+        None => "error",
+    }
+}
+
+/// One provisioning-log record per operation a bulk request ran, under the
+/// bulk's request id and ahead of its own record. A bulk answers 200 whatever
+/// its operations did, so a failed operation is counted (by who failed) and
+/// notified as a failed request of its own would be.
+fn log_operations(state: &AppState, bulk: &LogRecord, operations: Vec<OperationRecord>) {
+    for op in operations {
+        let record = LogRecord {
+            seq: 0,
+            time: bulk.time.clone(),
+            tenant: bulk.tenant.clone(),
+            operation: op.operation.to_owned(),
+            resource_type: op.resource_type.map(str::to_owned),
+            resource_id: op.resource_id,
+            outcome: log_outcome(op.outcome, op.status).to_owned(),
+            status: op.status,
+            duration_ms: op.elapsed.as_secs_f64() * 1000.0,
+            error: op.error,
+            failed_by: op.failed_by.map(|party| party.as_str().to_owned()),
+            request_id: bulk.request_id.clone(),
+            detail: op.detail,
+        };
+        if let Some(failed_by) = &record.failed_by {
+            state.metrics.request_failure(&record.tenant, failed_by);
+        }
+        if op.needs_admin {
+            state.notifier.failure(&record);
+        }
+        state.log.append(record);
+    }
 }
 
 fn headers_content_length(headers: &hyper::HeaderMap) -> Option<u64> {

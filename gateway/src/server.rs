@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::listener::{AppState, serve};
 use crate::reload::{Registry, spawn_triggers};
-use crate::service::Service;
+use crate::service::{BulkLimits, Service};
 use crate::store::{LogWriter, Store};
 use crate::tokens::TokenAuthority;
 
@@ -74,7 +74,11 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         },
         None => None,
     };
-    let service = Arc::new(Service::new(store.clone(), metrics.clone()));
+    let bulk = BulkLimits {
+        max_operations: config.server.bulk_max_operations,
+        max_payload_bytes: config.server.max_body_bytes,
+    };
+    let service = Arc::new(Service::new(store.clone(), metrics.clone(), bulk));
     let webhooks = {
         let registry = registry.clone();
         Arc::new(move |tenant: &str| registry.get(tenant).and_then(|t| t.webhook.clone()))

@@ -2,6 +2,7 @@
 //! way Microsoft Entra ID and Okta do. Each test starts its own gateway (own
 //! temp dir, own port), so tests run in parallel.
 
+mod bulk;
 mod concurrency;
 mod crash;
 mod deploy;

@@ -27,6 +27,8 @@ pub use upstream::{
 
 /// Bodies larger than this get `413` unless the config says otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The limit of RFC 7643's example `ServiceProviderConfig` (§8.5).
+pub const DEFAULT_BULK_MAX_OPERATIONS: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -84,6 +86,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// The most operations one `POST /Bulk` may carry (more: 413). Its
+    /// payload is bounded by `max_body_bytes` like any body.
+    #[serde(default = "default_bulk_max_operations")]
+    pub bulk_max_operations: usize,
     /// Keep Prometheus metrics (on by default; off only to measure their cost).
     #[serde(default = "default_true")]
     pub metrics: bool,
@@ -117,6 +123,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: default_listen(),
             max_body_bytes: default_max_body(),
+            bulk_max_operations: default_bulk_max_operations(),
             metrics: true,
             public_url: None,
             trusted_proxies: Vec::new(),
@@ -157,6 +164,10 @@ fn default_listen() -> SocketAddr {
 
 fn default_max_body() -> usize {
     DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_bulk_max_operations() -> usize {
+    DEFAULT_BULK_MAX_OPERATIONS
 }
 
 impl Config {
@@ -228,6 +239,12 @@ impl Config {
             let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             tls.cert_file = base.join(&tls.cert_file);
             tls.key_file = base.join(&tls.key_file);
+        }
+        if raw.server.bulk_max_operations == 0 {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: "server.bulk_max_operations must be > 0".into(),
+            });
         }
         if raw.server.max_body_bytes == 0 {
             return Err(ConfigError::Invalid {

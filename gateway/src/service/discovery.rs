@@ -5,6 +5,7 @@ use scim::{ScimError, list_response};
 use serde_json::{Value, json};
 
 use super::Result;
+use super::bulk::BulkLimits;
 use super::exchange::ScimResponse;
 use crate::store::ResourceKind;
 use crate::tenant::Tenant;
@@ -43,12 +44,16 @@ pub(super) fn resource_types(tenant: &Tenant, id: Option<&str>, base: &str) -> R
 }
 
 /// RFC 7643 §5: what this service provider supports.
-pub(super) fn service_provider_config(base: &str) -> Value {
+pub(super) fn service_provider_config(base: &str, bulk: BulkLimits) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": true,
+            "maxOperations": bulk.max_operations,
+            "maxPayloadSize": bulk.max_payload_bytes,
+        },
         "filter": {"supported": true, "maxResults": scim::list::MAX_COUNT},
         "changePassword": {"supported": false},
         "sort": {"supported": true},

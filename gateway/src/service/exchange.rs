@@ -1,8 +1,11 @@
 //! A SCIM request and its answer, stripped of HTTP.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use super::route::{Method, Route};
+use crate::failure::Party;
 
 /// A SCIM request, stripped of HTTP.
 #[derive(Debug, Clone)]
@@ -17,6 +20,9 @@ pub struct ScimRequest {
     pub if_none_match: Option<String>,
     /// `http://host/scim/v2`, for `meta.location` and `$ref`.
     pub base_url: String,
+    /// Named in the answer of an internal failure; a bulk operation's
+    /// failure is answered inside the service, so the service needs it.
+    pub request_id: String,
 }
 
 /// What to send back.
@@ -32,8 +38,31 @@ pub struct ScimResponse {
     pub outcome: Option<&'static str>,
     /// What the pipeline decided, for the provisioning log.
     pub detail: Option<String>,
+    /// The operations a bulk request ran, in order: one provisioning-log
+    /// record each (a bulk answers 200 whatever its operations did).
+    pub operations: Vec<OperationRecord>,
 }
 
+/// How one operation of a bulk request ended, for the provisioning log,
+/// the failure metrics and the admin's notifications.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationRecord {
+    /// `create`, `replace`, `patch`, `delete` (`other` for an unknown method).
+    pub operation: &'static str,
+    pub resource_type: Option<&'static str>,
+    pub resource_id: Option<String>,
+    pub status: u16,
+    /// As [`ScimResponse::outcome`].
+    pub outcome: Option<&'static str>,
+    /// As [`ScimResponse::detail`].
+    pub detail: Option<String>,
+    /// The SCIM error's detail, for a failure.
+    pub error: Option<String>,
+    pub failed_by: Option<Party>,
+    /// A failure an admin must fix ([`Failure::needs_admin`](crate::failure::Failure::needs_admin)).
+    pub needs_admin: bool,
+    pub elapsed: Duration,
+}
 impl ScimResponse {
     pub(super) fn json(status: u16, body: Value) -> Self {
         ScimResponse {
@@ -44,10 +73,11 @@ impl ScimResponse {
             resource_id: None,
             outcome: None,
             detail: None,
+            operations: Vec::new(),
         }
     }
 
     pub(super) fn empty(status: u16) -> Self {
-        ScimResponse { status, body: None, etag: None, location: None, resource_id: None, outcome: None, detail: None }
+        ScimResponse { body: None, ..ScimResponse::json(status, Value::Null) }
     }
 }

@@ -25,7 +25,11 @@
 //! rendering and reads run on the caller's task; writes await the store's
 //! writer; hooks and connector calls run in place on the worker
 //! (`crate::blocking`).
+//!
+//! A bulk request (`bulk`) hands each of its operations to the dispatch a
+//! request of its own gets, so each goes through these phases the same way.
 
+mod bulk;
 mod discovery;
 mod exchange;
 mod locks;
@@ -43,7 +47,8 @@ use scim::{ListQuery, Projection, ScimError};
 use serde_json::Value;
 
 pub use crate::failure::Failure;
-pub use exchange::{ScimRequest, ScimResponse};
+pub use bulk::BulkLimits;
+pub use exchange::{OperationRecord, ScimRequest, ScimResponse};
 pub use present::{etag, render};
 pub use route::{Method, Route, operation_name};
 pub use write::canonical;
@@ -61,11 +66,12 @@ pub struct Service {
     metrics: Arc<Metrics>,
     /// Writes of one resource take turns (see `locks`).
     turns: locks::ResourceTurns,
+    bulk: BulkLimits,
 }
 
 impl Service {
-    pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
-        Service { store, metrics, turns: locks::ResourceTurns::default() }
+    pub fn new(store: Store, metrics: Arc<Metrics>, bulk: BulkLimits) -> Self {
+        Service { store, metrics, turns: locks::ResourceTurns::default(), bulk }
     }
 
     pub fn store(&self) -> &Store {
@@ -74,11 +80,20 @@ impl Service {
 
     /// Answer one request for `tenant` (already authorized).
     pub async fn handle(&self, tenant: &Tenant, req: &ScimRequest) -> Result<ScimResponse> {
+        match (&req.route, req.method) {
+            (Route::Bulk, Method::Post) => self.bulk(tenant, req).await,
+            _ => self.handle_one(tenant, req).await,
+        }
+    }
+
+    /// Every request but a bulk one: also what each operation of a bulk
+    /// runs (which keeps a bulk from nesting and its future finite).
+    async fn handle_one(&self, tenant: &Tenant, req: &ScimRequest) -> Result<ScimResponse> {
         use Method::*;
         let base = req.base_url.as_str();
         match (&req.route, req.method) {
             (Route::ServiceProviderConfig, Get) => {
-                Ok(ScimResponse::json(200, discovery::service_provider_config(base)))
+                Ok(ScimResponse::json(200, discovery::service_provider_config(base, self.bulk)))
             }
             (Route::Schemas(id), Get) => discovery::schemas(tenant, id.as_deref(), base),
             (Route::ResourceTypes(id), Get) => discovery::resource_types(tenant, id.as_deref(), base),

@@ -12,6 +12,8 @@ pub enum Route {
     Resource(ResourceKind, String),
     /// `POST /.search` (None) or `POST /Users/.search`.
     Search(Option<ResourceKind>),
+    /// `POST /Bulk` (RFC 7644 §3.7).
+    Bulk,
     /// An endpoint RFC 7644 defines that this gateway does not offer.
     Unsupported(&'static str),
 }
@@ -32,7 +34,7 @@ impl Route {
             ["ResourceTypes"] => Route::ResourceTypes(None),
             ["ResourceTypes", id] => Route::ResourceTypes(Some(percent_decode(id))),
             [".search"] => Route::Search(None),
-            ["Bulk"] => Route::Unsupported("Bulk"),
+            ["Bulk"] => Route::Bulk,
             ["Me"] => Route::Unsupported("Me"),
             [k] => Route::Collection(kind(k)?),
             [k, ".search"] => Route::Search(Some(kind(k)?)),
@@ -57,6 +59,7 @@ impl Route {
             Route::Resource(k, _) => format!("/{}/{{id}}", kind(k)),
             Route::Search(None) => "/.search".into(),
             Route::Search(Some(k)) => format!("/{}/.search", kind(k)),
+            Route::Bulk => "/Bulk".into(),
             Route::Unsupported(what) => format!("/{what}"),
         }
     }
@@ -67,7 +70,7 @@ impl Route {
             Route::ServiceProviderConfig | Route::Schemas(_) | Route::ResourceTypes(_) => "GET",
             Route::Collection(_) => "GET, POST",
             Route::Resource(..) => "GET, PUT, PATCH, DELETE",
-            Route::Search(_) | Route::Unsupported(_) => "POST",
+            Route::Search(_) | Route::Bulk | Route::Unsupported(_) => "POST",
         }
     }
 }
@@ -93,6 +96,7 @@ pub fn operation_name(method: Method, route: &Route) -> &'static str {
             "config"
         }
         (_, Route::Search(_)) => "search",
+        (_, Route::Bulk) => "bulk",
         (Method::Get, Route::Collection(_)) => "list",
         (Method::Post, Route::Collection(_)) => "create",
         (Method::Get, Route::Resource(..)) => "get",
@@ -117,6 +121,7 @@ mod tests {
             Route::parse("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User"),
             Some(Route::Schemas(Some(USER_SCHEMA.into())))
         );
+        assert_eq!(Route::parse("/Bulk"), Some(Route::Bulk));
         assert_eq!(Route::parse("/Nope"), None);
         assert_eq!(Route::parse("/Users/a/b"), None);
     }

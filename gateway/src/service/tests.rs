@@ -19,6 +19,10 @@ struct Fixture {
 
 /// A service over a fresh store and tenant `acme` configured by `tenant_toml`.
 fn fixture(tenant_toml: &str) -> Fixture {
+    fixture_with(tenant_toml, BulkLimits::default())
+}
+
+fn fixture_with(tenant_toml: &str, bulk: BulkLimits) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::parse(
         &format!("[store]\npath = \"unused.db\"\n[tenants.acme]\n{tenant_toml}"),
@@ -30,7 +34,7 @@ fn fixture(tenant_toml: &str) -> Fixture {
     let pool = UpstreamPool::new(metrics.clone());
     let tenant = crate::tenant::build("acme", &config.tenants["acme"], &engine, &pool, 1).unwrap();
     let store = Store::open(&dir.path().join("store.db")).unwrap();
-    Fixture { service: Arc::new(Service::new(store, metrics)), tenant: Arc::new(tenant), _dir: dir }
+    Fixture { service: Arc::new(Service::new(store, metrics, bulk)), tenant: Arc::new(tenant), _dir: dir }
 }
 
 fn request(method: Method, path: &str, body: Option<Value>) -> ScimRequest {
@@ -42,6 +46,7 @@ fn request(method: Method, path: &str, body: Option<Value>) -> ScimRequest {
         if_match: None,
         if_none_match: None,
         base_url: "http://gw/scim/v2".into(),
+        request_id: "test".into(),
     }
 }
 
@@ -78,8 +83,10 @@ async fn route_refuses_a_method_the_endpoint_does_not_take() {
     let failure = f.send(Method::Delete, "/Users", None).await.unwrap_err();
     assert!(matches!(failure, Failure::MethodNotAllowed("GET, POST")), "{failure:?}");
     assert_eq!(failure.party(), Party::Client);
-    let failure = f.send(Method::Post, "/Bulk", Some(json!({}))).await.unwrap_err();
+    let failure = f.send(Method::Post, "/Me", Some(json!({}))).await.unwrap_err();
     assert_eq!(failure.reply("r").error.status, 501);
+    let failure = f.send(Method::Get, "/Bulk", None).await.unwrap_err();
+    assert!(matches!(failure, Failure::MethodNotAllowed("POST")), "{failure:?}");
 }
 
 #[tokio::test]
@@ -166,4 +173,138 @@ async fn concurrent_patches_through_the_pipeline_take_turns_and_all_count() {
     assert_eq!(accounts.len(), 1, "one account for the user that entered scope");
     let phones = accounts[0].doc["phoneNumbers"].as_array().unwrap().len();
     assert_eq!(phones, 16, "every PATCH's change reached the target: {}", accounts[0].doc);
+}
+
+fn bulk(operations: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations})
+}
+
+fn member_of(bulk_id: &str) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Staff",
+           "members": [{"value": format!("bulkId:{bulk_id}")}]})
+}
+
+#[tokio::test]
+async fn a_bulk_runs_each_operation_as_a_request_of_its_own() {
+    let f = fixture(SCOPED);
+    let done = f
+        .send(
+            Method::Post,
+            "/Bulk",
+            Some(bulk(json!([
+                {"method": "POST", "path": "/Users", "bulkId": "ann", "data": user("Ann", "Employee")},
+                {"method": "POST", "path": "/Groups", "bulkId": "staff", "data": member_of("ann")},
+                {"method": "PATCH", "path": "/Users/bulkId:ann", "data": {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "title", "value": "Boss"}]}},
+            ]))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, 200);
+    let body = done.body.unwrap();
+    assert_eq!(body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:BulkResponse");
+    let ops = body["Operations"].as_array().unwrap();
+    let statuses: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["201", "201", "200"], "{body}");
+    let accounts = f.accounts();
+    let ann = &accounts[0];
+    assert_eq!(ann.doc["userName"], "ann", "the pipeline's transform-in ran for the bulk's POST");
+    assert_eq!(ann.doc["title"], "Boss", "and for its PATCH");
+    let location = ops[0]["location"].as_str().unwrap();
+    let ann_id = location.rsplit('/').next().unwrap();
+    assert_eq!(ops[2]["location"], location);
+    assert!(ops[0]["version"].as_str().unwrap().starts_with("W/"));
+    let group_id = done.operations[1].resource_id.clone().unwrap();
+    let group = f.send(Method::Get, &format!("/Groups/{group_id}"), None).await.unwrap().body.unwrap();
+    assert_eq!(group["members"][0]["value"], ann_id, "bulkId:ann became Ann's id");
+    let logged: Vec<_> = done.operations.iter().map(|o| (o.operation, o.status)).collect();
+    assert_eq!(logged, [("create", 201), ("create", 201), ("patch", 200)]);
+}
+
+#[tokio::test]
+async fn a_forward_reference_waits_for_its_post_and_a_cycle_is_a_conflict() {
+    let f = fixture("");
+    let ops = json!([
+        {"method": "POST", "path": "/Groups", "bulkId": "staff", "data": member_of("bob")},
+        {"method": "POST", "path": "/Users", "bulkId": "bob", "data": user("Bob", "Employee")},
+        {"method": "POST", "path": "/Groups", "bulkId": "a", "data": member_of("b")},
+        {"method": "POST", "path": "/Groups", "bulkId": "b", "data": member_of("a")},
+        {"method": "DELETE", "path": "/Users/bulkId:nobody"},
+    ]);
+    let done = f.send(Method::Post, "/Bulk", Some(bulk(ops))).await.unwrap();
+    let body = done.body.unwrap();
+    let answered: Vec<(&str, &str)> = body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["bulkId"].as_str().unwrap_or("-"), o["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(answered, [("bob", "201"), ("-", "409"), ("staff", "201"), ("a", "409"), ("b", "409")], "{body}");
+    let unknown = &body["Operations"][1]["response"];
+    assert_eq!(unknown["scimType"], "invalidValue");
+    assert!(unknown["detail"].as_str().unwrap().contains("bulkId:nobody"), "{unknown}");
+    assert!(body["Operations"][3]["response"]["detail"].as_str().unwrap().contains("cycle"));
+    assert_eq!(f.service.store().count("acme", ResourceKind::Group).unwrap(), 1);
+}
+
+#[tokio::test]
+async fn fail_on_errors_stops_the_bulk_and_a_step_failure_is_answered_per_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("refuse.rhai");
+    std::fs::write(&script, "fn transform_in(user, ctx) { if user[\"userName\"] == \"bad\" { reject(\"no\") } user }")
+        .unwrap();
+    let f = fixture(&format!("[[tenants.acme.steps]]\nkind = \"rhai\"\npath = {:?}\n", script.display().to_string()));
+    let mut request = bulk(json!([
+        {"method": "POST", "path": "/Users", "bulkId": "1", "data": user("good", "Employee")},
+        {"method": "POST", "path": "/Users", "bulkId": "2", "data": user("bad", "Employee")},
+        {"method": "POST", "path": "/Users", "bulkId": "3", "data": user("later", "Employee")},
+    ]));
+    request["failOnErrors"] = json!(1);
+    let done = f.send(Method::Post, "/Bulk", Some(request)).await.unwrap();
+    let body = done.body.unwrap();
+    let ops = body["Operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 2, "the third operation never ran: {body}");
+    assert_eq!((ops[1]["status"].as_str(), ops[1]["response"]["status"].as_str()), (Some("400"), Some("400")));
+    let refused = &done.operations[1];
+    assert_eq!((refused.failed_by, refused.needs_admin), (Some(Party::Step), true));
+    assert!(done.detail.unwrap().contains("stopped by failOnErrors"));
+    assert_eq!(f.service.store().count("acme", ResourceKind::User).unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_bulk_past_max_operations_is_refused_whole_and_its_limits_are_advertised() {
+    let f = fixture_with("", BulkLimits { max_operations: 2, max_payload_bytes: 4096 });
+    let op = json!({"method": "POST", "path": "/Users", "bulkId": "x", "data": user("x", "Employee")});
+    let failure = f.send(Method::Post, "/Bulk", Some(bulk(json!([op, op, op])))).await.unwrap_err();
+    let error = failure.reply("r").error;
+    assert_eq!(error.status, 413);
+    assert!(error.detail.contains("maxOperations is 2"), "{}", error.detail);
+    assert_eq!(f.service.store().count("acme", ResourceKind::User).unwrap(), 0);
+    let config = f.send(Method::Get, "/ServiceProviderConfig", None).await.unwrap().body.unwrap();
+    assert_eq!(config["bulk"], json!({"supported": true, "maxOperations": 2, "maxPayloadSize": 4096}));
+}
+
+#[tokio::test]
+async fn a_bulk_operation_version_is_its_if_match() {
+    let f = fixture(SCOPED);
+    let id = f.create_user(user("Ann", "Employee")).await;
+    let path = format!("/Users/{id}");
+    let done = f
+        .send(
+            Method::Post,
+            "/Bulk",
+            Some(bulk(json!([
+                {"method": "PUT", "path": path, "version": "W/\"41\"", "data": user("Ann", "Contractor")},
+                {"method": "DELETE", "path": path, "version": "W/\"41\""},
+            ]))),
+        )
+        .await
+        .unwrap();
+    let body = done.body.unwrap();
+    for op in body["Operations"].as_array().unwrap() {
+        assert_eq!(op["status"], "412", "{body}");
+        assert_eq!(op["location"], format!("http://gw/scim/v2{path}"));
+    }
+    assert!(f.accounts()[0].active, "the account is untouched");
 }

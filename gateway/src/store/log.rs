@@ -17,7 +17,8 @@ pub struct LogRecord {
     pub seq: i64,
     pub time: String,
     pub tenant: String,
-    /// create, get, list, search, replace, patch, delete or config.
+    /// create, get, list, search, replace, patch, delete, bulk or config
+    /// (a bulk's operations have a record each, under its request id).
     pub operation: String,
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
