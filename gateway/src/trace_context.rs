@@ -2,9 +2,8 @@
 //! with every call the gateway makes for it, so that an IdP's trace, the
 //! gateway's spans and the upstream's are one trace.
 //!
-//! The ids live in the span's extensions (put there by the OTLP layer,
-//! `crate::otlp`); without an exporter no ids are kept and nothing is
-//! passed on.
+//! The ids live in the span's extensions (put there by the OTLP layer);
+//! without an exporter no ids are kept and nothing is passed on.
 
 use tracing_subscriber::registry::LookupSpan;
 
