@@ -1,6 +1,6 @@
 //! End-to-end tests: start the real `scimgate` binary and talk HTTP to it the
-//! way Microsoft Entra ID and Okta do. Each test starts its own gateway (own
-//! temp dir, own port), so tests run in parallel.
+//! way Microsoft Entra ID, Okta and OneLogin do. Each test starts its own
+//! gateway (own temp dir, own port), so tests run in parallel.
 
 mod bulk;
 mod concurrency;
@@ -13,6 +13,7 @@ mod fake;
 mod harness;
 mod legacy;
 mod okta;
+mod onelogin;
 mod ops;
 mod pipeline;
 mod plugin_cli;
