@@ -1,17 +1,23 @@
 //! The admin API, on its own listener (loopback by default) with its own
 //! token: what an integration engineer needs while building a tenant's
-//! pipeline.
+//! pipeline and what an operator needs while running it.
 //!
-//! - `GET  /admin/tenants`: the tenants and their pipeline steps.
+//! - `GET  /admin/tenants`: the tenants, their steps, snapshots, refused
+//!   changes and upstream state; `POST /admin/reload`.
 //! - `POST /admin/tenants/{t}/dry-run?resourceType=User&operation=create`:
 //!   the whole pipeline on a posted SCIM document, written nowhere: the scope
 //!   decision, each hook's output and time, and the account the match keys
 //!   would link (Entra's "provision on demand", without the provisioning).
 //! - `GET  /admin/tenants/{t}/target/{Users|Groups}`: the accounts the
 //!   pipeline wrote to the embedded target, with their links.
+//! - tokens (issue, list, revoke) and the provisioning log, paged.
+//! - [`Probes`] (`/healthz`, `/readyz`, `/metrics`) need no token, here and
+//!   on `[server] metrics_listen`.
 //!
-//! The admin token is read from an environment variable at start, kept only
-//! as a SHA-256 and compared in constant time.
+//! The admin token is read from an environment variable at start (or made
+//! for the run with `generate_token`), kept only as a SHA-256 and compared
+//! in constant time. Failures are answered through
+//! [`crate::listener::failure_response`], as on the SCIM listener.
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -1,6 +1,8 @@
-//! The HTTP edge: accept connections, authenticate, bound and parse bodies,
-//! hand the request to the [`Service`], write the answer and its
-//! provisioning-log record.
+//! The HTTP edge: accept connections (TLS when configured), authenticate
+//! (bearer token, HTTP Basic, or an Entra-issued JWT), read the client's
+//! view through [`crate::forwarded`], bound and parse bodies, hand the
+//! request to the [`Service`], write the answer and its provisioning-log
+//! record(s). [`failure_response`] is the one place a failure becomes HTTP.
 //!
 //! Every response below `/scim/v2` is `application/scim+json`; every failure
 //! is an RFC 7644 error body. Nothing a client sends can make this module

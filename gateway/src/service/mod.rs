@@ -13,7 +13,7 @@
 //!    applied to the current version).
 //! 5. **scope / transform / match**: the tenant's pipeline makes a
 //!    [`Plan`](crate::flow::Plan) of it (`prepare`), when it has a target.
-//! 6. **apply to target**: the tenant's [`target`](target::target_of) says
+//! 6. **apply to target**: the tenant's target (`target::target_of`) says
 //!    what the write does to the account (an upstream is called here).
 //! 7. **commit**: shadow, account side, links and memberships in one store
 //!    transaction.

@@ -2,9 +2,10 @@
 //!
 //! [`Upstream`] speaks SCIM to a service provider, or drives the tenant's
 //! connector plugin for an API that is not SCIM (`connector`): either way
-//! over a pooled HTTP/1.1 and HTTP/2 client over rustls ([`http`]), with the
-//! tenant's credential ([`auth`]), outbound limits ([`throttle`]) and
-//! quarantine ([`breaker`]). It knows nothing of shadows or links; the
+//! over the pooled rustls client of `crate::outbound`, with the tenant's
+//! credential, outbound limits ([`throttle`]) and quarantine ([`breaker`]),
+//! one gate for both (`Upstream::guarded`). It knows nothing of shadows or
+//! links; the
 //! service decides what to send, and the answers come back as documents or
 //! as [`UpstreamError`]s that say what the IdP should hear.
 //!
