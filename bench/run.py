@@ -29,6 +29,7 @@ LUA = os.path.join(ROOT, "bench", "lua")
 # same harness, for before/after comparisons.
 BIN = os.environ.get("SCIMGATE_BIN") or os.path.join(ROOT, "target", "release", "scimgate")
 CYCLE = os.path.join(ROOT, "target", "release", "scim-cycle")
+CEILING = os.path.join(ROOT, "target", "release", "scim-ceiling")
 
 
 def sh(*args, **kw):
@@ -243,6 +244,19 @@ def run_scenarios(targets, runs, duration, connections, scenarios=SCENARIOS):
     return {t: {s: medians(samples[(t, s)]) for s, _ in scenarios} for t in targets}
 
 
+def ceiling_get(env, runs, duration, connections):
+    """GET by id against `scim-ceiling` (the same wrk script, ids and
+    connections): what a server that does nothing but answer costs here."""
+    proc = subprocess.Popen([CEILING], stdout=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"listening on (http://\S+)", proc.stdout.readline()).group(1)
+        samples = [wrk(url, "get_by_id.lua", dict(env, BENCH_PREFIX=f"ceiling{r}"), duration, connections)
+                   for r in range(runs)]
+        return medians(samples)
+    finally:
+        stop_process(proc)
+
+
 def main():
     args = side_by_side_args("embedded", users=(20_000, 100_000))
     users, runs, duration = args.users, args.runs, args.duration
@@ -260,6 +274,7 @@ def main():
         seeded = int(env["BENCH_USERS"])
         print(f"seeded {seeded} users in {seed_secs:.1f} s", file=sys.stderr)
         results = run_scenarios({"gateway": (gw.url, env, get)}, runs, duration, args.connections)["gateway"]
+        ceiling = ceiling_get(env, runs, duration, args.connections)
     except BaseException:
         print(f"gateway log:\n{gw.log_tail()}", file=sys.stderr)
         raise
@@ -275,6 +290,7 @@ def main():
         "cores": os.cpu_count(),
         "seed_users_per_s": seeded / seed_secs,
         "scenarios": results,
+        "ceiling_get": ceiling,
     }
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
@@ -286,6 +302,9 @@ def main():
     for label, r in results.items():
         aim = "20k/s" if label.startswith("GET /Users/{id}") else "5k/s" if not label.startswith("GET") else ""
         print(f"| `{label}` | {r['rps']:,.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {aim} |")
+    get_rps = results["GET /Users/{id}"]["rps"]
+    print(f"\nGET by id against a bare hyper server answering a fixed 1 KB user (`scim-ceiling`), same wrk "
+          f"script: {ceiling['rps']:,.0f}/s; the gateway reaches {get_rps / ceiling['rps']:.2f}x of it (aim: 0.4x).")
     print(f"\nSeeding through POST: {report['seed_users_per_s']:,.0f} users/s. JSON: {args.json}")
 
 
