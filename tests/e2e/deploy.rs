@@ -41,29 +41,43 @@ fn serves(args: &[String]) {
     let (etc, state) = (dir.path().join("etc"), dir.path().join("state"));
     std::fs::create_dir_all(etc.join("tenants")).unwrap();
     std::fs::create_dir_all(&state).unwrap();
-    let (scim_port, metrics_port, admin_port) = (free_port(), free_port(), free_port());
-    let config = std::fs::read_to_string(Path::new(DEPLOY).join("scimgate.toml"))
-        .unwrap()
-        .replace("/var/lib/scimgate", &state.display().to_string())
-        .replace("0.0.0.0:8080", &format!("127.0.0.1:{scim_port}"))
-        .replace("0.0.0.0:9100", &format!("127.0.0.1:{metrics_port}"))
-        .replace("127.0.0.1:9090", &format!("127.0.0.1:{admin_port}"));
-    std::fs::write(etc.join("scimgate.toml"), config).unwrap();
     for tenant in std::fs::read_dir(Path::new(DEPLOY).join("tenants")).unwrap() {
         let tenant = tenant.unwrap().path();
         std::fs::copy(&tenant, etc.join("tenants").join(tenant.file_name().unwrap())).unwrap();
     }
     let args: Vec<String> = args.iter().map(|a| a.replace("/etc/scimgate", &etc.display().to_string())).collect();
-    let mut child = Command::new(BIN.as_str())
-        .args(&args)
-        .env("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    assert_eq!(first, format!("listening on http://127.0.0.1:{scim_port}"), "{args:?}");
+    // A free port can be taken by a concurrent test between our probe and
+    // the gateway's bind: try again with fresh ports, then say why.
+    let mut attempts = Vec::new();
+    let (mut child, scim_port, metrics_port, _stdout) = loop {
+        let (scim_port, metrics_port, admin_port) = (free_port(), free_port(), free_port());
+        let config = std::fs::read_to_string(Path::new(DEPLOY).join("scimgate.toml"))
+            .unwrap()
+            .replace("/var/lib/scimgate", &state.display().to_string())
+            .replace("0.0.0.0:8080", &format!("127.0.0.1:{scim_port}"))
+            .replace("0.0.0.0:9100", &format!("127.0.0.1:{metrics_port}"))
+            .replace("127.0.0.1:9090", &format!("127.0.0.1:{admin_port}"));
+        std::fs::write(etc.join("scimgate.toml"), config).unwrap();
+        let stderr = std::fs::File::create(dir.path().join("stderr")).unwrap();
+        let mut child = Command::new(BIN.as_str())
+            .args(&args)
+            .env("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        // The admin and metrics listeners report next: all three are bound.
+        let rest: Vec<String> = lines.by_ref().take(2).map_while(Result::ok).collect();
+        if first == format!("listening on http://127.0.0.1:{scim_port}") && rest.len() == 2 {
+            break (child, scim_port, metrics_port, lines);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        attempts.push(format!("{first:?} {rest:?}: {}", std::fs::read_to_string(dir.path().join("stderr")).unwrap()));
+        assert!(attempts.len() < 3, "{args:?} did not start:\n{}", attempts.join("\n"));
+    };
     let config_path = etc.join("scimgate.toml");
     let issued = Command::new(BIN.as_str())
         .args(["token", "issue", "--tenant", "default", "--config"])

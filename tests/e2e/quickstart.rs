@@ -13,8 +13,22 @@ const QUICKSTART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/quick
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/fixtures");
 
 /// Start the quickstart config with its store in a temp dir and free ports;
-/// returns the child and every stdout line up to the admin token.
+/// returns the child and every stdout line up to the admin token. A free
+/// port can be taken by a concurrent test before the gateway binds it:
+/// then it starts again on fresh ones.
 fn start(dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
+    for _ in 0..3 {
+        let (mut child, lines) = start_once(dir);
+        if lines.iter().any(|l| l.starts_with("admin token")) {
+            return (child, lines);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("the quickstart did not start three times over")
+}
+
+fn start_once(dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
     let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // The shipped file, with only the store and ports moved; its relative
     // step paths are made absolute against the examples directory.
