@@ -49,9 +49,16 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     let metrics = Arc::new(crate::metrics::Metrics::new(config.server.metrics));
     let upstreams = crate::upstream::UpstreamPool::new(metrics.clone());
     let registry = Arc::new(Registry::start(&config, config_path, engine, upstreams)?);
-    for tenant in &registry.names() {
-        let prints_its_own = config.tenants.get(tenant).is_some_and(|t| t.print_first_token);
-        if !prints_its_own && store.live_tokens(Some(tenant))?.is_empty() {
+    // Tenants without a token: told how to issue one, or given one once the
+    // listeners are up (`print_first_token`).
+    let mut first_tokens = Vec::new();
+    for tenant in registry.names() {
+        if !store.live_tokens(Some(&tenant))?.is_empty() {
+            continue;
+        }
+        if config.tenants.get(&tenant).is_some_and(|t| t.print_first_token) {
+            first_tokens.push(tenant);
+        } else {
             tracing::warn!(
                 %tenant,
                 "tenant has no token yet; issue one with: scimgate token issue --config {} --tenant {tenant}",
@@ -162,7 +169,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     let scheme = if state.tls.is_some() { "https" } else { "http" };
     let scim_base = format!("{scheme}://{local}/scim/v2");
     // Token writes wait for the store's writer: not on an async worker.
-    crate::blocking::run(|| print_first_tokens(&config, &tokens_for_print, &scim_base, generated_admin_token))?;
+    crate::blocking::run(|| print_first_tokens(&first_tokens, &tokens_for_print, &scim_base, generated_admin_token))?;
     tracing::info!(%local, scim_base = %format!("http://{local}/scim/v2"), store = %config.store_path.display(), "serving");
     spawn_triggers(registry);
     let tls_watch = tls.map(|tls| tokio::spawn(tls.watch()));
@@ -176,23 +183,20 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     Ok(())
 }
 
-/// The quickstart's first-start lines: for each tenant with
-/// `print_first_token` and no live token, a new token with the SCIM URL
+/// The quickstart's first-start lines: for each of `tenants` (those with
+/// `print_first_token` and no live token at start), a new token with the SCIM URL
 /// (shown once: only its hash is stored); and an admin token made for this
 /// run. After the `listening on` lines, so tools that read those first
 /// still find them.
 fn print_first_tokens(
-    config: &Config,
+    tenants: &[String],
     tokens: &TokenAuthority,
     scim_base: &str,
     admin_token: Option<String>,
 ) -> Result<(), ServeError> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    for (name, tenant) in &config.tenants {
-        if !tenant.print_first_token || !tokens.live_ids(name)?.is_empty() {
-            continue;
-        }
+    for name in tenants {
         let issued = tokens.issue(name)?;
         writeln!(out, "tenant {name}: SCIM base URL {scim_base}, bearer token (shown once) {}", issued.token)
             .map_err(ServeError::Stdout)?;

@@ -52,11 +52,6 @@ impl TokenAuthority {
         Ok(IssuedToken { id, token })
     }
 
-    /// The ids of `tenant`'s live tokens.
-    pub fn live_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self.store.live_tokens(Some(tenant))?.into_iter().map(|row| row.id).collect())
-    }
-
     /// The tenant `presented` belongs to, if it is a live token. Blocking:
     /// may read the store.
     pub fn authenticate(&self, presented: &str) -> Result<Option<String>, StoreError> {
