@@ -154,37 +154,12 @@ impl Store {
         .await
     }
 
-    /// Replace a resource wholesale (PUT). `if_match` is the version the
-    /// client last saw, when it sent `If-Match`.
-    pub async fn replace(
-        &self,
-        tenant: &str,
-        kind: ResourceKind,
-        id: &str,
-        doc: Value,
-        if_match: Option<&str>,
-    ) -> Result<StoredResource> {
-        self.modify(tenant, kind, id, if_match, move |_| Ok(doc)).await
-    }
-
-    /// Read, transform and write back in one transaction: the PATCH path.
+    /// Read, transform and write back in one transaction (PUT and PATCH):
     /// `change` gets the current resource and returns the new canonical
-    /// document (with `members` for groups).
-    pub async fn modify(
-        &self,
-        tenant: &str,
-        kind: ResourceKind,
-        id: &str,
-        if_match: Option<&str>,
-        change: impl FnOnce(&StoredResource) -> std::result::Result<Value, ScimError> + Send + 'static,
-    ) -> Result<StoredResource> {
-        let change = move |current: &StoredResource| Ok((change(current)?, TargetChange::None));
-        Ok(self.modify_with(tenant, kind, id, if_match, change).await?.0)
-    }
-
-    /// [`Store::modify`] with a target side. `change` may fail with
-    /// [`StoreError::Stale`] when the version it sees is not the one its
-    /// caller prepared for.
+    /// document (with `members` for groups) and its target side. `if_match`
+    /// is the version the client last saw, when it sent `If-Match`. `change`
+    /// may fail with [`StoreError::Stale`] when the version it sees is not
+    /// the one its caller prepared for.
     pub async fn modify_with(
         &self,
         tenant: &str,
@@ -717,9 +692,14 @@ mod tests {
     fn if_match_guards_writes() {
         let (_d, s) = store();
         let u = block(s.create("a", ResourceKind::User, json!({"userName": "u"}))).unwrap();
-        let u2 = block(s.replace("a", ResourceKind::User, &u.id, json!({"userName": "u2"}), Some("W/\"1\""))).unwrap();
+        let put = |doc: Value| {
+            let write =
+                s.modify_with("a", ResourceKind::User, &u.id, Some("W/\"1\""), move |_| Ok((doc, TargetChange::None)));
+            block(write).map(|(stored, _)| stored)
+        };
+        let u2 = put(json!({"userName": "u2"})).unwrap();
         assert_eq!(u2.version, 2);
-        let stale = block(s.replace("a", ResourceKind::User, &u.id, json!({"userName": "u3"}), Some("W/\"1\"")));
+        let stale = put(json!({"userName": "u3"}));
         assert!(matches!(stale, Err(StoreError::Scim(ref e)) if e.status == 412));
         assert_eq!(s.candidates("a", ResourceKind::User, Some(&IndexedLookup::Name("U2".into()))).unwrap().len(), 1);
     }
