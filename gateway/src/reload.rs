@@ -38,6 +38,8 @@ use crate::upstream::UpstreamPool;
 const POLL: Duration = Duration::from_millis(100);
 /// Changes must stay still this long before a reload (editors write twice).
 const DEBOUNCE: Duration = Duration::from_millis(50);
+/// The stack of a tenant-build helper thread (a main thread's size).
+const BUILD_STACK_BYTES: usize = 8 << 20;
 
 type TenantMap = HashMap<String, Arc<Tenant>>;
 
@@ -275,28 +277,42 @@ impl Registry {
         built: impl Fn(&str, &Arc<Tenant>) + Sync,
     ) -> Vec<Result<Arc<Tenant>, TenantError>> {
         let next_job = AtomicUsize::new(0);
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(jobs.len());
+        let work = || {
+            let mut mine = Vec::new();
+            loop {
+                let index = next_job.fetch_add(1, Ordering::Relaxed);
+                let Some((name, config, _)) = jobs.get(index) else { return mine };
+                let version = self.next_version.fetch_add(1, Ordering::Relaxed);
+                let result = build(name, config, &self.engine, &self.upstreams, version).map(Arc::new);
+                if let Ok(tenant) = &result {
+                    built(name, tenant);
+                }
+                mine.push((index, result));
+            }
+        };
+        // This thread builds too; the helpers take the jobs it has not
+        // reached. A helper that cannot be spawned leaves its share here.
+        let helpers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(jobs.len()).saturating_sub(1);
         let mut done: Vec<(usize, Result<Arc<Tenant>, TenantError>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut mine = Vec::new();
-                        loop {
-                            let index = next_job.fetch_add(1, Ordering::Relaxed);
-                            let Some((name, config, _)) = jobs.get(index) else { return mine };
-                            let version = self.next_version.fetch_add(1, Ordering::Relaxed);
-                            let result = build(name, config, &self.engine, &self.upstreams, version).map(Arc::new);
-                            if let Ok(tenant) = &result {
-                                built(name, tenant);
-                            }
-                            mine.push((index, result));
-                        }
-                    })
+            let handles: Vec<_> = (0..helpers)
+                .filter_map(|_| {
+                    // Compiling a component or a script recurses deeply: give
+                    // a helper the stack a main thread has, not a spawned
+                    // thread's 2 MiB.
+                    let helper = std::thread::Builder::new().name("tenant-build".into()).stack_size(BUILD_STACK_BYTES);
+                    helper
+                        .spawn_scoped(scope, work)
+                        .inspect_err(|e| tracing::warn!(error = %e, "cannot start a tenant-build thread"))
+                        .ok()
                 })
                 .collect();
+            let mut all = work();
             // A builder that panicked takes the reload down with it, as one
             // build on this thread would have.
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+            for handle in handles {
+                all.extend(handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            }
+            all
         });
         done.sort_by_key(|(index, _)| *index);
         done.into_iter().map(|(_, result)| result).collect()

@@ -535,7 +535,20 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
+        // A test that fails because the gateway died says how it died.
+        let died = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
         self.stop_hard();
+        if std::thread::panicking() {
+            if let Some(status) = died {
+                let stderr = self.stderr();
+                let mut cut = stderr.len().saturating_sub(8000);
+                while !stderr.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                let tail = &stderr[cut..];
+                eprintln!("--- the gateway had exited ({status}); its stderr ends ---\n{tail}");
+            }
+        }
     }
 }
 
