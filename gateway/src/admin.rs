@@ -78,7 +78,7 @@ pub async fn serve_probes(listener: TcpListener, probes: Arc<Probes>) {
     accept_loop(listener, "metrics", move |req| {
         let probes = probes.clone();
         async move {
-            probes.answer(&req).unwrap_or_else(|| {
+            probes.answer(&req).await.unwrap_or_else(|| {
                 json_response(StatusCode::NOT_FOUND, &json!({"detail": "only /healthz, /readyz and /metrics here"}))
             })
         }
@@ -124,13 +124,13 @@ pub struct Probes {
 
 impl Probes {
     /// The answer to `req` if it is a probe or the scrape.
-    pub fn answer<B>(&self, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
+    pub async fn answer<B>(&self, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
         if req.method() != hyper::Method::GET {
             return None;
         }
         Some(match req.uri().path() {
             "/healthz" => json_response(StatusCode::OK, &json!({"status": "alive"})),
-            "/readyz" => self.readiness(),
+            "/readyz" => self.readiness().await,
             "/metrics" => {
                 let text = self.metrics.render(&self.tenants.facts());
                 let mut resp = Response::new(Full::new(Bytes::from(text)));
@@ -145,8 +145,8 @@ impl Probes {
     }
 
     /// Ready when the store answers a read and the tenants are loaded.
-    fn readiness(&self) -> Response<Full<Bytes>> {
-        match self.store.ping() {
+    async fn readiness(&self) -> Response<Full<Bytes>> {
+        match self.store.ping().await {
             Ok(()) => json_response(StatusCode::OK, &json!({"status": "ready", "tenants": self.tenants.names().len()})),
             Err(e) => {
                 tracing::error!(error = %e, "readiness: the store does not answer");
@@ -157,7 +157,7 @@ impl Probes {
 }
 
 async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    if let Some(probe) = state.probes.answer(&req) {
+    if let Some(probe) = state.probes.answer(&req).await {
         return probe;
     }
     match route(state, req).await {
@@ -238,7 +238,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Fail
             let body = read_json_body(req.into_body(), None, state.max_body_bytes)
                 .await?
                 .ok_or_else(|| ScimError::invalid_syntax("post the SCIM document to try"))?;
-            dry_run(&state.service, &tenant, kind, operation, &body)
+            dry_run(&state.service, &tenant, kind, operation, &body).await
         }
         (hyper::Method::GET, ["admin", "tenants", name, "target", endpoint]) => {
             let tenant = tenant(name)?;
@@ -247,7 +247,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Fail
                 "Groups" => ResourceKind::Group,
                 _ => return Err(ScimError::not_found(format!("no target endpoint {endpoint}")).into()),
             };
-            let accounts = state.service.store().target_accounts(&tenant.name, kind)?;
+            let accounts = state.service.store().target_accounts(&tenant.name, kind).await?;
             Ok(json!({"accounts": accounts}))
         }
         (hyper::Method::POST, ["admin", "tenants", name, "tokens"]) => {
@@ -302,7 +302,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Fail
                 until: query.get("until").cloned(),
                 before,
             };
-            let records = state.service.store().recent_log(&log_query)?;
+            let records = state.service.store().recent_log(&log_query).await?;
             let next = (records.len() == limit).then(|| records.last().map(|r| r.seq)).flatten();
             Ok(json!({"records": records, "next_before": next}))
         }
@@ -311,7 +311,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Fail
 }
 
 /// The pipeline on `doc` as a write would run it, without writing.
-fn dry_run(
+async fn dry_run(
     service: &Service,
     tenant: &Tenant,
     kind: ResourceKind,
@@ -334,7 +334,7 @@ fn dry_run(
     };
     let elapsed_us = started.elapsed().as_micros() as u64;
     let matched = match (&plan.scope, operation) {
-        (ScopeDecision::In, Operation::Create) => match service.store().find_match(&tenant.name, kind, &plan.keys)? {
+        (ScopeDecision::In, Operation::Create) => match service.store().find_match(&tenant.name, kind, &plan.keys).await? {
             Ok(Some((target_id, attribute))) => {
                 json!({"result": "link", "target_id": target_id, "attribute": attribute, "policy": format!("{:?}", tenant.policy.on_match).to_lowercase()})
             }

@@ -372,8 +372,8 @@ async fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<Arc<T
         Credentials::Bearer(jwt) if !jwt.starts_with("sgt_") && jwt.matches('.').count() == 2 => {
             return entra_tenant(state, jwt).await;
         }
-        Credentials::Bearer(token) => state.tokens.authenticate(token),
-        Credentials::Basic { username, password } => state.tokens.authenticate_basic(&username, &password),
+        Credentials::Bearer(token) => state.tokens.authenticate(token).await,
+        Credentials::Basic { username, password } => state.tokens.authenticate_basic(&username, &password).await,
     };
     match found {
         Ok(Some(name)) => state.tenants.get(&name).ok_or(AuthFailure::Invalid),

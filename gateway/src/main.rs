@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Move the store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Work on plugins.
     Plugin {
         #[command(subcommand)]
@@ -104,6 +109,21 @@ enum PluginCommand {
         /// The operation the context names (create, replace, patch, delete, get, list).
         #[arg(long, default_value = "create")]
         operation: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy an embedded (SQLite) store into an empty PostgreSQL database,
+    /// then check that every table has as many rows on both sides. Stop
+    /// the gateway first: writes made during the copy would be missed.
+    Migrate {
+        /// The SQLite file (`[store] path`).
+        #[arg(long)]
+        from: PathBuf,
+        /// `postgres://USER:PASS@HOST:PORT/DB`; `${env:NAME}` is resolved.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -169,6 +189,15 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(scimgate::server::run(config, &path, listen))?;
         }
         Command::Token { command } => token(command)?,
+        Command::Store { command: StoreCommand::Migrate { from, to } } => {
+            let url = scimgate::config::resolve_secret(&to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+            let target = Store::connect(&url, 1)?;
+            let counts = scimgate::store::copy_sqlite_to(&from, &target)?;
+            for c in &counts {
+                println!("{:<18} {:>10} rows copied, {:>10} in the target", c.table, c.source, c.target);
+            }
+            println!("{} copied into {}: every count matches", from.display(), target.describe());
+        }
         Command::Plugin {
             command: PluginCommand::Test { plugin, fixture, hook, config, resource_type, operation },
         } => {
@@ -194,10 +223,10 @@ fn main() -> anyhow::Result<()> {
         Command::Log { config, tenant, limit, resource, operation, outcome, since, until, json } => {
             let config = load(&config)?;
             require_tenant(&config, &tenant)?;
-            let store = Store::open(&config.store_path)?;
+            let store = Store::open_location(&config.store)?;
             let query =
                 LogQuery { tenant, limit, resource_id: resource, operation, outcome, since, until, before: None };
-            for r in store.recent_log(&query)? {
+            for r in store.recent_log_blocking(&query)? {
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
@@ -224,7 +253,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Issue { config, tenant, basic } => {
             let config = load(&config)?;
             require_tenant(&config, &tenant)?;
-            let issued = TokenAuthority::new(Store::open(&config.store_path)?).issue(&tenant)?;
+            let issued = TokenAuthority::new(Store::open_location(&config.store)?).issue(&tenant)?;
             eprintln!("token {} issued for tenant {tenant}; it is shown once, store it now", issued.id);
             if basic {
                 println!("username: {}", issued.id);
@@ -235,13 +264,13 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::List { config, tenant } => {
             let config = load(&config)?;
-            for row in Store::open(&config.store_path)?.live_tokens(tenant.as_deref())? {
+            for row in Store::open_location(&config.store)?.live_tokens(tenant.as_deref())? {
                 println!("{}\t{}\t{}", row.id, row.tenant, row.created);
             }
         }
         TokenCommand::Revoke { config, id } => {
             let config = load(&config)?;
-            if !Store::open(&config.store_path)?.revoke_token(&id)? {
+            if !Store::open_location(&config.store)?.revoke_token(&id)? {
                 bail!("no live token with id {id}");
             }
             eprintln!("token {id} revoked");

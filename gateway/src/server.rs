@@ -39,11 +39,11 @@ pub enum ServeError {
 /// Run the gateway until SIGTERM or Ctrl-C. Prints `listening on http://ADDR`
 /// on stdout once it accepts connections (scripts and tests wait for it).
 pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<SocketAddr>) -> Result<(), ServeError> {
-    let store = Store::open(&config.store_path)?;
+    let store = Store::open_location(&config.store)?;
     let (log, log_thread) = LogWriter::start(&store)?;
     // Every plugin compiles (or comes from the on-disk cache) before the
     // gateway accepts a request.
-    let cache_dir = config.store_path.parent().map(|dir| dir.join("plugin-cache"));
+    let cache_dir = Some(config.state_dir().join("plugin-cache"));
     let engine = wasm_host::PluginEngine::new(wasm_host::EngineConfig { cache_dir, ..Default::default() })
         .map_err(|e| ServeError::Engine(e.to_string()))?;
     let metrics = Arc::new(crate::metrics::Metrics::new(config.server.metrics));
@@ -170,7 +170,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     let scim_base = format!("{scheme}://{local}/scim/v2");
     // Token writes wait for the store's writer: not on an async worker.
     crate::blocking::run(|| print_first_tokens(&first_tokens, &tokens_for_print, &scim_base, generated_admin_token))?;
-    tracing::info!(%local, scim_base = %format!("http://{local}/scim/v2"), store = %config.store_path.display(), "serving");
+    tracing::info!(%local, scim_base = %format!("http://{local}/scim/v2"), store = %store.describe(), "serving");
     spawn_triggers(registry);
     let tls_watch = tls.map(|tls| tokio::spawn(tls.watch()));
     serve(listener, state, shutdown_signal(), SHUTDOWN_GRACE).await;

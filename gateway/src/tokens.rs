@@ -52,9 +52,9 @@ impl TokenAuthority {
         Ok(IssuedToken { id, token })
     }
 
-    /// The tenant `presented` belongs to, if it is a live token. Blocking:
-    /// may read the store.
-    pub fn authenticate(&self, presented: &str) -> Result<Option<String>, StoreError> {
+    /// The tenant `presented` belongs to, if it is a live token. A cache
+    /// miss reads the store.
+    pub async fn authenticate(&self, presented: &str) -> Result<Option<String>, StoreError> {
         let Some(id) = token_id(presented) else { return Ok(None) };
         let cached = self
             .cache
@@ -66,7 +66,7 @@ impl TokenAuthority {
         let row = match cached {
             Some(row) => row,
             None => {
-                let Some(row) = self.store.live_token(id)? else {
+                let Some(row) = self.store.live_token(id).await? else {
                     self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(id);
                     return Ok(None);
                 };
@@ -85,11 +85,11 @@ impl TokenAuthority {
 impl TokenAuthority {
     /// The tenant of HTTP Basic credentials: `username` must be the id of
     /// the token given as `password`.
-    pub fn authenticate_basic(&self, username: &str, password: &str) -> Result<Option<String>, StoreError> {
+    pub async fn authenticate_basic(&self, username: &str, password: &str) -> Result<Option<String>, StoreError> {
         if token_id(password) != Some(username) {
             return Ok(None);
         }
-        self.authenticate(password)
+        self.authenticate(password).await
     }
 }
 
@@ -115,6 +115,10 @@ fn hash(token: &str) -> [u8; 32] {
 mod tests {
     use super::*;
 
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
     #[test]
     fn issued_tokens_authenticate_and_revoke() {
         let dir = tempfile::tempdir().unwrap();
@@ -122,21 +126,21 @@ mod tests {
         let auth = TokenAuthority::new(store.clone());
         let a = auth.issue("acme").unwrap();
         let b = auth.issue("acme").unwrap();
-        assert_eq!(auth.authenticate(&a.token).unwrap().as_deref(), Some("acme"));
-        assert_eq!(auth.authenticate(&b.token).unwrap().as_deref(), Some("acme"));
+        assert_eq!(block(auth.authenticate(&a.token)).unwrap().as_deref(), Some("acme"));
+        assert_eq!(block(auth.authenticate(&b.token)).unwrap().as_deref(), Some("acme"));
         let mut forged = a.token.clone();
         forged.pop();
         forged.push('x');
-        assert_eq!(auth.authenticate(&forged).unwrap(), None);
-        assert_eq!(auth.authenticate("sgt_nothex_x").unwrap(), None);
-        assert_eq!(auth.authenticate("").unwrap(), None);
-        assert_eq!(auth.authenticate_basic(&a.id, &a.token).unwrap().as_deref(), Some("acme"));
-        assert_eq!(auth.authenticate_basic(&b.id, &a.token).unwrap(), None, "another token's id");
-        assert_eq!(auth.authenticate_basic(&a.id, &forged).unwrap(), None);
+        assert_eq!(block(auth.authenticate(&forged)).unwrap(), None);
+        assert_eq!(block(auth.authenticate("sgt_nothex_x")).unwrap(), None);
+        assert_eq!(block(auth.authenticate("")).unwrap(), None);
+        assert_eq!(block(auth.authenticate_basic(&a.id, &a.token)).unwrap().as_deref(), Some("acme"));
+        assert_eq!(block(auth.authenticate_basic(&b.id, &a.token)).unwrap(), None, "another token's id");
+        assert_eq!(block(auth.authenticate_basic(&a.id, &forged)).unwrap(), None);
         assert!(store.revoke_token(&a.id).unwrap());
         std::thread::sleep(CACHE_TTL);
-        assert_eq!(auth.authenticate(&a.token).unwrap(), None);
-        assert_eq!(auth.authenticate(&b.token).unwrap().as_deref(), Some("acme"));
+        assert_eq!(block(auth.authenticate(&a.token)).unwrap(), None);
+        assert_eq!(block(auth.authenticate(&b.token)).unwrap().as_deref(), Some("acme"));
         let rows = store.live_tokens(Some("acme")).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].id, b.id);

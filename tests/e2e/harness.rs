@@ -21,6 +21,35 @@ pub static BIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     std::env::var("SCIMGATE_E2E_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_scimgate").to_owned())
 });
 
+/// `SCIMGATE_E2E_POSTGRES=postgres://USER@HOST:PORT`: every test gateway
+/// stores on PostgreSQL instead of SQLite, in a database of its own made
+/// under that server (and dropped after the test).
+pub static POSTGRES: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::new(|| {
+    std::env::var("SCIMGATE_E2E_POSTGRES").ok().filter(|s| !s.is_empty()).map(|s| s.trim_end_matches('/').to_owned())
+});
+
+/// Whether this run's gateways store on PostgreSQL.
+pub fn on_postgres() -> bool {
+    POSTGRES.is_some()
+}
+
+/// A fresh, empty database under `SCIMGATE_E2E_POSTGRES`: its URL and name.
+pub fn fresh_database(base: &str) -> (String, String) {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    let name = format!("e2e_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let mut admin = postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls)
+        .unwrap_or_else(|e| panic!("connect to {base}/postgres: {e}"));
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create a test database");
+    (format!("{base}/{name}"), name)
+}
+
+fn drop_database(base: &str, name: &str) {
+    if let Ok(mut admin) = postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls) {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+}
+
 /// How long we wait for the gateway to print its address.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Generous deadline for "eventually" conditions (the contracts promise 2 s;
@@ -194,7 +223,10 @@ pub fn encode_query(path: &str) -> String {
 // Gateway process
 
 pub struct Gateway {
-    pub dir: tempfile::TempDir,
+    /// Shared with its replicas ([`Gateway::replica`]).
+    pub dir: Arc<tempfile::TempDir>,
+    /// The PostgreSQL database this gateway made (and drops), if any.
+    database: Option<String>,
     pub config: PathBuf,
     child: Option<Child>,
     client: Client,
@@ -248,14 +280,22 @@ impl Gateway {
             std::fs::write(path, content).unwrap();
         }
         let config = dir.path().join("scimgate.toml");
-        let toml = format!("{top}\n{tables}\n[store]\npath = \"scimgate.db\"\n\n{extra}");
+        let (store, database) = match POSTGRES.as_deref() {
+            Some(base) => {
+                let (url, name) = fresh_database(base);
+                (format!("[store]\nurl = \"{url}\"\npool = 8\n"), Some(name))
+            }
+            None => ("[store]\npath = \"scimgate.db\"\n".to_owned(), None),
+        };
+        let toml = format!("{top}\n{tables}\n{store}\n{extra}");
         let has_admin = toml.lines().any(|l| l.trim() == "[admin]");
         std::fs::write(&config, toml).expect("write config");
         // Run the processes from a different directory than the config's, so
         // that relative store paths must resolve against the config file.
         std::fs::create_dir(dir.path().join("cwd")).expect("cwd dir");
         let mut gw = Gateway {
-            dir,
+            dir: Arc::new(dir),
+            database,
             config,
             child: None,
             client: Client::new("http://127.0.0.1:1"),
@@ -264,6 +304,25 @@ impl Gateway {
             readers: Vec::new(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             admin: has_admin.then(|| Client::new("http://127.0.0.1:1")),
+        };
+        gw.spawn();
+        gw
+    }
+
+    /// Another gateway process on the same config and store (a replica
+    /// behind a load balancer). Its database, if any, stays the first's.
+    pub fn replica(&self) -> Gateway {
+        let mut gw = Gateway {
+            dir: self.dir.clone(),
+            database: None,
+            config: self.config.clone(),
+            child: None,
+            client: Client::new("http://127.0.0.1:1"),
+            stderr: Arc::default(),
+            stdout: Arc::default(),
+            readers: Vec::new(),
+            env: self.env.clone(),
+            admin: self.admin.as_ref().map(|_| Client::new("http://127.0.0.1:1")),
         };
         gw.spawn();
         gw
@@ -538,6 +597,9 @@ impl Drop for Gateway {
         // A test that fails because the gateway died says how it died.
         let died = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
         self.stop_hard();
+        if let (Some(base), Some(name)) = (POSTGRES.as_deref(), &self.database) {
+            drop_database(base, name);
+        }
         if std::thread::panicking() {
             if let Some(status) = died {
                 let stderr = self.stderr();

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::store::Location;
+
 pub use secrets::{resolve_secret, toml_to_json};
 pub use tenant::{
     EntraJwtConfig, EventsConfig, ExtensionAttribute, ExtensionConfig, InstanceMode, NotifyConfig, PolicyConfig,
@@ -43,8 +45,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
-    /// Absolute path of the SQLite database.
-    pub store_path: PathBuf,
+    /// The SQLite file (absolute) or the PostgreSQL URL (secrets resolved).
+    pub store: Location,
     pub tenants: BTreeMap<String, TenantConfig>,
     /// The file each tenant is defined in (the main file for inline tenants).
     pub tenant_files: BTreeMap<String, PathBuf>,
@@ -54,6 +56,17 @@ pub struct Config {
     pub base_dir: PathBuf,
     /// The admin listener; none unless `[admin]` is in the file.
     pub admin: Option<AdminConfig>,
+}
+
+impl Config {
+    /// Where the gateway keeps files of its own (the compiled-plugin
+    /// cache): beside the SQLite file, or beside the config for PostgreSQL.
+    pub fn state_dir(&self) -> PathBuf {
+        match &self.store {
+            Location::Sqlite(path) => path.parent().map_or_else(|| self.base_dir.clone(), Path::to_owned),
+            Location::Postgres { .. } => self.base_dir.clone(),
+        }
+    }
 }
 
 /// `[admin]`: the admin API's listener and where its token comes from.
@@ -155,7 +168,41 @@ struct RawConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStore {
-    path: PathBuf,
+    /// SQLite: the embedded default.
+    #[serde(default)]
+    path: Option<PathBuf>,
+    /// PostgreSQL: `postgres://USER:PASS@HOST:PORT/DB`, `${env:…}` and
+    /// `${file:…}` allowed.
+    #[serde(default)]
+    url: Option<String>,
+    /// PostgreSQL connections per process.
+    #[serde(default)]
+    pool: Option<usize>,
+}
+
+/// PostgreSQL connections per process, unless `[store] pool` says.
+const DEFAULT_POOL: usize = 16;
+
+impl RawStore {
+    fn location(self, base: &Path) -> Result<Location, String> {
+        match (self.path, self.url) {
+            (Some(path), None) if self.pool.is_none() => Ok(Location::Sqlite(base.join(path))),
+            (Some(_), None) => Err("store.pool applies to PostgreSQL (store.url) only".into()),
+            (None, Some(url)) => {
+                let url = resolve_secret(&url).map_err(|e| format!("store.url: {e}"))?;
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err("store.url must be a postgres:// URL".into());
+                }
+                let pool = self.pool.unwrap_or(DEFAULT_POOL);
+                if pool == 0 {
+                    return Err("store.pool must be > 0".into());
+                }
+                Ok(Location::Postgres { url, pool })
+            }
+            (Some(_), Some(_)) => Err("[store] takes path (SQLite) or url (PostgreSQL), not both".into()),
+            (None, None) => Err("[store] needs path (SQLite) or url (PostgreSQL)".into()),
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -257,9 +304,10 @@ impl Config {
             tenant.resolve_paths(&base);
         }
         let tenant_files = tenants.keys().map(|name| (name.clone(), path.to_owned())).collect();
+        let store = raw.store.location(&base).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
         Ok(Config {
             server: raw.server,
-            store_path: base.join(raw.store.path),
+            store,
             tenants,
             tenant_files,
             tenants_dir: raw.tenants_dir.map(|d| base.join(d)),
@@ -301,7 +349,7 @@ mod tests {
     fn relative_store_path_resolves_against_the_config_file() {
         let cfg = Config::parse("[store]\npath = \"data/s.db\"\n[tenants.acme]\n", Path::new("/etc/sg/scimgate.toml"))
             .unwrap();
-        assert_eq!(cfg.store_path, Path::new("/etc/sg/data/s.db"));
+        assert_eq!(cfg.store, Location::Sqlite("/etc/sg/data/s.db".into()));
         assert_eq!(cfg.server.listen.port(), 8080);
         assert!(cfg.tenants.contains_key("acme"));
     }

@@ -100,7 +100,7 @@ impl Service {
             (Route::Collection(kind), Get) => {
                 let pairs = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
                 let query = ListQuery::from_pairs(pairs, tenant.schema(*kind))?;
-                self.list(tenant, &[*kind], &query, base)
+                self.list(tenant, &[*kind], &query, base).await
             }
             (Route::Search(kind), Post) => {
                 let kinds: &[ResourceKind] = match kind {
@@ -108,7 +108,7 @@ impl Service {
                     None => &[ResourceKind::User, ResourceKind::Group],
                 };
                 let query = ListQuery::from_search_request(require_body(req)?, tenant.schema(kinds[0]))?;
-                self.list(tenant, kinds, &query, base)
+                self.list(tenant, kinds, &query, base).await
             }
             (Route::Resource(kind, id), Get) => self.get(tenant, *kind, id, req).await,
             (Route::Collection(kind), Post) => self.create(tenant, *kind, req).await,

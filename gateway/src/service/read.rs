@@ -22,7 +22,7 @@ impl Service {
         id: &str,
         req: &super::ScimRequest,
     ) -> Result<ScimResponse> {
-        let stored = self.store.get(&tenant.name, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+        let stored = self.store.get(&tenant.name, kind, id).await?.ok_or_else(|| not_found(kind, id))?;
         if req.if_none_match.as_deref().is_some_and(|tags| etag_matches(tags, stored.version)) {
             return Ok(ScimResponse { etag: Some(etag(&stored)), ..ScimResponse::empty(304) });
         }
@@ -31,7 +31,7 @@ impl Service {
     }
 
     /// List or search one or more resource types.
-    pub(super) fn list(
+    pub(super) async fn list(
         &self,
         tenant: &Tenant,
         kinds: &[ResourceKind],
@@ -42,11 +42,11 @@ impl Service {
         // The common case, a plain page in storage order, never loads more
         // than the page.
         if let ([kind], None, None) = (kinds, &query.filter, &query.sort_by) {
-            let total = self.store.count(&tenant.name, *kind)?;
+            let total = self.store.count(&tenant.name, *kind).await?;
             let page = if query.count == 0 {
                 Vec::new()
             } else {
-                self.store.page(&tenant.name, *kind, offset, query.count)?
+                self.store.page(&tenant.name, *kind, offset, query.count).await?
             };
             let schema = tenant.schema(*kind);
             let resources = page
@@ -61,7 +61,7 @@ impl Service {
         for &kind in kinds {
             let schema = tenant.schema(kind);
             let lookup = query.filter.as_ref().and_then(|f| indexed_lookup(f, kind));
-            for stored in self.store.candidates(&tenant.name, kind, lookup.as_ref())? {
+            for stored in self.store.candidates(&tenant.name, kind, lookup.as_ref()).await? {
                 let doc = render(&stored, base);
                 if query.filter.as_ref().is_none_or(|f| f.matches(&doc, schema)) {
                     matched.push(if stored.target.is_some() { present(tenant, &stored, base)? } else { doc });

@@ -37,8 +37,8 @@ impl Target for Upstream {
                 return Ok(TargetChange::Out { on_exit: cx.tenant.policy.on_scope_exit });
             };
             // A create the shadow would refuse must not reach the upstream.
-            cx.store.check_unique(&cx.tenant.name, kind, shadow)?;
-            let target = upstream_shape(cx, kind, target.clone())?;
+            cx.store.check_unique(&cx.tenant.name, kind, shadow).await?;
+            let target = upstream_shape(cx, kind, target.clone()).await?;
             let (remote, linked_by) = create_upstream(self, cx, kind, &target).await?;
             let target_id = remote_id(&remote)?;
             Ok(TargetChange::Mirror { target_id, doc: remote, keys: plan.keys.clone(), linked_by })
@@ -59,7 +59,7 @@ impl Target for Upstream {
             let link = current.target.as_ref();
             match (&plan.target, link) {
                 (Some(target), link) => {
-                    let target = upstream_shape(cx, kind, target.clone())?;
+                    let target = upstream_shape(cx, kind, target.clone()).await?;
                     let updated = match link {
                         Some(link) => self.replace(kind, &link.target_id, &target).await?,
                         None => None,
@@ -101,7 +101,7 @@ impl Target for Upstream {
         if_match: Option<&'a str>,
     ) -> TargetFuture<'a, ()> {
         Box::pin(async move {
-            let current = cx.store.get(&cx.tenant.name, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+            let current = cx.store.get(&cx.tenant.name, kind, id).await?.ok_or_else(|| not_found(kind, id))?;
             check_if_match(&current, if_match)?;
             let Some(link) = &current.target else { return Ok(()) };
             match cx.tenant.policy.on_delete {
@@ -166,7 +166,7 @@ async fn create_upstream(
         let found = upstream.find(kind, attribute, &value).await?;
         let [existing] = found.as_slice() else { continue };
         let id = remote_id(existing)?;
-        if let Some(owner) = cx.store.link_owner(&cx.tenant.name, kind, &id)? {
+        if let Some(owner) = cx.store.link_owner(&cx.tenant.name, kind, &id).await? {
             return Err(ScimError::uniqueness(format!(
                 "the upstream account with {attribute} '{value}' already serves {} {owner}",
                 kind.as_str()
@@ -188,7 +188,7 @@ async fn create_upstream(
 /// The target document as the upstream must receive it: a group's members
 /// named by their upstream ids (members the upstream does not have, being
 /// out of scope, are left out); a user's read-only `groups` dropped.
-fn upstream_shape(cx: TargetCx<'_>, kind: ResourceKind, mut doc: Value) -> Result<Value> {
+async fn upstream_shape(cx: TargetCx<'_>, kind: ResourceKind, mut doc: Value) -> Result<Value> {
     let Value::Object(map) = &mut doc else { return Ok(doc) };
     map.remove("groups");
     map.remove("meta");
@@ -200,10 +200,10 @@ fn upstream_shape(cx: TargetCx<'_>, kind: ResourceKind, mut doc: Value) -> Resul
     let ids: Vec<String> =
         members.iter().filter_map(|m| m.get("value").and_then(Value::as_str)).map(str::to_owned).collect();
     let tenant = &cx.tenant.name;
-    let mut accounts: HashMap<String, String> = cx.store.linked_accounts(tenant, ResourceKind::User, &ids)?;
+    let mut accounts: HashMap<String, String> = cx.store.linked_accounts(tenant, ResourceKind::User, &ids).await?;
     let rest: Vec<String> = ids.iter().filter(|id| !accounts.contains_key(*id)).cloned().collect();
     if !rest.is_empty() {
-        accounts.extend(cx.store.linked_accounts(tenant, ResourceKind::Group, &rest)?);
+        accounts.extend(cx.store.linked_accounts(tenant, ResourceKind::Group, &rest).await?);
     }
     let translated: Vec<Value> = members
         .iter()

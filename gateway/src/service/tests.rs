@@ -60,8 +60,8 @@ impl Fixture {
         created.resource_id.unwrap()
     }
 
-    fn accounts(&self) -> Vec<crate::store::TargetAccount> {
-        self.service.store().target_accounts("acme", ResourceKind::User).unwrap()
+    async fn accounts(&self) -> Vec<crate::store::TargetAccount> {
+        self.service.store().target_accounts("acme", ResourceKind::User).await.unwrap()
     }
 }
 
@@ -93,7 +93,7 @@ async fn route_refuses_a_method_the_endpoint_does_not_take() {
 async fn a_tenant_without_steps_has_no_target_side() {
     let f = fixture("");
     let id = f.create_user(user("Ann", "Employee")).await;
-    assert!(f.accounts().is_empty(), "no pipeline: the shadow is all there is");
+    assert!(f.accounts().await.is_empty(), "no pipeline: the shadow is all there is");
     let patched = f
         .send(
             Method::Patch,
@@ -113,12 +113,12 @@ async fn scope_decides_whether_the_target_gets_an_account() {
     let out = f.send(Method::Post, "/Users", Some(user("Con", "Contractor"))).await.unwrap();
     assert_eq!(out.outcome, Some("out_of_scope"));
     assert!(out.detail.unwrap().contains("out of scope"));
-    assert!(f.accounts().is_empty());
+    assert!(f.accounts().await.is_empty());
 
     let id = out.resource_id.unwrap();
     let replaced = f.send(Method::Put, &format!("/Users/{id}"), Some(user("Con", "Employee"))).await.unwrap();
     assert_eq!(replaced.outcome, None, "entering scope creates the account");
-    let accounts = f.accounts();
+    let accounts = f.accounts().await;
     assert_eq!(accounts.len(), 1);
     assert_eq!(accounts[0].doc["userName"], "con", "the account holds what transform-in made");
     // The IdP reads the target's truth over its own document.
@@ -135,7 +135,7 @@ async fn a_step_that_refuses_fails_the_write_with_nothing_written() {
     assert_eq!(failure.party(), Party::Step, "{failure}");
     assert_eq!(failure.reply("r").error.status, 400);
     assert!(failure.needs_admin());
-    assert_eq!(f.service.store().count("acme", ResourceKind::User).unwrap(), 0);
+    assert_eq!(f.service.store().count("acme", ResourceKind::User).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -146,7 +146,7 @@ async fn a_stale_if_match_is_refused_before_the_pipeline_runs() {
     req.if_match = Some("W/\"41\"".into());
     let failure = f.service.handle(&f.tenant, &req).await.unwrap_err();
     assert_eq!(failure.reply("r").error.status, 412);
-    assert!(f.accounts()[0].active, "the account is untouched");
+    assert!(f.accounts().await[0].active, "the account is untouched");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +169,7 @@ async fn concurrent_patches_through_the_pipeline_take_turns_and_all_count() {
     for task in tasks {
         task.await.unwrap().expect("every PATCH succeeds");
     }
-    let accounts = f.accounts();
+    let accounts = f.accounts().await;
     assert_eq!(accounts.len(), 1, "one account for the user that entered scope");
     let phones = accounts[0].doc["phoneNumbers"].as_array().unwrap().len();
     assert_eq!(phones, 16, "every PATCH's change reached the target: {}", accounts[0].doc);
@@ -207,7 +207,7 @@ async fn a_bulk_runs_each_operation_as_a_request_of_its_own() {
     let ops = body["Operations"].as_array().unwrap();
     let statuses: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["201", "201", "200"], "{body}");
-    let accounts = f.accounts();
+    let accounts = f.accounts().await;
     let ann = &accounts[0];
     assert_eq!(ann.doc["userName"], "ann", "the pipeline's transform-in ran for the bulk's POST");
     assert_eq!(ann.doc["title"], "Boss", "and for its PATCH");
@@ -245,7 +245,7 @@ async fn a_forward_reference_waits_for_its_post_and_a_cycle_is_a_conflict() {
     assert_eq!(unknown["scimType"], "invalidValue");
     assert!(unknown["detail"].as_str().unwrap().contains("bulkId:nobody"), "{unknown}");
     assert!(body["Operations"][3]["response"]["detail"].as_str().unwrap().contains("cycle"));
-    assert_eq!(f.service.store().count("acme", ResourceKind::Group).unwrap(), 1);
+    assert_eq!(f.service.store().count("acme", ResourceKind::Group).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -269,7 +269,7 @@ async fn fail_on_errors_stops_the_bulk_and_a_step_failure_is_answered_per_operat
     let refused = &done.operations[1];
     assert_eq!((refused.failed_by, refused.needs_admin), (Some(Party::Step), true));
     assert!(done.detail.unwrap().contains("stopped by failOnErrors"));
-    assert_eq!(f.service.store().count("acme", ResourceKind::User).unwrap(), 1);
+    assert_eq!(f.service.store().count("acme", ResourceKind::User).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -280,7 +280,7 @@ async fn a_bulk_past_max_operations_is_refused_whole_and_its_limits_are_advertis
     let error = failure.reply("r").error;
     assert_eq!(error.status, 413);
     assert!(error.detail.contains("maxOperations is 2"), "{}", error.detail);
-    assert_eq!(f.service.store().count("acme", ResourceKind::User).unwrap(), 0);
+    assert_eq!(f.service.store().count("acme", ResourceKind::User).await.unwrap(), 0);
     let config = f.send(Method::Get, "/ServiceProviderConfig", None).await.unwrap().body.unwrap();
     assert_eq!(config["bulk"], json!({"supported": true, "maxOperations": 2, "maxPayloadSize": 4096}));
 }
@@ -306,5 +306,5 @@ async fn a_bulk_operation_version_is_its_if_match() {
         assert_eq!(op["status"], "412", "{body}");
         assert_eq!(op["location"], format!("http://gw/scim/v2{path}"));
     }
-    assert!(f.accounts()[0].active, "the account is untouched");
+    assert!(f.accounts().await[0].active, "the account is untouched");
 }

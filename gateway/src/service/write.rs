@@ -137,7 +137,7 @@ impl Service {
             let (stored, outcome) = self.timed(tenant, commit).await?;
             return Ok((stored, outcome, None));
         }
-        let current = self.store.get(&tenant.name, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+        let current = self.store.get(&tenant.name, kind, id).await?.ok_or_else(|| not_found(kind, id))?;
         check_if_match(&current, if_match)?;
         let doc = build(&current)?;
         let plan = self.prepare(tenant, operation, kind, Some(id), &doc)?;

@@ -5,9 +5,9 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::params;
 use serde::Serialize;
 
+use super::sql::args;
 use super::{Result, Store};
 
 /// One provisioning-log record.
@@ -142,71 +142,81 @@ fn write_loop(store: &Store, rx: &Receiver<Message>) {
 impl Store {
     fn insert_log(&self, records: Vec<LogRecord>) -> Result<()> {
         self.write_blocking(move |tx| {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO provisioning_log (time, tenant, operation, resource_type, resource_id, outcome, status,
-                                               duration_us, error, request_id, detail, failed_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?;
             for r in &records {
-                stmt.execute(params![
-                    r.time,
-                    r.tenant,
-                    r.operation,
-                    r.resource_type,
-                    r.resource_id,
-                    r.outcome,
-                    r.status,
-                    (r.duration_ms * 1000.0) as i64,
-                    r.error,
-                    r.request_id,
-                    r.detail,
-                    r.failed_by
-                ])?;
+                tx.execute(
+                    "INSERT INTO provisioning_log (time, tenant, operation, resource_type, resource_id, outcome, status,
+                                                   duration_us, error, request_id, detail, failed_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    args![
+                        &r.time,
+                        &r.tenant,
+                        &r.operation,
+                        &r.resource_type,
+                        &r.resource_id,
+                        &r.outcome,
+                        i64::from(r.status),
+                        (r.duration_ms * 1000.0) as i64,
+                        &r.error,
+                        &r.request_id,
+                        &r.detail,
+                        &r.failed_by
+                    ],
+                )?;
             }
             Ok(())
         })
     }
 
     /// A tenant's records matching `query`, newest first.
-    pub fn recent_log(&self, query: &LogQuery) -> Result<Vec<LogRecord>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT time, tenant, operation, resource_type, resource_id, outcome, status, duration_us, error, request_id,
-                        detail, seq, failed_by
-                 FROM provisioning_log
-                 WHERE tenant = ?1 AND seq < coalesce(?3, 9223372036854775807)
-                   AND (?4 IS NULL OR resource_id = ?4) AND (?5 IS NULL OR operation = ?5)
-                   AND (?6 IS NULL OR outcome = ?6) AND (?7 IS NULL OR time >= ?7) AND (?8 IS NULL OR time <= ?8)
-                 ORDER BY seq DESC LIMIT ?2",
-            )?;
-            let args = params![
-                query.tenant,
-                query.limit as i64,
-                query.before,
-                query.resource_id,
-                query.operation,
-                query.outcome,
-                query.since,
-                query.until
-            ];
-            let rows = stmt.query_map(args, |r| {
-                Ok(LogRecord {
-                    time: r.get(0)?,
-                    tenant: r.get(1)?,
-                    operation: r.get(2)?,
-                    resource_type: r.get(3)?,
-                    resource_id: r.get(4)?,
-                    outcome: r.get(5)?,
-                    status: r.get(6)?,
-                    duration_ms: r.get::<_, i64>(7)? as f64 / 1000.0,
-                    error: r.get(8)?,
-                    request_id: r.get(9)?,
-                    detail: r.get(10)?,
-                    seq: r.get(11)?,
-                    failed_by: r.get(12)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
+    pub async fn recent_log(&self, query: &LogQuery) -> Result<Vec<LogRecord>> {
+        let query = query.clone();
+        self.read(move |c| read_log(c, &query)).await
     }
+
+    /// [`Store::recent_log`] outside the async runtime (the CLI).
+    pub fn recent_log_blocking(&self, query: &LogQuery) -> Result<Vec<LogRecord>> {
+        let query = query.clone();
+        self.read_blocking(move |c| read_log(c, &query))
+    }
+}
+
+fn read_log(c: &dyn super::sql::Db, query: &LogQuery) -> Result<Vec<LogRecord>> {
+    let rows = c.query(
+        "SELECT time, tenant, operation, resource_type, resource_id, outcome, status, duration_us, error, request_id,
+                detail, seq, failed_by
+         FROM provisioning_log
+         WHERE tenant = ?1 AND seq < coalesce(?3, 9223372036854775807)
+           AND (?4 IS NULL OR resource_id = ?4) AND (?5 IS NULL OR operation = ?5)
+           AND (?6 IS NULL OR outcome = ?6) AND (?7 IS NULL OR time >= ?7) AND (?8 IS NULL OR time <= ?8)
+         ORDER BY seq DESC LIMIT ?2",
+        args![
+            &query.tenant,
+            query.limit as i64,
+            query.before,
+            &query.resource_id,
+            &query.operation,
+            &query.outcome,
+            &query.since,
+            &query.until
+        ],
+    )?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(LogRecord {
+                time: r.text(0)?,
+                tenant: r.text(1)?,
+                operation: r.text(2)?,
+                resource_type: r.opt_text(3)?,
+                resource_id: r.opt_text(4)?,
+                outcome: r.text(5)?,
+                status: u16::try_from(r.int(6)?).unwrap_or(0),
+                duration_ms: r.int(7)? as f64 / 1000.0,
+                error: r.opt_text(8)?,
+                request_id: r.opt_text(9)?,
+                detail: r.opt_text(10)?,
+                seq: r.int(11)?,
+                failed_by: r.opt_text(12)?,
+            })
+        })
+        .collect()
 }

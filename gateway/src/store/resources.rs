@@ -5,11 +5,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::sync::LazyLock;
+
 use scim::ScimError;
 use serde_json::{Map, Value};
 
-use super::target::{self, TARGET_COLUMN, TargetChange, TargetOutcome, TargetView};
+use super::sql::{Db, Dialect, Row, args};
+use super::target::{self, TargetChange, TargetOutcome, TargetView};
 use super::{Result, Store, StoreError, now_rfc3339};
 use pipeline::MatchKey;
 
@@ -96,18 +98,90 @@ pub enum IndexedLookup {
 
 /// The columns every resource query selects from `resources r`: the row, and
 /// its member and group references as JSON arrays of `[id, kind, display]`,
-/// and its target account (see [`TARGET_COLUMN`]), so that one statement (one
-/// read transaction) loads a whole resource.
-static RESOURCE_COLUMNS: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{SHADOW_COLUMNS}, {TARGET_COLUMN}"));
+/// and its target account (see [`target::target_column`]), so that one
+/// statement (one read transaction) loads a whole resource.
+fn resource_columns(dialect: Dialect) -> &'static str {
+    static SQLITE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "r.seq, r.id, r.kind, r.version, r.created, r.last_modified, r.doc,
+             CASE WHEN r.kind = 'Group' THEN
+                 (SELECT json_group_array(json_array(x.id, x.kind, coalesce(m.display, x.display)) ORDER BY m.position, x.seq)
+                  FROM memberships m JOIN resources x ON x.seq = m.member_seq WHERE m.group_seq = r.seq)
+             END,
+             (SELECT json_group_array(json_array(g.id, g.kind, g.display) ORDER BY g.seq)
+              FROM memberships m JOIN resources g ON g.seq = m.group_seq WHERE m.member_seq = r.seq),
+             {}",
+            target::target_column(Dialect::Sqlite)
+        )
+    });
+    static POSTGRES: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "r.seq, r.id, r.kind, r.version, r.created, r.last_modified, r.doc,
+             CASE WHEN r.kind = 'Group' THEN
+                 (SELECT json_agg(json_build_array(x.id, x.kind, coalesce(m.display, x.display)) ORDER BY m.position, x.seq)::text
+                  FROM memberships m JOIN resources x ON x.seq = m.member_seq WHERE m.group_seq = r.seq)
+             END,
+             (SELECT json_agg(json_build_array(g.id, g.kind, g.display) ORDER BY g.seq)::text
+              FROM memberships m JOIN resources g ON g.seq = m.group_seq WHERE m.member_seq = r.seq),
+             {}",
+            target::target_column(Dialect::Postgres)
+        )
+    });
+    match dialect {
+        Dialect::Sqlite => &SQLITE,
+        Dialect::Postgres => &POSTGRES,
+    }
+}
 
-const SHADOW_COLUMNS: &str = "r.seq, r.id, r.kind, r.version, r.created, r.last_modified, r.doc,
-    CASE WHEN r.kind = 'Group' THEN
-        (SELECT json_group_array(json_array(x.id, x.kind, coalesce(m.display, x.display)) ORDER BY m.position, x.seq)
-         FROM memberships m JOIN resources x ON x.seq = m.member_seq WHERE m.group_seq = r.seq)
-    END,
-    (SELECT json_group_array(json_array(g.id, g.kind, g.display) ORDER BY g.seq)
-     FROM memberships m JOIN resources g ON g.seq = m.group_seq WHERE m.member_seq = r.seq)";
+/// A statement built from [`resource_columns`], once per dialect.
+struct ResourceQuery {
+    sqlite: LazyLock<String>,
+    postgres: LazyLock<String>,
+}
+
+macro_rules! resource_query {
+    ($tail:literal) => {
+        ResourceQuery {
+            sqlite: LazyLock::new(|| format!("SELECT {} FROM resources r {}", resource_columns(Dialect::Sqlite), $tail)),
+            postgres: LazyLock::new(|| {
+                format!("SELECT {} FROM resources r {}", resource_columns(Dialect::Postgres), $tail)
+            }),
+        }
+    };
+}
+
+impl ResourceQuery {
+    fn sql(&self, dialect: Dialect) -> &str {
+        match dialect {
+            Dialect::Sqlite => &self.sqlite,
+            Dialect::Postgres => &self.postgres,
+        }
+    }
+}
+
+static LOAD_BY_ID: ResourceQuery = resource_query!("WHERE tenant = ?1 AND kind = ?2 AND id = ?3");
+static LOAD_BY_SEQ: ResourceQuery = resource_query!("WHERE seq = ?1");
+/// The page's rows are picked on the narrow `resources_kind` index first,
+/// so the skipped ones never have their references assembled.
+static PAGE: ResourceQuery = resource_query!(
+    "WHERE r.seq IN (SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4)
+     ORDER BY r.seq"
+);
+static ALL: ResourceQuery = resource_query!("WHERE tenant = ?1 AND kind = ?2 ORDER BY seq");
+static BY_ID: ResourceQuery = resource_query!("WHERE tenant = ?1 AND kind = ?2 AND id = ?3");
+static BY_NAME: ResourceQuery = resource_query!("WHERE tenant = ?1 AND kind = ?2 AND name_key = ?3");
+static BY_EXTERNAL_ID: ResourceQuery =
+    resource_query!("WHERE tenant = ?1 AND kind = ?2 AND external_id = ?3 ORDER BY seq");
+static BY_EMAIL: ResourceQuery = resource_query!(
+    "WHERE tenant = ?1 AND kind = ?2 AND seq IN (SELECT resource_seq FROM emails WHERE tenant = ?1 AND value_key = ?3)
+     ORDER BY seq"
+);
+static BY_MEMBER: ResourceQuery = resource_query!(
+    "WHERE tenant = ?1 AND kind = ?2 AND seq IN
+        (SELECT m.group_seq FROM memberships m JOIN resources x ON x.seq = m.member_seq
+         WHERE x.tenant = ?1 AND x.kind IN ('User', 'Group') AND x.id = ?3)
+     ORDER BY seq"
+);
 
 impl Store {
     /// Insert a new resource; `doc` is canonical and may carry `members`.
@@ -131,21 +205,22 @@ impl Store {
             let member_rows = resolve_members(tx, tenant, &members)?;
             let id = uuid::Uuid::new_v4().to_string();
             let now = now_rfc3339();
-            tx.prepare_cached(
-                "INSERT INTO resources (tenant, kind, id, name_key, display, external_id, version, created, last_modified, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7, ?8)",
-            )?
-            .execute(params![
-                    tenant,
-                    kind.as_str(),
-                    id,
-                    name_key(kind, &doc),
-                    display_of(kind, &doc),
-                    external_id(&doc),
-                    now,
-                doc.to_string()
-            ])?;
-            let seq = tx.last_insert_rowid();
+            let seq = tx
+                .query_one(
+                    "INSERT INTO resources (tenant, kind, id, name_key, display, external_id, version, created, last_modified, doc)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7, ?8) RETURNING seq",
+                    args![
+                        tenant,
+                        kind.as_str(),
+                        id.as_str(),
+                        name_key(kind, &doc).as_str(),
+                        display_of(kind, &doc).as_deref(),
+                        external_id(&doc),
+                        now.as_str(),
+                        doc.to_string().as_str()
+                    ],
+                )?
+                .int(0)?;
             write_emails(tx, tenant, seq, &doc)?;
             write_memberships(tx, seq, &member_rows)?;
             let outcome = target::apply(tx, tenant, kind, seq, change)?;
@@ -170,7 +245,7 @@ impl Store {
     ) -> Result<(StoredResource, TargetOutcome)> {
         let (tenant, id, if_match) = (tenant.to_owned(), id.to_owned(), if_match.map(str::to_owned));
         self.write(move |tx| {
-            let current = load_by_id(tx, &tenant, kind, &id)?.ok_or_else(|| not_found(kind, &id))?;
+            let current = load_for_update(tx, &tenant, kind, &id)?.ok_or_else(|| not_found(kind, &id))?;
             check_version(&current, if_match.as_deref())?;
             let (doc, target_change) = change(&current)?;
             update(tx, &tenant, &current, doc)?;
@@ -192,10 +267,10 @@ impl Store {
     ) -> Result<(StoredResource, TargetOutcome)> {
         let (tenant, id, if_match) = (tenant.to_owned(), id.to_owned(), if_match.map(str::to_owned));
         self.write(move |tx| {
-            let current = load_by_id(tx, &tenant, kind, &id)?.ok_or_else(|| not_found(kind, &id))?;
+            let current = load_for_update(tx, &tenant, kind, &id)?.ok_or_else(|| not_found(kind, &id))?;
             check_version(&current, if_match.as_deref())?;
             let outcome = target::on_delete(tx, &tenant, kind, current.seq, policy)?;
-            tx.prepare_cached("DELETE FROM resources WHERE seq = ?1")?.execute([current.seq])?;
+            tx.execute("DELETE FROM resources WHERE seq = ?1", args![current.seq])?;
             Ok((current, outcome))
         })
         .await
@@ -204,109 +279,102 @@ impl Store {
     /// The unlinked target account `keys` would link a new resource to, as
     /// `(target_id, attribute)`; a SCIM error when a key names an account
     /// another resource holds. Reads only (the dry run).
-    pub fn find_match(
+    pub async fn find_match(
         &self,
         tenant: &str,
         kind: ResourceKind,
         keys: &[MatchKey],
     ) -> Result<std::result::Result<Option<(String, String)>, ScimError>> {
-        self.read(|c| target::find_match(c, tenant, kind, keys))
+        let (tenant, keys) = (tenant.to_owned(), keys.to_vec());
+        self.read(move |c| target::find_match(c, &tenant, kind, &keys)).await
     }
 
     /// The SCIM id of the resource linked to the account `target_id`.
-    pub fn link_owner(&self, tenant: &str, kind: ResourceKind, target_id: &str) -> Result<Option<String>> {
-        self.read(|c| target::link_owner(c, tenant, kind, target_id))
+    pub async fn link_owner(&self, tenant: &str, kind: ResourceKind, target_id: &str) -> Result<Option<String>> {
+        let (tenant, target_id) = (tenant.to_owned(), target_id.to_owned());
+        self.read(move |c| target::link_owner(c, &tenant, kind, &target_id)).await
     }
 
     /// The in-scope accounts of the resources `ids`, by SCIM id (to name a
     /// group's members the way the upstream knows them).
-    pub fn linked_accounts(
+    pub async fn linked_accounts(
         &self,
         tenant: &str,
         kind: ResourceKind,
         ids: &[String],
-    ) -> Result<std::collections::HashMap<String, String>> {
-        self.read(|c| target::linked_accounts(c, tenant, kind, ids))
+    ) -> Result<HashMap<String, String>> {
+        let (tenant, ids) = (tenant.to_owned(), ids.to_vec());
+        self.read(move |c| target::linked_accounts(c, &tenant, kind, &ids)).await
     }
 
     /// Whether `doc` could be created now without a uniqueness conflict:
     /// checked before a create is sent upstream, so a doomed create never
     /// reaches it. (The write checks again.)
-    pub fn check_unique(&self, tenant: &str, kind: ResourceKind, doc: &Value) -> Result<()> {
-        self.read(|c| check_unique(c, tenant, kind, doc, None))
+    pub async fn check_unique(&self, tenant: &str, kind: ResourceKind, doc: &Value) -> Result<()> {
+        let tenant = tenant.to_owned();
+        let probe = unique_fields(kind, doc);
+        self.read(move |c| check_unique(c, &tenant, kind, &probe, None)).await
     }
 
     /// Every target account of a tenant's `kind`, oldest first.
-    pub fn target_accounts(&self, tenant: &str, kind: ResourceKind) -> Result<Vec<target::TargetAccount>> {
-        self.read(|c| target::accounts(c, tenant, kind))
+    pub async fn target_accounts(&self, tenant: &str, kind: ResourceKind) -> Result<Vec<target::TargetAccount>> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| target::accounts(c, &tenant, kind)).await
     }
 
-    pub fn get(&self, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
-        self.read(|c| load_by_id(c, tenant, kind, id))
+    pub async fn get(&self, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.read(move |c| load_by_id(c, &tenant, kind, &id)).await
     }
 
     /// How many resources of `kind` the tenant has.
-    pub fn count(&self, tenant: &str, kind: ResourceKind) -> Result<usize> {
-        self.read(|c| {
-            let n: i64 = c.query_row(
-                "SELECT count(*) FROM resources WHERE tenant = ?1 AND kind = ?2",
-                params![tenant, kind.as_str()],
-                |r| r.get(0),
-            )?;
+    pub async fn count(&self, tenant: &str, kind: ResourceKind) -> Result<usize> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| {
+            let n = c
+                .query_one("SELECT count(*) FROM resources WHERE tenant = ?1 AND kind = ?2", args![&tenant, kind.as_str()])?
+                .int(0)?;
             Ok(n as usize)
         })
+        .await
     }
 
     /// One page in storage order: `offset` resources skipped, at most `limit`.
-    /// The page's rows are picked on the narrow `resources_kind` index first,
-    /// so the skipped ones never have their references assembled.
-    pub fn page(&self, tenant: &str, kind: ResourceKind, offset: usize, limit: usize) -> Result<Vec<StoredResource>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {cols} FROM resources r WHERE r.seq IN
-                    (SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4)
-                 ORDER BY r.seq",
-                cols = RESOURCE_COLUMNS.as_str()
-            ))?;
-            let rows = stmt.query_map(params![tenant, kind.as_str(), limit as i64, offset as i64], row_to_resource)?;
-            complete(rows)
+    pub async fn page(&self, tenant: &str, kind: ResourceKind, offset: usize, limit: usize) -> Result<Vec<StoredResource>> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| {
+            let rows =
+                c.query(PAGE.sql(c.dialect()), args![&tenant, kind.as_str(), limit as i64, offset as i64])?;
+            rows.into_iter().map(finish).collect()
         })
+        .await
     }
 
     /// Every resource of `kind` that may satisfy `lookup` (all of them with
     /// `None`), in storage order. The caller evaluates its full filter.
-    pub fn candidates(
+    pub async fn candidates(
         &self,
         tenant: &str,
         kind: ResourceKind,
         lookup: Option<&IndexedLookup>,
     ) -> Result<Vec<StoredResource>> {
-        self.read(|c| {
-            let base = format!("SELECT {cols} FROM resources r WHERE tenant = ?1 AND kind = ?2", cols = RESOURCE_COLUMNS.as_str());
-            let (sql, arg) = match lookup {
-                None => (format!("{base} AND ?3 IS NULL ORDER BY seq"), None),
-                Some(IndexedLookup::Id(v)) => (format!("{base} AND id = ?3"), Some(v.clone())),
-                Some(IndexedLookup::Name(v)) => (format!("{base} AND name_key = ?3"), Some(v.to_lowercase())),
-                Some(IndexedLookup::ExternalId(v)) => (format!("{base} AND external_id = ?3 ORDER BY seq"), Some(v.clone())),
-                Some(IndexedLookup::Email(v)) => (
-                    format!(
-                        "{base} AND seq IN (SELECT resource_seq FROM emails WHERE tenant = ?1 AND value_key = ?3) ORDER BY seq"
-                    ),
-                    Some(v.to_lowercase()),
-                ),
-                Some(IndexedLookup::Member(v)) => (
-                    format!(
-                        "{base} AND seq IN (SELECT m.group_seq FROM memberships m JOIN resources x ON x.seq = m.member_seq
-                                            WHERE x.tenant = ?1 AND x.kind IN ('User', 'Group') AND x.id = ?3)
-                         ORDER BY seq"
-                    ),
-                    Some(v.clone()),
-                ),
+        let (tenant, lookup) = (tenant.to_owned(), lookup.cloned());
+        self.read(move |c| {
+            let (query, arg) = match lookup {
+                None => (&ALL, None),
+                Some(IndexedLookup::Id(v)) => (&BY_ID, Some(v)),
+                Some(IndexedLookup::Name(v)) => (&BY_NAME, Some(v.to_lowercase())),
+                Some(IndexedLookup::ExternalId(v)) => (&BY_EXTERNAL_ID, Some(v)),
+                Some(IndexedLookup::Email(v)) => (&BY_EMAIL, Some(v.to_lowercase())),
+                Some(IndexedLookup::Member(v)) => (&BY_MEMBER, Some(v)),
             };
-            let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params![tenant, kind.as_str(), arg], row_to_resource)?;
-            complete(rows)
+            let rows = match &arg {
+                Some(arg) => c.query(query.sql(c.dialect()), args![&tenant, kind.as_str(), arg])?,
+                None => c.query(query.sql(c.dialect()), args![&tenant, kind.as_str()])?,
+            };
+            rows.into_iter().map(finish).collect()
         })
+        .await
     }
 }
 
@@ -335,24 +403,24 @@ pub fn etag_matches(header: &str, version: i64) -> bool {
     header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want)
 }
 
-fn update(tx: &Connection, tenant: &str, current: &StoredResource, doc: Value) -> Result<()> {
+fn update(tx: &dyn Db, tenant: &str, current: &StoredResource, doc: Value) -> Result<()> {
     let kind = current.kind;
     let (doc, members) = split_members(kind, doc);
     check_unique(tx, tenant, kind, &doc, Some(current.seq))?;
     let member_rows = resolve_members(tx, tenant, &members)?;
-    tx.prepare_cached(
+    tx.execute(
         "UPDATE resources SET name_key = ?2, display = ?3, external_id = ?4, version = version + 1,
                 last_modified = ?5, doc = ?6 WHERE seq = ?1",
-    )?
-    .execute(params![
-        current.seq,
-        name_key(kind, &doc),
-        display_of(kind, &doc),
-        external_id(&doc),
-        now_rfc3339(),
-        doc.to_string()
-    ])?;
-    tx.prepare_cached("DELETE FROM emails WHERE resource_seq = ?1")?.execute([current.seq])?;
+        args![
+            current.seq,
+            name_key(kind, &doc).as_str(),
+            display_of(kind, &doc).as_deref(),
+            external_id(&doc),
+            now_rfc3339().as_str(),
+            doc.to_string().as_str()
+        ],
+    )?;
+    tx.execute("DELETE FROM emails WHERE resource_seq = ?1", args![current.seq])?;
     write_emails(tx, tenant, current.seq, &doc)?;
     if kind == ResourceKind::Group {
         replace_memberships(tx, current.seq, &member_rows)?;
@@ -377,6 +445,18 @@ fn split_members(kind: ResourceKind, doc: Value) -> (Value, Vec<(String, Option<
     (Value::Object(map), members)
 }
 
+/// The part of `doc` uniqueness looks at (its name and externalId), to send
+/// to another thread without the whole document.
+fn unique_fields(kind: ResourceKind, doc: &Value) -> Value {
+    let mut probe = Map::new();
+    for attr in [kind.name_attribute(), "externalId"] {
+        if let Some(v) = doc.get(attr) {
+            probe.insert(attr.to_owned(), v.clone());
+        }
+    }
+    Value::Object(probe)
+}
+
 fn name_key(kind: ResourceKind, doc: &Value) -> String {
     doc.get(kind.name_attribute()).and_then(Value::as_str).unwrap_or_default().to_lowercase()
 }
@@ -397,11 +477,11 @@ const NAME_TAKEN: &str = "SELECT seq FROM resources WHERE tenant = ?1 AND kind =
 const USER_EXTERNAL_ID_TAKEN: &str = "SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 AND external_id = ?3";
 
 /// 409 when another resource of the tenant holds the same name or (for
-/// users) externalId.
-fn check_unique(c: &Connection, tenant: &str, kind: ResourceKind, doc: &Value, except: Option<i64>) -> Result<()> {
+/// users) externalId. (On PostgreSQL a concurrent transaction may pass this
+/// check too; the unique index then refuses the second write, also a 409.)
+fn check_unique(c: &dyn Db, tenant: &str, kind: ResourceKind, doc: &Value, except: Option<i64>) -> Result<()> {
     let taken = |sql: &str, value: &str| -> Result<bool> {
-        let seq: Option<i64> =
-            c.prepare_cached(sql)?.query_row(params![tenant, kind.as_str(), value], |r| r.get(0)).optional()?;
+        let seq = c.query_opt(sql, args![tenant, kind.as_str(), value])?.map(|r| r.int(0)).transpose()?;
         Ok(seq.is_some_and(|s| Some(s) != except))
     };
     let attr = kind.name_attribute();
@@ -426,19 +506,14 @@ const MEMBER_SEQ: &str = "SELECT seq FROM resources WHERE tenant = ?1 AND kind I
 
 /// Map member ids to rows of the same tenant; an unknown id is the IdP's
 /// error (400), never a dangling membership.
-fn resolve_members(
-    c: &Connection,
-    tenant: &str,
-    members: &[(String, Option<String>)],
-) -> Result<Vec<(i64, Option<String>)>> {
-    let mut stmt = c.prepare_cached(MEMBER_SEQ)?;
+fn resolve_members(c: &dyn Db, tenant: &str, members: &[(String, Option<String>)]) -> Result<Vec<(i64, Option<String>)>> {
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(members.len());
     for (id, display) in members {
-        let seq: Option<i64> = stmt.query_row(params![tenant, id], |r| r.get(0)).optional()?;
-        let Some(seq) = seq else {
+        let Some(row) = c.query_opt(MEMBER_SEQ, args![tenant, id])? else {
             return Err(ScimError::invalid_value(format!("member '{id}' does not exist")).into());
         };
+        let seq = row.int(0)?;
         if seen.insert(seq) {
             out.push((seq, display.clone()));
         }
@@ -446,99 +521,74 @@ fn resolve_members(
     Ok(out)
 }
 
-fn write_memberships(c: &Connection, group_seq: i64, members: &[(i64, Option<String>)]) -> Result<()> {
-    let mut stmt =
-        c.prepare_cached("INSERT INTO memberships (group_seq, member_seq, display, position) VALUES (?1, ?2, ?3, ?4)")?;
+fn write_memberships(c: &dyn Db, group_seq: i64, members: &[(i64, Option<String>)]) -> Result<()> {
     for (pos, (member, display)) in members.iter().enumerate() {
         if *member == group_seq {
             return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
         }
-        stmt.execute(params![group_seq, member, display, pos as i64])?;
+        c.execute(
+            "INSERT INTO memberships (group_seq, member_seq, display, position) VALUES (?1, ?2, ?3, ?4)",
+            args![group_seq, *member, display, pos as i64],
+        )?;
     }
     Ok(())
 }
 
 /// Bring the membership rows to `members`, touching only what changed.
-fn replace_memberships(c: &Connection, group_seq: i64, members: &[(i64, Option<String>)]) -> Result<()> {
+fn replace_memberships(c: &dyn Db, group_seq: i64, members: &[(i64, Option<String>)]) -> Result<()> {
     let wanted: HashMap<i64, usize> = members.iter().enumerate().map(|(i, (s, _))| (*s, i)).collect();
-    let existing: Vec<i64> = {
-        let mut stmt = c.prepare_cached("SELECT member_seq FROM memberships WHERE group_seq = ?1")?;
-        stmt.query_map([group_seq], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
-    };
-    let mut del = c.prepare_cached("DELETE FROM memberships WHERE group_seq = ?1 AND member_seq = ?2")?;
+    let existing: Vec<i64> = c
+        .query("SELECT member_seq FROM memberships WHERE group_seq = ?1", args![group_seq])?
+        .iter()
+        .map(|r| r.int(0))
+        .collect::<Result<_>>()?;
     for seq in &existing {
         if !wanted.contains_key(seq) {
-            del.execute(params![group_seq, seq])?;
+            c.execute("DELETE FROM memberships WHERE group_seq = ?1 AND member_seq = ?2", args![group_seq, *seq])?;
         }
     }
     let existing: HashSet<i64> = existing.into_iter().collect();
-    let mut upsert = c.prepare_cached(
-        "INSERT INTO memberships (group_seq, member_seq, display, position) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (group_seq, member_seq) DO UPDATE SET display = coalesce(excluded.display, display)",
-    )?;
     for (pos, (member, display)) in members.iter().enumerate() {
         if *member == group_seq {
             return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
         }
         if !existing.contains(member) || display.is_some() {
-            upsert.execute(params![group_seq, member, display, pos as i64])?;
+            c.execute(
+                "INSERT INTO memberships (group_seq, member_seq, display, position) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (group_seq, member_seq) DO UPDATE SET display = coalesce(excluded.display, memberships.display)",
+                args![group_seq, *member, display, pos as i64],
+            )?;
         }
     }
     Ok(())
 }
 
-fn write_emails(c: &Connection, tenant: &str, seq: i64, doc: &Value) -> Result<()> {
+fn write_emails(c: &dyn Db, tenant: &str, seq: i64, doc: &Value) -> Result<()> {
     let Some(Value::Array(emails)) = doc.get("emails") else { return Ok(()) };
-    let mut stmt = c.prepare_cached("INSERT INTO emails (resource_seq, tenant, value_key) VALUES (?1, ?2, ?3)")?;
     for value in emails.iter().filter_map(|e| e.get("value").and_then(Value::as_str)) {
-        stmt.execute(params![seq, tenant, value.to_lowercase()])?;
+        c.execute(
+            "INSERT INTO emails (resource_seq, tenant, value_key) VALUES (?1, ?2, ?3)",
+            args![seq, tenant, value.to_lowercase().as_str()],
+        )?;
     }
     Ok(())
 }
 
-/// One row as selected by [`RESOURCE_COLUMNS`].
-struct RawRow {
-    seq: i64,
-    id: String,
-    kind: String,
-    version: i64,
-    created: String,
-    last_modified: String,
-    doc: String,
-    members: Option<String>,
-    groups: Option<String>,
-    target: Option<String>,
-}
-
-fn row_to_resource(row: &Row<'_>) -> rusqlite::Result<RawRow> {
-    Ok(RawRow {
-        seq: row.get(0)?,
-        id: row.get(1)?,
-        kind: row.get(2)?,
-        version: row.get(3)?,
-        created: row.get(4)?,
-        last_modified: row.get(5)?,
-        doc: row.get(6)?,
-        members: row.get(7)?,
-        groups: row.get(8)?,
-        target: row.get(9)?,
-    })
-}
-
-fn complete(rows: impl Iterator<Item = rusqlite::Result<RawRow>>) -> Result<Vec<StoredResource>> {
-    rows.map(|row| finish(row?)).collect()
-}
-
-fn finish(row: RawRow) -> Result<StoredResource> {
-    let RawRow { seq, id, kind, version, created, last_modified, doc, members, groups, target } = row;
-    let kind = ResourceKind::parse(&kind)?;
-    let doc: Value = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("{id}: {e}")))?;
+/// One row as selected by [`resource_columns`].
+fn finish(mut row: Row) -> Result<StoredResource> {
+    let seq = row.int(0)?;
+    let id = row.take_text(1)?;
+    let kind = ResourceKind::parse(&row.take_text(2)?)?;
+    let version = row.int(3)?;
+    let created = row.take_text(4)?;
+    let last_modified = row.take_text(5)?;
+    let doc: Value = serde_json::from_str(&row.take_text(6)?).map_err(|e| StoreError::Corrupt(format!("{id}: {e}")))?;
     if !doc.is_object() {
         return Err(StoreError::Corrupt(format!("{id}: not an object")));
     }
-    let members = parse_refs(&id, members.as_deref())?;
-    let groups = parse_refs(&id, groups.as_deref())?;
-    let target = target::parse_target(&id, target.as_deref())?;
+    let members = parse_refs(&id, row.take_opt_text(7)?.as_deref())?;
+    let groups = parse_refs(&id, row.take_opt_text(8)?.as_deref())?;
+    let target = target::parse_target(&id, row.take_opt_text(9)?.as_deref())?;
     Ok(StoredResource { seq, id, kind, version, created, last_modified, doc, members, groups, target })
 }
 
@@ -552,26 +602,28 @@ fn parse_refs(owner: &str, json: Option<&str>) -> Result<Vec<MemberRef>> {
         .collect()
 }
 
-static LOAD_BY_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "SELECT {cols} FROM resources r WHERE tenant = ?1 AND kind = ?2 AND id = ?3",
-        cols = RESOURCE_COLUMNS.as_str()
-    )
-});
-static LOAD_BY_SEQ: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!("SELECT {cols} FROM resources r WHERE seq = ?1", cols = RESOURCE_COLUMNS.as_str())
-});
-
-fn load_by_id(c: &Connection, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
-    let mut stmt = c.prepare_cached(&LOAD_BY_ID)?;
-    let row = stmt.query_row(params![tenant, kind.as_str(), id], row_to_resource).optional()?;
-    row.map(finish).transpose()
+fn load_by_id(c: &dyn Db, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
+    c.query_opt(LOAD_BY_ID.sql(c.dialect()), args![tenant, kind.as_str(), id])?.map(finish).transpose()
 }
 
-fn load_by_seq(c: &Connection, seq: i64) -> Result<StoredResource> {
-    let mut stmt = c.prepare_cached(&LOAD_BY_SEQ)?;
-    let row = stmt.query_row([seq], row_to_resource)?;
-    finish(row)
+/// [`load_by_id`] for a read-modify-write: on PostgreSQL the row is locked
+/// first, so that a concurrent write (from any replica) waits and this one
+/// sees the latest committed version. (SQLite's one writer needs no lock.)
+fn load_for_update(c: &dyn Db, tenant: &str, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
+    if c.dialect() == Dialect::Postgres
+        && c.query_opt(
+            "SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 AND id = ?3 FOR UPDATE",
+            args![tenant, kind.as_str(), id],
+        )?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    load_by_id(c, tenant, kind, id)
+}
+
+fn load_by_seq(c: &dyn Db, seq: i64) -> Result<StoredResource> {
+    finish(c.query_one(LOAD_BY_SEQ.sql(c.dialect()), args![seq])?)
 }
 
 impl StoredResource {
@@ -614,9 +666,10 @@ mod tests {
     fn member_lookup_uses_the_whole_id_index() {
         let (_d, s) = store();
         let plan: String = s
-            .read(|c| {
+            .sqlite()
+            .raw_read(|c| {
                 let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {MEMBER_SEQ}"))?;
-                let rows = stmt.query_map(params!["a", "b"], |r| r.get::<_, String>(3))?;
+                let rows = stmt.query_map(rusqlite::params!["a", "b"], |r| r.get::<_, String>(3))?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
             })
             .unwrap();
@@ -641,20 +694,21 @@ mod tests {
                 json!({"displayName": format!("g{n}"), "members": [{"value": u.id}]}),
             ))
             .unwrap();
-            s.get("a", ResourceKind::User, &u.id).unwrap().unwrap();
-            s.get("a", ResourceKind::Group, "none").unwrap();
+            block(s.get("a", ResourceKind::User, &u.id)).unwrap().unwrap();
+            block(s.get("a", ResourceKind::Group, "none")).unwrap();
         }
-        let replans = |c: &Connection| -> Result<Vec<(String, i32)>> {
+        let replans = |c: &rusqlite::Connection| -> Result<Vec<(String, i32)>> {
             let mut out = Vec::new();
-            for sql in [NAME_TAKEN, USER_EXTERNAL_ID_TAKEN, MEMBER_SEQ, LOAD_BY_ID.as_str(), LOAD_BY_SEQ.as_str()] {
+            let (by_id, by_seq) = (LOAD_BY_ID.sql(Dialect::Sqlite), LOAD_BY_SEQ.sql(Dialect::Sqlite));
+            for sql in [NAME_TAKEN, USER_EXTERNAL_ID_TAKEN, MEMBER_SEQ, by_id, by_seq] {
                 let count = c.prepare_cached(sql)?.get_status(rusqlite::StatementStatus::RePrepare);
                 out.push((sql.chars().take(60).collect(), count));
             }
             Ok(out)
         };
-        let written = block(s.write(move |c| replans(c))).unwrap();
+        let written = s.sqlite().raw_write(replans).unwrap();
         assert!(written.iter().all(|(_, n)| *n == 0), "re-planned on the writer: {written:?}");
-        let read = s.read(replans).unwrap();
+        let read = s.sqlite().raw_read(replans).unwrap();
         assert!(read.iter().all(|(_, n)| *n == 0), "re-planned on a reader: {read:?}");
     }
 
@@ -683,9 +737,9 @@ mod tests {
         let g = block(s.create("a", ResourceKind::Group, json!({"displayName": "g", "members": [{"value": u.id}]})))
             .unwrap();
         assert_eq!(g.members.len(), 1);
-        assert_eq!(s.get("a", ResourceKind::User, &u.id).unwrap().unwrap().groups[0].id, g.id);
+        assert_eq!(block(s.get("a", ResourceKind::User, &u.id)).unwrap().unwrap().groups[0].id, g.id);
         block(s.delete("a", ResourceKind::User, &u.id, None, Default::default())).unwrap();
-        assert!(s.get("a", ResourceKind::Group, &g.id).unwrap().unwrap().members.is_empty());
+        assert!(block(s.get("a", ResourceKind::Group, &g.id)).unwrap().unwrap().members.is_empty());
     }
 
     #[test]
@@ -701,6 +755,7 @@ mod tests {
         assert_eq!(u2.version, 2);
         let stale = put(json!({"userName": "u3"}));
         assert!(matches!(stale, Err(StoreError::Scim(ref e)) if e.status == 412));
-        assert_eq!(s.candidates("a", ResourceKind::User, Some(&IndexedLookup::Name("U2".into()))).unwrap().len(), 1);
+        let found = block(s.candidates("a", ResourceKind::User, Some(&IndexedLookup::Name("U2".into())))).unwrap();
+        assert_eq!(found.len(), 1);
     }
 }

@@ -8,11 +8,11 @@
 //! write it belongs to, so the two never disagree after a crash.
 
 use pipeline::MatchKey;
-use rusqlite::{Connection, OptionalExtension, params};
 use scim::ScimError;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::sql::{Db, Dialect, args};
 use super::{ResourceKind, Result, now_rfc3339};
 
 /// What happens to the target account of a resource that leaves scope.
@@ -157,9 +157,20 @@ pub struct TargetView {
 
 /// The SQL expression (over `resources r`) that loads a resource's account
 /// as `[target_id, in_scope, active, doc]`, or NULL.
-pub(super) const TARGET_COLUMN: &str = "(SELECT json_array(t.target_id, l.in_scope, t.active, json(t.doc))
-     FROM links l JOIN target_accounts t ON t.tenant = l.tenant AND t.kind = l.kind AND t.target_id = l.target_id
-     WHERE l.resource_seq = r.seq)";
+pub(super) fn target_column(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "(SELECT json_array(t.target_id, l.in_scope, t.active, json(t.doc))
+              FROM links l JOIN target_accounts t ON t.tenant = l.tenant AND t.kind = l.kind AND t.target_id = l.target_id
+              WHERE l.resource_seq = r.seq)"
+        }
+        Dialect::Postgres => {
+            "(SELECT json_build_array(t.target_id, l.in_scope, t.active, t.doc::json)::text
+              FROM links l JOIN target_accounts t ON t.tenant = l.tenant AND t.kind = l.kind AND t.target_id = l.target_id
+              WHERE l.resource_seq = r.seq)"
+        }
+    }
+}
 
 pub(super) fn parse_target(owner: &str, json: Option<&str>) -> Result<Option<TargetView>> {
     let Some(json) = json else { return Ok(None) };
@@ -174,16 +185,14 @@ struct Link {
     active: bool,
 }
 
-fn link_of(c: &Connection, seq: i64) -> Result<Option<Link>> {
-    Ok(c.prepare_cached(
+fn link_of(c: &dyn Db, seq: i64) -> Result<Option<Link>> {
+    let row = c.query_opt(
         "SELECT l.target_id, l.in_scope, t.active FROM links l
          JOIN target_accounts t ON t.tenant = l.tenant AND t.kind = l.kind AND t.target_id = l.target_id
          WHERE l.resource_seq = ?1",
-    )?
-    .query_row([seq], |r| {
-        Ok(Link { target_id: r.get(0)?, in_scope: r.get::<_, i64>(1)? != 0, active: r.get::<_, i64>(2)? != 0 })
-    })
-    .optional()?)
+        args![seq],
+    )?;
+    row.map(|r| Ok(Link { target_id: r.text(0)?, in_scope: r.bool(1)?, active: r.bool(2)? })).transpose()
 }
 
 /// Whether a target document says the account is active (`active` absent:
@@ -199,7 +208,7 @@ fn doc_active(doc: &Value) -> bool {
 /// Apply `change` to the target side of the shadow resource `seq`, in the
 /// caller's transaction.
 pub(super) fn apply(
-    c: &Connection,
+    c: &dyn Db,
     tenant: &str,
     kind: ResourceKind,
     seq: i64,
@@ -213,7 +222,7 @@ pub(super) fn apply(
             write_account(c, tenant, kind, &link.target_id, &doc, active)?;
             write_keys(c, tenant, kind, &link.target_id, &keys)?;
             if !link.in_scope {
-                c.prepare_cached("UPDATE links SET in_scope = 1 WHERE resource_seq = ?1")?.execute([seq])?;
+                c.execute("UPDATE links SET in_scope = 1 WHERE resource_seq = ?1", args![seq])?;
             }
             let target_id = link.target_id;
             Ok(match (link.active, active) {
@@ -238,11 +247,11 @@ pub(super) fn apply(
             }
             let target_id = uuid::Uuid::new_v4().to_string();
             let now = now_rfc3339();
-            c.prepare_cached(
+            c.execute(
                 "INSERT INTO target_accounts (tenant, kind, target_id, active, created, last_modified, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-            )?
-            .execute(params![tenant, kind.as_str(), target_id, active, now, doc.to_string()])?;
+                args![tenant, kind.as_str(), target_id.as_str(), active, now.as_str(), doc.to_string().as_str()],
+            )?;
             write_keys(c, tenant, kind, &target_id, &keys)?;
             insert_link(c, tenant, kind, seq, &target_id)?;
             Ok(TargetOutcome::Created { target_id })
@@ -252,7 +261,7 @@ pub(super) fn apply(
             upsert_account(c, tenant, kind, &target_id, &doc, active)?;
             write_keys(c, tenant, kind, &target_id, &keys)?;
             if !link.in_scope {
-                c.prepare_cached("UPDATE links SET in_scope = 1 WHERE resource_seq = ?1")?.execute([seq])?;
+                c.execute("UPDATE links SET in_scope = 1 WHERE resource_seq = ?1", args![seq])?;
             }
             Ok(match (link.active, active) {
                 (false, true) => TargetOutcome::Reactivated { target_id },
@@ -266,11 +275,12 @@ pub(super) fn apply(
             if let Some(old) = old {
                 delete_account(c, tenant, kind, &old.target_id)?;
             }
-            let taken: bool = c
-                .prepare_cached(
+            let taken = c
+                .query_one(
                     "SELECT EXISTS (SELECT 1 FROM links WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3)",
+                    args![tenant, kind.as_str(), target_id.as_str()],
                 )?
-                .query_row(params![tenant, kind.as_str(), target_id], |r| r.get(0))?;
+                .bool(0)?;
             if taken {
                 return Err(ScimError::uniqueness(format!(
                     "upstream account {target_id} already serves another resource"
@@ -289,7 +299,7 @@ pub(super) fn apply(
         (TargetChange::Out { .. }, Some(link)) if !link.in_scope => Ok(TargetOutcome::OutOfScope),
         (TargetChange::Out { on_exit: ExitPolicy::Deactivate }, Some(link)) => {
             deactivate(c, tenant, kind, &link.target_id)?;
-            c.prepare_cached("UPDATE links SET in_scope = 0 WHERE resource_seq = ?1")?.execute([seq])?;
+            c.execute("UPDATE links SET in_scope = 0 WHERE resource_seq = ?1", args![seq])?;
             Ok(TargetOutcome::Deactivated { target_id: link.target_id, left_scope: true })
         }
         (TargetChange::Out { on_exit: ExitPolicy::Delete }, Some(link)) => {
@@ -302,7 +312,7 @@ pub(super) fn apply(
 /// The target side of deleting the shadow resource `seq` (call before the
 /// shadow row goes; its link goes with it).
 pub(super) fn on_delete(
-    c: &Connection,
+    c: &dyn Db,
     tenant: &str,
     kind: ResourceKind,
     seq: i64,
@@ -321,27 +331,35 @@ pub(super) fn on_delete(
     }
 }
 
+/// The oldest account a key names, and whether a resource is linked to it.
+/// (PostgreSQL has no rowid; its `target_keys` has a `seq` for the order.)
+const FIND_UNLINKED_SQLITE: &str = "SELECT k.target_id, EXISTS (SELECT 1 FROM links l WHERE l.tenant = k.tenant
+                                    AND l.kind = k.kind AND l.target_id = k.target_id)
+     FROM target_keys k WHERE k.tenant = ?1 AND k.kind = ?2 AND k.attribute = ?3 AND k.value_key = ?4
+     ORDER BY k.rowid LIMIT 1";
+const FIND_UNLINKED_POSTGRES: &str = "SELECT k.target_id, EXISTS (SELECT 1 FROM links l WHERE l.tenant = k.tenant
+                                    AND l.kind = k.kind AND l.target_id = k.target_id)
+     FROM target_keys k WHERE k.tenant = ?1 AND k.kind = ?2 AND k.attribute = ?3 AND k.value_key = ?4
+     ORDER BY k.seq LIMIT 1";
+
 /// The first key, in order, that names an account no resource is linked to.
 /// A key that names an account linked to another resource is a conflict:
 /// one account never serves two SCIM resources.
 fn find_unlinked(
-    c: &Connection,
+    c: &dyn Db,
     tenant: &str,
     kind: ResourceKind,
     keys: &[MatchKey],
 ) -> Result<Option<(String, String)>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT k.target_id, EXISTS (SELECT 1 FROM links l WHERE l.tenant = k.tenant AND l.kind = k.kind
-                                     AND l.target_id = k.target_id)
-         FROM target_keys k WHERE k.tenant = ?1 AND k.kind = ?2 AND k.attribute = ?3 AND k.value_key = ?4
-         ORDER BY k.rowid LIMIT 1",
-    )?;
+    let sql = match c.dialect() {
+        Dialect::Sqlite => FIND_UNLINKED_SQLITE,
+        Dialect::Postgres => FIND_UNLINKED_POSTGRES,
+    };
     for key in keys {
-        let hit: Option<(String, bool)> = stmt
-            .query_row(params![tenant, kind.as_str(), key.attribute, key.value.to_lowercase()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
+        let hit = c
+            .query_opt(sql, args![tenant, kind.as_str(), key.attribute.as_str(), key.value.to_lowercase().as_str()])?
+            .map(|r| Ok::<_, super::StoreError>((r.text(0)?, r.bool(1)?)))
+            .transpose()?;
         match hit {
             Some((target_id, false)) => return Ok(Some((target_id, key.attribute.clone()))),
             Some((_, true)) => {
@@ -359,7 +377,7 @@ fn find_unlinked(
 
 /// Read-only matching for a dry run: the account the keys would link to.
 pub(super) fn find_match(
-    c: &Connection,
+    c: &dyn Db,
     tenant: &str,
     kind: ResourceKind,
     keys: &[MatchKey],
@@ -371,114 +389,120 @@ pub(super) fn find_match(
     }
 }
 
-fn write_account(c: &Connection, tenant: &str, kind: ResourceKind, id: &str, doc: &Value, active: bool) -> Result<()> {
-    c.prepare_cached(
+fn write_account(c: &dyn Db, tenant: &str, kind: ResourceKind, id: &str, doc: &Value, active: bool) -> Result<()> {
+    c.execute(
         "UPDATE target_accounts SET doc = ?4, active = ?5, last_modified = ?6
          WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3",
-    )?
-    .execute(params![tenant, kind.as_str(), id, doc.to_string(), active, now_rfc3339()])?;
+        args![tenant, kind.as_str(), id, doc.to_string().as_str(), active, now_rfc3339().as_str()],
+    )?;
     Ok(())
 }
 
 /// Write an upstream account's mirror, whether or not one was kept before.
-fn upsert_account(c: &Connection, tenant: &str, kind: ResourceKind, id: &str, doc: &Value, active: bool) -> Result<()> {
+fn upsert_account(c: &dyn Db, tenant: &str, kind: ResourceKind, id: &str, doc: &Value, active: bool) -> Result<()> {
     let now = now_rfc3339();
-    c.prepare_cached(
+    c.execute(
         "INSERT INTO target_accounts (tenant, kind, target_id, active, created, last_modified, doc)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
          ON CONFLICT (tenant, kind, target_id) DO UPDATE SET active = ?4, last_modified = ?5, doc = ?6",
-    )?
-    .execute(params![tenant, kind.as_str(), id, active, now, doc.to_string()])?;
+        args![tenant, kind.as_str(), id, active, now.as_str(), doc.to_string().as_str()],
+    )?;
     Ok(())
 }
 
 /// The SCIM id of the resource an account serves, if any.
-pub(super) fn link_owner(c: &Connection, tenant: &str, kind: ResourceKind, target_id: &str) -> Result<Option<String>> {
-    Ok(c.prepare_cached(
+pub(super) fn link_owner(c: &dyn Db, tenant: &str, kind: ResourceKind, target_id: &str) -> Result<Option<String>> {
+    c.query_opt(
         "SELECT r.id FROM links l JOIN resources r ON r.seq = l.resource_seq
          WHERE l.tenant = ?1 AND l.kind = ?2 AND l.target_id = ?3",
+        args![tenant, kind.as_str(), target_id],
     )?
-    .query_row(params![tenant, kind.as_str(), target_id], |r| r.get(0))
-    .optional()?)
+    .map(|r| r.text(0))
+    .transpose()
 }
 
 /// The accounts of the resources `ids` (in scope only), by SCIM id.
 pub(super) fn linked_accounts(
-    c: &Connection,
+    c: &dyn Db,
     tenant: &str,
     kind: ResourceKind,
     ids: &[String],
 ) -> Result<std::collections::HashMap<String, String>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT l.target_id FROM resources r JOIN links l ON l.resource_seq = r.seq
-         WHERE r.tenant = ?1 AND r.kind = ?2 AND r.id = ?3 AND l.in_scope = 1",
-    )?;
     let mut out = std::collections::HashMap::new();
     for id in ids {
-        if let Some(target) =
-            stmt.query_row(params![tenant, kind.as_str(), id], |r| r.get::<_, String>(0)).optional()?
-        {
-            out.insert(id.clone(), target);
+        if let Some(row) = c.query_opt(
+            "SELECT l.target_id FROM resources r JOIN links l ON l.resource_seq = r.seq
+             WHERE r.tenant = ?1 AND r.kind = ?2 AND r.id = ?3 AND l.in_scope = 1",
+            args![tenant, kind.as_str(), id],
+        )? {
+            out.insert(id.clone(), row.text(0)?);
         }
     }
     Ok(out)
 }
 
-fn write_keys(c: &Connection, tenant: &str, kind: ResourceKind, id: &str, keys: &[MatchKey]) -> Result<()> {
-    c.prepare_cached("DELETE FROM target_keys WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3")?
-        .execute(params![tenant, kind.as_str(), id])?;
-    let mut insert = c.prepare_cached(
-        "INSERT INTO target_keys (tenant, kind, attribute, value_key, target_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
+fn write_keys(c: &dyn Db, tenant: &str, kind: ResourceKind, id: &str, keys: &[MatchKey]) -> Result<()> {
+    c.execute("DELETE FROM target_keys WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3", args![tenant, kind.as_str(), id])?;
     for key in keys.iter().filter(|k| !k.value.is_empty()) {
-        insert.execute(params![tenant, kind.as_str(), key.attribute, key.value.to_lowercase(), id])?;
+        c.execute(
+            "INSERT INTO target_keys (tenant, kind, attribute, value_key, target_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            args![tenant, kind.as_str(), key.attribute.as_str(), key.value.to_lowercase().as_str(), id],
+        )?;
     }
     Ok(())
 }
 
-fn insert_link(c: &Connection, tenant: &str, kind: ResourceKind, seq: i64, target_id: &str) -> Result<()> {
-    c.prepare_cached("INSERT INTO links (resource_seq, tenant, kind, target_id, in_scope) VALUES (?1, ?2, ?3, ?4, 1)")?
-        .execute(params![seq, tenant, kind.as_str(), target_id])?;
+fn insert_link(c: &dyn Db, tenant: &str, kind: ResourceKind, seq: i64, target_id: &str) -> Result<()> {
+    c.execute(
+        "INSERT INTO links (resource_seq, tenant, kind, target_id, in_scope) VALUES (?1, ?2, ?3, ?4, 1)",
+        args![seq, tenant, kind.as_str(), target_id],
+    )?;
     Ok(())
 }
 
 /// Mark an account inactive; a document with `active` says so too.
-fn deactivate(c: &Connection, tenant: &str, kind: ResourceKind, id: &str) -> Result<()> {
-    c.prepare_cached(
-        "UPDATE target_accounts SET active = 0, last_modified = ?4,
-                doc = CASE WHEN json_type(doc, '$.active') IS NOT NULL THEN json_set(doc, '$.active', json('false'))
-                           ELSE doc END
-         WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3",
-    )?
-    .execute(params![tenant, kind.as_str(), id, now_rfc3339()])?;
+fn deactivate(c: &dyn Db, tenant: &str, kind: ResourceKind, id: &str) -> Result<()> {
+    let sql = match c.dialect() {
+        Dialect::Sqlite => {
+            "UPDATE target_accounts SET active = 0, last_modified = ?4,
+                    doc = CASE WHEN json_type(doc, '$.active') IS NOT NULL THEN json_set(doc, '$.active', json('false'))
+                               ELSE doc END
+             WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3"
+        }
+        Dialect::Postgres => {
+            "UPDATE target_accounts SET active = 0, last_modified = ?4,
+                    doc = CASE WHEN jsonb_exists(doc::jsonb, 'active') THEN jsonb_set(doc::jsonb, '{active}', 'false')::text
+                               ELSE doc END
+             WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3"
+        }
+    };
+    c.execute(sql, args![tenant, kind.as_str(), id, now_rfc3339().as_str()])?;
     Ok(())
 }
 
-fn delete_account(c: &Connection, tenant: &str, kind: ResourceKind, id: &str) -> Result<()> {
-    let args = params![tenant, kind.as_str(), id];
-    c.prepare_cached("DELETE FROM links WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3")?.execute(args)?;
-    c.prepare_cached("DELETE FROM target_keys WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3")?.execute(args)?;
-    c.prepare_cached("DELETE FROM target_accounts WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3")?
-        .execute(args)?;
+fn delete_account(c: &dyn Db, tenant: &str, kind: ResourceKind, id: &str) -> Result<()> {
+    let args = args![tenant, kind.as_str(), id];
+    c.execute("DELETE FROM links WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3", args)?;
+    c.execute("DELETE FROM target_keys WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3", args)?;
+    c.execute("DELETE FROM target_accounts WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3", args)?;
     Ok(())
 }
 
 /// Every account of a tenant's kind, for the admin view.
-pub(super) fn accounts(c: &Connection, tenant: &str, kind: ResourceKind) -> Result<Vec<TargetAccount>> {
-    let mut stmt = c.prepare_cached(
+pub(super) fn accounts(c: &dyn Db, tenant: &str, kind: ResourceKind) -> Result<Vec<TargetAccount>> {
+    let rows = c.query(
         "SELECT t.target_id, t.active, t.doc,
                 (SELECT r.id FROM links l JOIN resources r ON r.seq = l.resource_seq
                  WHERE l.tenant = t.tenant AND l.kind = t.kind AND l.target_id = t.target_id)
          FROM target_accounts t WHERE t.tenant = ?1 AND t.kind = ?2 ORDER BY t.created, t.target_id",
+        args![tenant, kind.as_str()],
     )?;
-    let rows = stmt.query_map(params![tenant, kind.as_str()], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
-    })?;
-    rows.map(|row| {
-        let (target_id, active, doc, linked_to) = row?;
-        let doc =
-            serde_json::from_str(&doc).map_err(|e| super::StoreError::Corrupt(format!("account {target_id}: {e}")))?;
-        Ok(TargetAccount { target_id, active, doc, linked_to })
-    })
-    .collect()
+    rows.into_iter()
+        .map(|row| {
+            let target_id = row.text(0)?;
+            let doc = serde_json::from_str(&row.text(2)?)
+                .map_err(|e| super::StoreError::Corrupt(format!("account {target_id}: {e}")))?;
+            Ok(TargetAccount { target_id, active: row.bool(1)?, doc, linked_to: row.opt_text(3)? })
+        })
+        .collect()
 }

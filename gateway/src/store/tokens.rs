@@ -1,9 +1,8 @@
 //! Token rows: an id, the tenant, and a SHA-256 of the token. The token
 //! itself is never stored.
 
-use rusqlite::{OptionalExtension, params};
-
-use super::{Result, Store, now_rfc3339};
+use super::sql::{Row, args};
+use super::{Result, Store, StoreError, now_rfc3339};
 
 /// A token as stored (no secret in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,55 +14,62 @@ pub struct TokenRow {
 }
 
 impl Store {
+    /// Store a new token's hash. Blocking: call from a thread outside the
+    /// async runtime (the CLI) or through `spawn_blocking`.
     pub fn insert_token(&self, id: &str, tenant: &str, hash: &[u8; 32]) -> Result<()> {
         let (id, tenant, hash) = (id.to_owned(), tenant.to_owned(), *hash);
         self.write_blocking(move |tx| {
             tx.execute(
                 "INSERT INTO tokens (id, tenant, hash, created) VALUES (?1, ?2, ?3, ?4)",
-                params![id, tenant, hash.as_slice(), now_rfc3339()],
+                args![&id, &tenant, hash.as_slice(), now_rfc3339().as_str()],
             )?;
             Ok(())
         })
     }
 
     /// The live (unrevoked) token with this id.
-    pub fn live_token(&self, id: &str) -> Result<Option<TokenRow>> {
-        self.read(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT id, tenant, hash, created FROM tokens WHERE id = ?1 AND revoked IS NULL")?;
-            Ok(stmt.query_row([id], token_row).optional()?)
+    pub async fn live_token(&self, id: &str) -> Result<Option<TokenRow>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.query_opt("SELECT id, tenant, hash, created FROM tokens WHERE id = ?1 AND revoked IS NULL", args![&id])?
+                .map(token_row)
+                .transpose()
         })
+        .await
     }
 
-    /// Live tokens, optionally of one tenant, oldest first.
+    /// Live tokens, optionally of one tenant, oldest first. Blocking, as
+    /// [`Store::insert_token`].
     pub fn live_tokens(&self, tenant: Option<&str>) -> Result<Vec<TokenRow>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
+        let tenant = tenant.map(str::to_owned);
+        self.read_blocking(move |c| {
+            c.query(
                 "SELECT id, tenant, hash, created FROM tokens
                  WHERE revoked IS NULL AND (?1 IS NULL OR tenant = ?1) ORDER BY created, id",
-            )?;
-            let rows = stmt.query_map([tenant], token_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+                args![&tenant],
+            )?
+            .into_iter()
+            .map(token_row)
+            .collect()
         })
     }
 
-    /// Revoke a token; returns whether a live token had that id.
+    /// Revoke a token; returns whether a live token had that id. Blocking,
+    /// as [`Store::insert_token`].
     pub fn revoke_token(&self, id: &str) -> Result<bool> {
         let id = id.to_owned();
         self.write_blocking(move |tx| {
             let n = tx.execute(
                 "UPDATE tokens SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL",
-                params![id, now_rfc3339()],
+                args![&id, now_rfc3339().as_str()],
             )?;
             Ok(n > 0)
         })
     }
 }
 
-fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
-    let hash: Vec<u8> = r.get(2)?;
-    let hash: [u8; 32] = hash.try_into().map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Blob, "token hash is not 32 bytes".into())
-    })?;
-    Ok(TokenRow { id: r.get(0)?, tenant: r.get(1)?, hash, created: r.get(3)? })
+fn token_row(r: Row) -> Result<TokenRow> {
+    let hash: [u8; 32] =
+        r.blob(2)?.try_into().map_err(|_| StoreError::Corrupt("a token hash is not 32 bytes".into()))?;
+    Ok(TokenRow { id: r.text(0)?, tenant: r.text(1)?, hash, created: r.text(3)? })
 }

@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::sql::Db;
 use super::{Result, StoreError};
 
 /// The most writes committed together.
@@ -43,11 +44,11 @@ impl Writer {
     pub(super) fn submit<T, F>(&self, f: F) -> oneshot::Receiver<Result<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
     {
         let (done, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn: &Connection| {
-            let outcome = in_savepoint(conn, f);
+            let outcome = in_savepoint(conn, |c| f(c));
             Box::new(move |commit_error: Option<&str>| {
                 let result = match commit_error {
                     Some(e) if outcome.is_ok() => Err(StoreError::Commit(e.to_owned())),
@@ -59,6 +60,25 @@ impl Writer {
         });
         // If the writer thread is gone the job is dropped unrun, and with it
         // the result channel: the waiter sees `WriterGone`.
+        let _ = self.jobs.send(job);
+        rx
+    }
+}
+
+#[cfg(test)]
+impl Writer {
+    /// The write connection itself, for tests of SQLite's own behaviour.
+    pub(super) fn submit_raw<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> oneshot::Receiver<Result<T>> {
+        let (done, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let outcome = f(conn);
+            Box::new(move |_: Option<&str>| {
+                let _ = done.send(outcome);
+            })
+        });
         let _ = self.jobs.send(job);
         rx
     }
