@@ -273,6 +273,28 @@ impl Gateway {
     /// `[store]` table, then `extra`; `files` (relative path, content) are
     /// written into its directory first.
     pub fn start_files(top: &str, tables: &str, extra: &str, files: &[(&str, &[u8])], env: &[(&str, &str)]) -> Gateway {
+        Gateway::start_on(POSTGRES.as_deref(), top, tables, extra, files, env)
+    }
+
+    /// A gateway on SQLite whatever `SCIMGATE_E2E_POSTGRES` says, with
+    /// `tenants_toml` after `[store]`.
+    pub fn start_sqlite(tenants_toml: &str) -> Gateway {
+        Gateway::start_on(None, "", "[server]\n", tenants_toml, &[], &[])
+    }
+
+    /// Drop `name` (a database under `SCIMGATE_E2E_POSTGRES`) with this gateway.
+    pub fn adopt_database(&mut self, name: String) {
+        self.database = Some(name);
+    }
+
+    fn start_on(
+        postgres: Option<&str>,
+        top: &str,
+        tables: &str,
+        extra: &str,
+        files: &[(&str, &[u8])],
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let dir = tempfile::Builder::new().prefix("scimgate-e2e-").tempdir().expect("temp dir");
         for (rel, content) in files {
             let path = dir.path().join(rel);
@@ -280,7 +302,7 @@ impl Gateway {
             std::fs::write(path, content).unwrap();
         }
         let config = dir.path().join("scimgate.toml");
-        let (store, database) = match POSTGRES.as_deref() {
+        let (store, database) = match postgres {
             Some(base) => {
                 let (url, name) = fresh_database(base);
                 (format!("[store]\nurl = \"{url}\"\npool = 8\n"), Some(name))

@@ -20,6 +20,7 @@ mod plugin_cli;
 mod protocol;
 mod provlog;
 mod quickstart;
+mod replicas;
 mod reload;
 mod sandbox;
 mod scim;

@@ -186,8 +186,8 @@ fn read_log(c: &dyn super::sql::Db, query: &LogQuery) -> Result<Vec<LogRecord>> 
                 detail, seq, failed_by
          FROM provisioning_log
          WHERE tenant = ?1 AND seq < coalesce(?3, 9223372036854775807)
-           AND (?4 IS NULL OR resource_id = ?4) AND (?5 IS NULL OR operation = ?5)
-           AND (?6 IS NULL OR outcome = ?6) AND (?7 IS NULL OR time >= ?7) AND (?8 IS NULL OR time <= ?8)
+           AND (CAST(?4 AS TEXT) IS NULL OR resource_id = ?4) AND (CAST(?5 AS TEXT) IS NULL OR operation = ?5)
+           AND (CAST(?6 AS TEXT) IS NULL OR outcome = ?6) AND (CAST(?7 AS TEXT) IS NULL OR time >= ?7) AND (CAST(?8 AS TEXT) IS NULL OR time <= ?8)
          ORDER BY seq DESC LIMIT ?2",
         args![
             &query.tenant,

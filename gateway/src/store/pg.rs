@@ -59,10 +59,21 @@ impl Postgres {
         let mut config = postgres::Config::from_str(url).map_err(StoreError::Postgres)?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("scimgate");
+        // Not "relation already exists, skipping" in the gateway's log.
+        config.options("-c client_min_messages=warning");
         let shown = mask_password(url);
         let mut first = Session { config: config.clone(), client: None, statements: HashMap::new() };
-        first.client()?;
-        migrate(first.client()?)?;
+        // The synchronous client runs a runtime of its own, which may not
+        // start on a thread that drives async tasks (the caller's may).
+        let first = std::thread::scope(|scope| {
+            scope
+                .spawn(|| -> Result<Session> {
+                    migrate(first.client()?)?;
+                    Ok(first)
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })?;
 
         let (jobs, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -82,19 +93,41 @@ impl Postgres {
         &self.shown
     }
 
-    fn submit<T, F>(&self, in_transaction: bool, f: F) -> oneshot::Receiver<Result<T>>
+    /// Queue `f` for a pool connection; `reply` gets its result. A stopped
+    /// pool drops the job and with it `reply`: the waiter sees `WriterGone`.
+    fn submit<T, F>(&self, in_transaction: bool, f: F, reply: impl FnOnce(Result<T>) + Send + 'static)
+    where
+        F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
+    {
+        let job: Job = Box::new(move |session: &mut Session| reply(session.run(in_transaction, f)));
+        let _ = lock(&self.jobs).send(job);
+    }
+
+    async fn run_async<T, F>(&self, in_transaction: bool, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
     {
         let (done, rx) = oneshot::channel();
-        let job: Job = Box::new(move |session: &mut Session| {
-            let _ = done.send(session.run(in_transaction, f));
+        self.submit(in_transaction, f, move |result| {
+            let _ = done.send(result);
         });
-        // A stopped pool drops the job and with it the result channel: the
-        // waiter sees `WriterGone`.
-        let _ = lock(&self.jobs).send(job);
-        rx
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Waits on a plain channel, which (unlike an async one) may be waited
+    /// on anywhere: the CLI, the log thread, and start-up code that runs
+    /// on the runtime before serving.
+    fn run_blocking<T, F>(&self, in_transaction: bool, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
+    {
+        let (done, rx) = mpsc::sync_channel(1);
+        self.submit(in_transaction, f, move |result| {
+            let _ = done.send(result);
+        });
+        rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
@@ -102,7 +135,7 @@ impl Postgres {
         T: Send + 'static,
         F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
     {
-        self.submit(true, f).await.map_err(|_| StoreError::WriterGone)?
+        self.run_async(true, f).await
     }
 
     pub(super) fn write_blocking<T, F>(&self, f: F) -> Result<T>
@@ -110,7 +143,7 @@ impl Postgres {
         T: Send + 'static,
         F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
     {
-        self.submit(true, f).blocking_recv().map_err(|_| StoreError::WriterGone)?
+        self.run_blocking(true, f)
     }
 
     pub(super) async fn read<T, F>(&self, f: F) -> Result<T>
@@ -118,7 +151,7 @@ impl Postgres {
         T: Send + 'static,
         F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
     {
-        self.submit(false, f).await.map_err(|_| StoreError::WriterGone)?
+        self.run_async(false, f).await
     }
 
     pub(super) fn read_blocking<T, F>(&self, f: F) -> Result<T>
@@ -126,7 +159,7 @@ impl Postgres {
         T: Send + 'static,
         F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
     {
-        self.submit(false, f).blocking_recv().map_err(|_| StoreError::WriterGone)?
+        self.run_blocking(false, f)
     }
 }
 

@@ -45,7 +45,7 @@ impl Store {
         self.read_blocking(move |c| {
             c.query(
                 "SELECT id, tenant, hash, created FROM tokens
-                 WHERE revoked IS NULL AND (?1 IS NULL OR tenant = ?1) ORDER BY created, id",
+                 WHERE revoked IS NULL AND (CAST(?1 AS TEXT) IS NULL OR tenant = ?1) ORDER BY created, id",
                 args![&tenant],
             )?
             .into_iter()
