@@ -334,13 +334,15 @@ async fn dry_run(
     };
     let elapsed_us = started.elapsed().as_micros() as u64;
     let matched = match (&plan.scope, operation) {
-        (ScopeDecision::In, Operation::Create) => match service.store().find_match(&tenant.name, kind, &plan.keys).await? {
-            Ok(Some((target_id, attribute))) => {
-                json!({"result": "link", "target_id": target_id, "attribute": attribute, "policy": format!("{:?}", tenant.policy.on_match).to_lowercase()})
+        (ScopeDecision::In, Operation::Create) => {
+            match service.store().find_match(&tenant.name, kind, &plan.keys).await? {
+                Ok(Some((target_id, attribute))) => {
+                    json!({"result": "link", "target_id": target_id, "attribute": attribute, "policy": format!("{:?}", tenant.policy.on_match).to_lowercase()})
+                }
+                Ok(None) => json!({"result": "create"}),
+                Err(e) => json!({"result": "conflict", "detail": e.detail}),
             }
-            Ok(None) => json!({"result": "create"}),
-            Err(e) => json!({"result": "conflict", "detail": e.detail}),
-        },
+        }
         _ => Value::Null,
     };
     let logs: Vec<Value> =

@@ -48,6 +48,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         .map_err(|e| ServeError::Engine(e.to_string()))?;
     let metrics = Arc::new(crate::metrics::Metrics::new(config.server.metrics));
     let upstreams = crate::upstream::UpstreamPool::new(metrics.clone());
+    let replicas = upstreams.replicas();
     let registry = Arc::new(Registry::start(&config, config_path, engine, upstreams)?);
     // Tenants without a token: told how to issue one, or given one once the
     // listeners are up (`print_first_token`).
@@ -173,9 +174,16 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     tracing::info!(%local, scim_base = %format!("http://{local}/scim/v2"), store = %store.describe(), "serving");
     spawn_triggers(registry);
     let tls_watch = tls.map(|tls| tokio::spawn(tls.watch()));
+    let replica_id = uuid::Uuid::new_v4().to_string();
+    let heartbeat = store.is_shared().then(|| tokio::spawn(heartbeat(store.clone(), replica_id.clone(), replicas)));
     serve(listener, state, shutdown_signal(), SHUTDOWN_GRACE).await;
-    for task in [admin_task, metrics_task, tls_watch].into_iter().flatten() {
+    for task in [admin_task, metrics_task, tls_watch, heartbeat].into_iter().flatten() {
         task.abort();
+    }
+    if store.is_shared()
+        && let Err(e) = store.leave(&replica_id).await
+    {
+        tracing::warn!(error = %e, "cannot sign off as a replica; the others notice in seconds");
     }
     // Flush the provisioning log of every request that was answered.
     log_thread.join();
@@ -205,6 +213,33 @@ fn print_first_tokens(
         writeln!(out, "admin token for this run (SCIMGATE_ADMIN_TOKEN unset): {token}").map_err(ServeError::Stdout)?;
     }
     out.flush().map_err(ServeError::Stdout)
+}
+
+/// How often a replica on a shared store says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A replica silent this long no longer takes a share of upstream rates.
+const ALIVE_WITHIN_MS: i64 = 3_000;
+/// A replica silent this long is forgotten (its row deleted).
+const FORGET_AFTER_MS: i64 = 60_000;
+
+/// Keep this replica's row fresh and every upstream throttle's share of
+/// its rate equal to 1 / (replicas alive).
+async fn heartbeat(store: Store, id: String, replicas: crate::upstream::throttle::Replicas) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    loop {
+        beat.tick().await;
+        match store.heartbeat(&id, ALIVE_WITHIN_MS, FORGET_AFTER_MS).await {
+            Ok(alive) => {
+                if alive != replicas.get() {
+                    tracing::info!(replicas = alive, "replicas sharing upstream rates");
+                }
+                replicas.set(alive);
+            }
+            // Keep the last count: a store that does not answer fails the
+            // requests themselves, not the throttle.
+            Err(e) => tracing::warn!(error = %e, "replica heartbeat failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -622,16 +622,16 @@ impl Drop for Gateway {
         if let (Some(base), Some(name)) = (POSTGRES.as_deref(), &self.database) {
             drop_database(base, name);
         }
-        if std::thread::panicking() {
-            if let Some(status) = died {
-                let stderr = self.stderr();
-                let mut cut = stderr.len().saturating_sub(8000);
-                while !stderr.is_char_boundary(cut) {
-                    cut += 1;
-                }
-                let tail = &stderr[cut..];
-                eprintln!("--- the gateway had exited ({status}); its stderr ends ---\n{tail}");
+        if std::thread::panicking()
+            && let Some(status) = died
+        {
+            let stderr = self.stderr();
+            let mut cut = stderr.len().saturating_sub(8000);
+            while !stderr.is_char_boundary(cut) {
+                cut += 1;
             }
+            let tail = &stderr[cut..];
+            eprintln!("--- the gateway had exited ({status}); its stderr ends ---\n{tail}");
         }
     }
 }

@@ -37,8 +37,11 @@ fn a_create_race_of_one_username_across_replicas_gives_exactly_one_201() {
             .map(|i| {
                 let (client, token, barrier) = (gws[i % 3].client(), token.clone(), barrier.clone());
                 std::thread::spawn(move || {
-                    let name =
-                        if i % 2 == 0 { format!("race{round}@example.com") } else { format!("RACE{round}@Example.com") };
+                    let name = if i % 2 == 0 {
+                        format!("race{round}@example.com")
+                    } else {
+                        format!("RACE{round}@Example.com")
+                    };
                     barrier.wait();
                     client.post("/Users", &token, &user_body(&name))
                 })
@@ -51,7 +54,8 @@ fn a_create_race_of_one_username_across_replicas_gives_exactly_one_201() {
             assert_scim_error(r, 409, Some("uniqueness"));
         }
         for gw in &gws {
-            let found = list_resources(&gw.get(&format!("/Users?filter=userName eq \"race{round}@example.com\""), &token));
+            let found =
+                list_resources(&gw.get(&format!("/Users?filter=userName eq \"race{round}@example.com\""), &token));
             assert_eq!(found.len(), 1, "every replica sees the one user");
         }
     }
@@ -172,7 +176,9 @@ fn kill_9_of_one_replica_under_write_load_loses_no_acknowledged_write() {
     eventually("every replica acknowledges writes", || (0..3).all(|r| count_by(r) >= 20).then_some(()));
     gws[0].kill9();
     let after_kill = (count_by(1), count_by(2));
-    eventually("the others keep serving", || (count_by(1) > after_kill.0 + 20 && count_by(2) > after_kill.1 + 20).then_some(()));
+    eventually("the others keep serving", || {
+        (count_by(1) > after_kill.0 + 20 && count_by(2) > after_kill.1 + 20).then_some(())
+    });
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.join().expect("no live replica refused a write");
@@ -235,4 +241,58 @@ fn store_migrate_moves_an_embedded_store_into_postgres_with_ids_tokens_and_links
     let carl = id_of(&create_user(&gw.client(), &token, "carl@example.com"));
     let users: Vec<String> = list_resources(&gw.get("/Users", &token).expect(200)).iter().map(id_of).collect();
     assert_eq!(users, vec![ann, carl], "storage order kept, new rows after");
+}
+
+#[test]
+fn replicas_share_an_upstream_rate_and_together_hold_it() {
+    if !on_postgres() {
+        eprintln!("skipped: replicas need SCIMGATE_E2E_POSTGRES");
+        return;
+    }
+    let upstream = Gateway::start(&["app"]);
+    let up_token = upstream.token("app");
+    let toml = format!(
+        "[admin]\n[tenants.acme]\nidp = \"entra\"\n[tenants.acme.upstream]\nkind = \"scim\"\nurl = \"{}\"\n\
+         auth = {{ kind = \"bearer\", token = \"${{env:UPSTREAM_TOKEN}}\" }}\n\
+         throttle = {{ rate_per_sec = 10, burst = 1, max_wait_secs = 30 }}\n",
+        upstream.scim_base()
+    );
+    let first =
+        Gateway::start_config("", &toml, &[("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN), ("UPSTREAM_TOKEN", &up_token)]);
+    let second = first.replica();
+    eventually("both replicas count two", || {
+        (first.stderr().contains("replicas=2") && second.stderr().contains("replicas=2")).then_some(())
+    });
+    let token = first.token("acme");
+    // An IdP's workers send 60 creates at once, half to each replica.
+    let senders: Vec<_> = (0..60)
+        .map(|i| {
+            let (client, token) = ([&first, &second][i % 2].client(), token.clone());
+            std::thread::spawn(move || client.post("/Users", &token, &user_body(&format!("rate{i}@example.com"))))
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap().expect(201);
+    }
+    // The rate the upstream saw, from when it created each user.
+    let list = upstream.get("/Users?count=100", &up_token).expect(200).json;
+    let mut created: Vec<i64> =
+        list_resources_json(&list).iter().map(|u| millis_of_day(u["meta"]["created"].as_str().unwrap())).collect();
+    created.sort();
+    assert_eq!(created.len(), 60);
+    let seconds = (created[59] - created[0]) as f64 / 1000.0;
+    let rate = 59.0 / seconds;
+    eprintln!("two replicas sent {rate:.2}/s to an upstream limited to 10/s");
+    assert!((9.0..=11.0).contains(&rate), "two replicas sent {rate:.2}/s to an upstream limited to 10/s");
+}
+
+fn list_resources_json(list: &serde_json::Value) -> Vec<serde_json::Value> {
+    list["Resources"].as_array().cloned().unwrap_or_default()
+}
+
+/// `…THH:MM:SS.mmmZ` as milliseconds since midnight.
+fn millis_of_day(time: &str) -> i64 {
+    let t = &time[11..23];
+    let field = |range: std::ops::Range<usize>| t[range].parse::<i64>().unwrap();
+    ((field(0..2) * 60 + field(3..5)) * 60 + field(6..8)) * 1000 + field(9..12)
 }

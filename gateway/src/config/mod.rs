@@ -304,7 +304,8 @@ impl Config {
             tenant.resolve_paths(&base);
         }
         let tenant_files = tenants.keys().map(|name| (name.clone(), path.to_owned())).collect();
-        let store = raw.store.location(&base).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        let store =
+            raw.store.location(&base).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
         Ok(Config {
             server: raw.server,
             store,

@@ -8,6 +8,7 @@
 
 mod log;
 mod pg;
+mod replicas;
 mod resources;
 pub(crate) mod sql;
 mod sqlite;

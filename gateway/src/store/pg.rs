@@ -78,7 +78,11 @@ impl Postgres {
         let (jobs, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let mut sessions = vec![first];
-        sessions.extend((1..pool.max(1)).map(|_| Session { config: config.clone(), client: None, statements: HashMap::new() }));
+        sessions.extend((1..pool.max(1)).map(|_| Session {
+            config: config.clone(),
+            client: None,
+            statements: HashMap::new(),
+        }));
         for (i, session) in sessions.into_iter().enumerate() {
             let rx = rx.clone();
             std::thread::Builder::new()
@@ -347,17 +351,20 @@ fn migrate(client: &mut Client) -> Result<()> {
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).map_err(pg)?;
     let outcome = (|| {
         client
-            .batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied TEXT NOT NULL)")
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied TEXT NOT NULL)",
+            )
             .map_err(pg)?;
-        let current: i64 = client
-            .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])
-            .map_err(pg)?
-            .get(0);
+        let current: i64 =
+            client.query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[]).map_err(pg)?.get(0);
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
             let mut tx = client.transaction().map_err(pg)?;
             tx.batch_execute(sql).map_err(pg)?;
-            tx.execute("INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)", &[version, &super::now_rfc3339()])
-                .map_err(pg)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)",
+                &[version, &super::now_rfc3339()],
+            )
+            .map_err(pg)?;
             tx.commit().map_err(pg)?;
             tracing::info!(version, "store schema migrated");
         }

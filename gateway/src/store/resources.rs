@@ -142,7 +142,9 @@ struct ResourceQuery {
 macro_rules! resource_query {
     ($tail:literal) => {
         ResourceQuery {
-            sqlite: LazyLock::new(|| format!("SELECT {} FROM resources r {}", resource_columns(Dialect::Sqlite), $tail)),
+            sqlite: LazyLock::new(|| {
+                format!("SELECT {} FROM resources r {}", resource_columns(Dialect::Sqlite), $tail)
+            }),
             postgres: LazyLock::new(|| {
                 format!("SELECT {} FROM resources r {}", resource_columns(Dialect::Postgres), $tail)
             }),
@@ -332,7 +334,10 @@ impl Store {
         let tenant = tenant.to_owned();
         self.read(move |c| {
             let n = c
-                .query_one("SELECT count(*) FROM resources WHERE tenant = ?1 AND kind = ?2", args![&tenant, kind.as_str()])?
+                .query_one(
+                    "SELECT count(*) FROM resources WHERE tenant = ?1 AND kind = ?2",
+                    args![&tenant, kind.as_str()],
+                )?
                 .int(0)?;
             Ok(n as usize)
         })
@@ -340,11 +345,16 @@ impl Store {
     }
 
     /// One page in storage order: `offset` resources skipped, at most `limit`.
-    pub async fn page(&self, tenant: &str, kind: ResourceKind, offset: usize, limit: usize) -> Result<Vec<StoredResource>> {
+    pub async fn page(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>> {
         let tenant = tenant.to_owned();
         self.read(move |c| {
-            let rows =
-                c.query(PAGE.sql(c.dialect()), args![&tenant, kind.as_str(), limit as i64, offset as i64])?;
+            let rows = c.query(PAGE.sql(c.dialect()), args![&tenant, kind.as_str(), limit as i64, offset as i64])?;
             rows.into_iter().map(finish).collect()
         })
         .await
@@ -506,7 +516,11 @@ const MEMBER_SEQ: &str = "SELECT seq FROM resources WHERE tenant = ?1 AND kind I
 
 /// Map member ids to rows of the same tenant; an unknown id is the IdP's
 /// error (400), never a dangling membership.
-fn resolve_members(c: &dyn Db, tenant: &str, members: &[(String, Option<String>)]) -> Result<Vec<(i64, Option<String>)>> {
+fn resolve_members(
+    c: &dyn Db,
+    tenant: &str,
+    members: &[(String, Option<String>)],
+) -> Result<Vec<(i64, Option<String>)>> {
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(members.len());
     for (id, display) in members {

@@ -116,3 +116,10 @@ CREATE TABLE IF NOT EXISTS links (
     in_scope     INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS links_target ON links (tenant, kind, target_id);
+
+-- Replicas announce themselves here (on a shared store); each takes its
+-- share of an upstream's outbound rate from the number alive.
+CREATE TABLE IF NOT EXISTS replicas (
+    id        TEXT    PRIMARY KEY,
+    last_seen INTEGER NOT NULL  -- unix milliseconds
+);

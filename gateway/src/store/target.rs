@@ -345,12 +345,7 @@ const FIND_UNLINKED_POSTGRES: &str = "SELECT k.target_id, EXISTS (SELECT 1 FROM 
 /// The first key, in order, that names an account no resource is linked to.
 /// A key that names an account linked to another resource is a conflict:
 /// one account never serves two SCIM resources.
-fn find_unlinked(
-    c: &dyn Db,
-    tenant: &str,
-    kind: ResourceKind,
-    keys: &[MatchKey],
-) -> Result<Option<(String, String)>> {
+fn find_unlinked(c: &dyn Db, tenant: &str, kind: ResourceKind, keys: &[MatchKey]) -> Result<Option<(String, String)>> {
     let sql = match c.dialect() {
         Dialect::Sqlite => FIND_UNLINKED_SQLITE,
         Dialect::Postgres => FIND_UNLINKED_POSTGRES,
@@ -442,7 +437,10 @@ pub(super) fn linked_accounts(
 }
 
 fn write_keys(c: &dyn Db, tenant: &str, kind: ResourceKind, id: &str, keys: &[MatchKey]) -> Result<()> {
-    c.execute("DELETE FROM target_keys WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3", args![tenant, kind.as_str(), id])?;
+    c.execute(
+        "DELETE FROM target_keys WHERE tenant = ?1 AND kind = ?2 AND target_id = ?3",
+        args![tenant, kind.as_str(), id],
+    )?;
     for key in keys.iter().filter(|k| !k.value.is_empty()) {
         c.execute(
             "INSERT INTO target_keys (tenant, kind, attribute, value_key, target_id) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -82,7 +82,8 @@ pub fn copy_sqlite_to(from: &Path, to: &Store) -> Result<Vec<TableCount>> {
         )));
     }
     for table in TABLES {
-        let select = format!("SELECT {} FROM {} ORDER BY {} LIMIT ?1 OFFSET ?2", table.columns, table.name, table.order);
+        let select =
+            format!("SELECT {} FROM {} ORDER BY {} LIMIT ?1 OFFSET ?2", table.columns, table.name, table.order);
         let placeholders: Vec<String> = (1..=table.columns.split(',').count()).map(|i| format!("?{i}")).collect();
         let insert = format!("INSERT INTO {} ({}) VALUES ({})", table.name, table.columns, placeholders.join(", "));
         let mut offset = 0;

@@ -38,7 +38,7 @@ use crate::outbound::http::{self, HttpClient, HttpResponse, Outgoing, Sent};
 use crate::outbound::{Credential, OriginGrant};
 use crate::store::ResourceKind;
 use breaker::{Breaker, BreakerStatus, Change};
-use throttle::Throttle;
+use throttle::{Replicas, Throttle};
 use wasm_host::{ConnectorError, PluginEngine, WasmConnector};
 
 const SCIM_JSON: &str = "application/scim+json";
@@ -153,6 +153,7 @@ impl Upstream {
         metrics: Arc<Metrics>,
         engine: &PluginEngine,
         connector_slots: Arc<tokio::sync::Semaphore>,
+        replicas: Replicas,
     ) -> Result<Arc<Upstream>, UpstreamSetupError> {
         let scim: &ScimUpstreamConfig = config.transport();
         let base = scim.url.trim_end_matches('/').to_owned();
@@ -189,7 +190,7 @@ impl Upstream {
             retries: scim.retries,
             timeout: Duration::from_millis(scim.timeout_ms),
             connector_slots,
-            throttle: Throttle::new(&scim.throttle),
+            throttle: Throttle::new(&scim.throttle, replicas),
             breaker: Breaker::new(&scim.breaker),
             metrics,
             this: this.clone(),
@@ -618,6 +619,8 @@ pub struct UpstreamPool {
     /// threads (and the allocator arenas they leave behind); a call beyond
     /// waits for a slot without a thread.
     connector_slots: Arc<tokio::sync::Semaphore>,
+    /// The replicas sharing each upstream's rate.
+    replicas: Replicas,
     live: Mutex<HashMap<String, Arc<Upstream>>>,
     on_change: Mutex<Option<ChangeHook>>,
 }
@@ -628,9 +631,16 @@ impl UpstreamPool {
         UpstreamPool {
             metrics,
             connector_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+            replicas: Replicas::default(),
             live: Mutex::new(HashMap::new()),
             on_change: Mutex::new(None),
         }
+    }
+
+    /// The count of replicas sharing every upstream's rate, for the
+    /// server's heartbeat to keep current.
+    pub fn replicas(&self) -> Replicas {
+        self.replicas.clone()
     }
 
     /// The tenant's upstream for `config`: the live one when its config is
@@ -648,7 +658,14 @@ impl UpstreamPool {
         if let Some(up) = live.get(tenant).filter(|u| reusable && u.config() == config) {
             return Ok(up.clone());
         }
-        let up = Upstream::new(tenant, config, self.metrics.clone(), engine, self.connector_slots.clone())?;
+        let up = Upstream::new(
+            tenant,
+            config,
+            self.metrics.clone(),
+            engine,
+            self.connector_slots.clone(),
+            self.replicas.clone(),
+        )?;
         up.set_change_hook(self.on_change.lock().unwrap_or_else(|p| p.into_inner()).clone());
         live.insert(tenant.to_owned(), up.clone());
         Ok(up)

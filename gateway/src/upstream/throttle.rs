@@ -10,6 +10,10 @@
 //! The bucket is a GCRA (generic cell rate algorithm): one "theoretical
 //! arrival time" instead of a refill timer, so a reservation is a few
 //! arithmetic operations under a mutex and a sleep outside it.
+//!
+//! Replicas on one store share the configured rate: each takes `rate / N`
+//! for the N replicas alive ([`Replicas`], kept by the server's heartbeat in
+//! the store), so that together they hold the upstream's rate.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -22,8 +26,30 @@ use tokio::time::Instant;
 use crate::config::ThrottleConfig;
 use crate::outbound::UpstreamError;
 
+/// How many gateway replicas share each upstream's rate (1 alone); cheap
+/// to clone, updated by the server's heartbeat.
+#[derive(Clone, Debug)]
+pub struct Replicas(Arc<AtomicUsize>);
+
+impl Default for Replicas {
+    fn default() -> Self {
+        Replicas(Arc::new(AtomicUsize::new(1)))
+    }
+}
+
+impl Replicas {
+    pub fn set(&self, alive: usize) {
+        self.0.store(alive.max(1), Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed).max(1)
+    }
+}
+
 pub struct Throttle {
     bucket: Option<Mutex<Bucket>>,
+    replicas: Replicas,
     slots: Option<(Arc<Semaphore>, usize)>,
     max_wait: Duration,
     /// Requests waiting for a slot or their reserved time.
@@ -34,7 +60,8 @@ pub struct Throttle {
 }
 
 struct Bucket {
-    /// Time between two requests at the configured rate.
+    /// Time between two requests at the configured rate (this replica's
+    /// share is `interval * replicas`).
     interval: Duration,
     /// How far ahead of its schedule a burst may run (`(burst - 1) * interval`).
     tolerance: Duration,
@@ -62,7 +89,7 @@ impl Drop for Turn {
 }
 
 impl Throttle {
-    pub fn new(config: &ThrottleConfig) -> Throttle {
+    pub fn new(config: &ThrottleConfig, replicas: Replicas) -> Throttle {
         let bucket = config.rate_per_sec.filter(|r| *r > 0.0).map(|rate| {
             let interval = Duration::from_secs_f64(1.0 / rate);
             let burst = config.burst.unwrap_or(1).max(1);
@@ -71,6 +98,7 @@ impl Throttle {
         let slots = config.concurrency.filter(|c| *c > 0).map(|c| (Arc::new(Semaphore::new(c)), c));
         Throttle {
             bucket,
+            replicas,
             slots,
             max_wait: Duration::from_secs_f64(config.max_wait_secs.max(0.0)),
             waiting: AtomicUsize::new(0),
@@ -126,7 +154,8 @@ impl Throttle {
         if at > deadline {
             return Err(UpstreamError::Throttled { retry_after: at - now });
         }
-        b.due = b.due.max(at) + b.interval;
+        let share = u32::try_from(self.replicas.get()).unwrap_or(u32::MAX);
+        b.due = b.due.max(at) + b.interval.saturating_mul(share);
         Ok(at)
     }
 
@@ -155,12 +184,33 @@ mod tests {
     use super::*;
 
     fn throttle(rate: f64, burst: u32, max_wait: f64) -> Throttle {
-        Throttle::new(&ThrottleConfig {
-            rate_per_sec: Some(rate),
-            burst: Some(burst),
-            concurrency: None,
-            max_wait_secs: max_wait,
-        })
+        Throttle::new(
+            &ThrottleConfig {
+                rate_per_sec: Some(rate),
+                burst: Some(burst),
+                concurrency: None,
+                max_wait_secs: max_wait,
+            },
+            Replicas::default(),
+        )
+    }
+
+    /// Three replicas each take a third of the rate: ten turns here at
+    /// 30/s take as long as ten at 10/s alone.
+    #[tokio::test(start_paused = true)]
+    async fn replicas_share_the_rate() {
+        let replicas = Replicas::default();
+        let t = Throttle::new(
+            &ThrottleConfig { rate_per_sec: Some(30.0), burst: Some(1), concurrency: None, max_wait_secs: 60.0 },
+            replicas.clone(),
+        );
+        replicas.set(3);
+        let start = Instant::now();
+        for _ in 0..10 {
+            drop(t.turn().await.unwrap());
+        }
+        // The first turn is due at once, the other nine 100 ms apart.
+        assert_eq!(start.elapsed(), Duration::from_millis(900));
     }
 
     #[tokio::test(start_paused = true)]
@@ -202,12 +252,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_concurrency_limit_queues_then_refuses() {
-        let t = Throttle::new(&ThrottleConfig {
-            rate_per_sec: None,
-            burst: None,
-            concurrency: Some(1),
-            max_wait_secs: 1.0,
-        });
+        let t = Throttle::new(
+            &ThrottleConfig { rate_per_sec: None, burst: None, concurrency: Some(1), max_wait_secs: 1.0 },
+            Replicas::default(),
+        );
         let held = t.turn().await.unwrap();
         assert!(matches!(t.turn().await, Err(UpstreamError::Throttled { .. })));
         drop(held);
