@@ -7,6 +7,7 @@ members, then PATCH adding members in batches of 10). The load comes from
 
     python3 bench/cycle.py            # 100k users, 1k groups
     python3 bench/cycle.py --quick    # 10k users, 100 groups
+    python3 bench/cycle.py --postgres # into PostgreSQL (a `.ci/postgres` cluster)
 
 Prints a Markdown table and writes JSON. Everything it starts it stops.
 """
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from run import CYCLE, ROOT, Gateway, build
+from run import CYCLE, ROOT, Gateway, build, postgres_database
 
 
 def run_cycle(base, token, users, groups, prefix, concurrency=16, batch=10):
@@ -46,6 +47,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--users", type=int)
+    ap.add_argument("--postgres", action="store_true", help="store on PostgreSQL instead of SQLite")
     ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench", "cycle.json"))
     args = ap.parse_args()
     users = args.users or (10_000 if args.quick else 100_000)
@@ -53,7 +55,8 @@ def main():
 
     build("scimgate", "scimgate-bench-cycle")
     workdir = tempfile.mkdtemp(prefix="scimgate-bench-cycle-")
-    gw = Gateway(workdir)
+    store = postgres_database("cycle") if args.postgres else 'path = "bench.db"\n'
+    gw = Gateway(workdir, store=store)
     try:
         report = run_cycle(gw.url + "/scim/v2", gw.token, users, groups, "entra")
         stored = gw.get("/scim/v2/Users?count=0")["totalResults"]
@@ -65,7 +68,8 @@ def main():
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2)
-    print(f"Initial cycle into the embedded store: {users:,} users and {groups:,} groups of 100, "
+    where = "PostgreSQL" if args.postgres else "the embedded store"
+    print(f"Initial cycle into {where}: {users:,} users and {groups:,} groups of 100, "
           f"{report['concurrency']} requests in flight, member PATCHes of {report['batch']}\n")
     print(f"**Total {report['total_s']:.1f} s** (aim < 60 s): users {report['users_s']:.1f} s "
           f"({report['users_per_s']:,.0f} users/s), groups {report['groups_s']:.1f} s; "

@@ -40,17 +40,25 @@ class Gateway:
     """The release gateway on loopback. `tenants` is the TOML of the tenant
     tables; `tokens` maps each tenant name to a fresh token."""
 
-    def __init__(self, workdir, tenants='[tenants.bench]\n', server="", env=None):
+    def __init__(self, workdir, tenants='[tenants.bench]\n', server="", env=None, store='path = "bench.db"\n',
+                 replica_of=None):
         self.workdir = workdir
-        self.config = os.path.join(workdir, "scimgate.toml")
-        with open(self.config, "w") as f:
-            f.write('[server]\n' + server + '\n[store]\npath = "bench.db"\n' + tenants)
-        names = re.findall(r"^\[tenants\.([a-z0-9_-]+)\]\s*$", tenants, re.M)
-        self.tokens = {n: sh(BIN, "token", "issue", "--config", self.config, "--tenant", n,
-                             capture_output=True).stdout.strip() for n in names}
-        self.token = self.tokens[names[0]]
+        if replica_of:
+            # Another process on the same config and store.
+            self.config, self.tokens, self.token = replica_of.config, replica_of.tokens, replica_of.token
+            log = f"gateway-{os.getpid()}-{id(self)}.log"
+        else:
+            self.config = os.path.join(workdir, "scimgate.toml")
+            with open(self.config, "w") as f:
+                f.write('[server]\n' + server + '\n[store]\n' + store + tenants)
+            names = re.findall(r"^\[tenants\.([a-z0-9_-]+)\]\s*$", tenants, re.M)
+            self.tokens = {n: sh(BIN, "token", "issue", "--config", self.config, "--tenant", n,
+                                 capture_output=True).stdout.strip() for n in names}
+            self.token = self.tokens[names[0]]
+            log = "gateway.log"
+        self.log = os.path.join(workdir, log)
         env = {**os.environ, "RUST_LOG": "warn", **(env or {})}
-        self.stderr = open(os.path.join(workdir, "gateway.log"), "w")
+        self.stderr = open(self.log, "w")
         self.proc = subprocess.Popen([BIN, "serve", "--config", self.config, "--listen", "127.0.0.1:0"],
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
         line = self.proc.stdout.readline()
@@ -71,8 +79,19 @@ class Gateway:
     def log_tail(self, lines=30):
         """The end of the gateway's own log (warnings and errors), to show
         why a run failed."""
-        with open(os.path.join(self.workdir, "gateway.log")) as f:
+        with open(self.log) as f:
             return "".join(f.readlines()[-lines:])
+
+
+def postgres_database(name):
+    """A fresh database on a throwaway PostgreSQL cluster (`.ci/postgres`,
+    port 55433, started if it is not running, with PostgreSQL's default
+    durability): the `[store]` TOML for it."""
+    base = sh("bash", os.path.join(ROOT, ".ci", "postgres"), "start", "/tmp/scimgate-bench-pg", "55433",
+              capture_output=True, env=dict(os.environ, PG_DURABLE="1")).stdout.strip()
+    db = f"{name}_{os.getpid()}_{int(time.time())}"
+    sh("psql", "-q", f"{base}/postgres", "-c", f"CREATE DATABASE {db}", capture_output=True)
+    return f'url = "{base}/{db}"\n'
 
 
 def stop_process(proc, sig=signal.SIGTERM, timeout=30):
