@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::sql::args;
+use super::sql::{Arg, args};
 use super::{Result, Store};
 
 /// One provisioning-log record.
@@ -140,28 +140,37 @@ fn write_loop(store: &Store, rx: &Receiver<Message>) {
 }
 
 impl Store {
+    /// One statement per chunk of records, not per record: on PostgreSQL
+    /// each statement is a round trip. Chunks are powers of two up to
+    /// [`LOG_ROWS_PER_INSERT`], so that a connection prepares at most a
+    /// handful of distinct statements.
     fn insert_log(&self, records: Vec<LogRecord>) -> Result<()> {
         self.write_blocking(move |tx| {
-            for r in &records {
-                tx.execute(
-                    "INSERT INTO provisioning_log (time, tenant, operation, resource_type, resource_id, outcome, status,
-                                                   duration_us, error, request_id, detail, failed_by)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    args![
-                        &r.time,
-                        &r.tenant,
-                        &r.operation,
-                        &r.resource_type,
-                        &r.resource_id,
-                        &r.outcome,
-                        i64::from(r.status),
-                        (r.duration_ms * 1000.0) as i64,
-                        &r.error,
-                        &r.request_id,
-                        &r.detail,
-                        &r.failed_by
-                    ],
-                )?;
+            let mut rest = &records[..];
+            while !rest.is_empty() {
+                let rows = LOG_ROWS_PER_INSERT.min(1 << rest.len().ilog2());
+                let (chunk, after) = rest.split_at(rows);
+                let args: Vec<Arg<'_>> = chunk
+                    .iter()
+                    .flat_map(|r| {
+                        [
+                            Arg::from(&r.time),
+                            Arg::from(&r.tenant),
+                            Arg::from(&r.operation),
+                            Arg::from(&r.resource_type),
+                            Arg::from(&r.resource_id),
+                            Arg::from(&r.outcome),
+                            Arg::Int(i64::from(r.status)),
+                            Arg::Int((r.duration_ms * 1000.0) as i64),
+                            Arg::from(&r.error),
+                            Arg::from(&r.request_id),
+                            Arg::from(&r.detail),
+                            Arg::from(&r.failed_by),
+                        ]
+                    })
+                    .collect();
+                tx.execute(&insert_log_sql(rows), &args)?;
+                rest = after;
             }
             Ok(())
         })
@@ -178,6 +187,26 @@ impl Store {
         let query = query.clone();
         self.read_blocking(move |c| read_log(c, &query))
     }
+}
+
+/// The most records one `INSERT` writes (12 arguments each).
+const LOG_ROWS_PER_INSERT: usize = 256;
+
+/// `INSERT INTO provisioning_log … VALUES (…), (…)` for `rows` records.
+fn insert_log_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let first = row * 12 + 1;
+            let params: Vec<String> = (first..first + 12).map(|n| format!("?{n}")).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO provisioning_log (time, tenant, operation, resource_type, resource_id, outcome, status,
+                                       duration_us, error, request_id, detail, failed_by)
+         VALUES {}",
+        values.join(", ")
+    )
 }
 
 fn read_log(c: &dyn super::sql::Db, query: &LogQuery) -> Result<Vec<LogRecord>> {

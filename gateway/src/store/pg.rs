@@ -174,7 +174,12 @@ fn serve(mut session: Session, jobs: &Mutex<Receiver<Job>>) {
             Ok(job) => job,
             Err(_) => return,
         };
-        job(&mut session);
+        // A job that panics fails its own request (its reply is dropped:
+        // `WriterGone`), not the thread: the pool keeps its size.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut session))).is_err() {
+            tracing::error!("a store job panicked; its connection is reset");
+            session.client = None;
+        }
     }
 }
 
@@ -318,16 +323,35 @@ fn map_error(e: postgres::Error) -> StoreError {
     let Some(db) = e.as_db_error() else { return StoreError::Postgres(e) };
     let constraint = db.constraint().unwrap_or("a unique constraint");
     match *db.code() {
-        SqlState::UNIQUE_VIOLATION => StoreError::Scim(scim::ScimError::uniqueness(match constraint {
-            "resources_name" => "the name is already taken".to_owned(),
-            "resources_user_external_id_unique" => "the externalId is already taken".to_owned(),
-            "links_target" => "the target account already serves another resource".to_owned(),
-            other => format!("already taken ({other})"),
-        })),
+        SqlState::UNIQUE_VIOLATION => StoreError::Scim(scim::ScimError::uniqueness(taken(constraint, db.detail()))),
         SqlState::FOREIGN_KEY_VIOLATION => {
             StoreError::Scim(scim::ScimError::invalid_value("a referenced resource does not exist"))
         }
         _ => StoreError::Postgres(e),
+    }
+}
+
+/// What a unique index refused, in the words of the store's own checks.
+/// PostgreSQL's detail reads `Key (tenant, kind, name_key)=(acme, User, bob)
+/// already exists.`; the tenant and kind hold no ", ".
+fn taken(constraint: &str, detail: Option<&str>) -> String {
+    let values = detail
+        .and_then(|d| d.split_once(")=("))
+        .and_then(|(_, rest)| rest.rsplit_once(") already exists"))
+        .map(|(values, _)| values);
+    match (constraint, values) {
+        ("resources_name", None) => "the name is already taken".to_owned(),
+        ("resources_name", Some(values)) => match values.splitn(3, ", ").collect::<Vec<_>>()[..] {
+            [_, "Group", name] => format!("displayName '{name}' is already taken"),
+            [_, _, name] => format!("userName '{name}' is already taken"),
+            _ => "the name is already taken".to_owned(),
+        },
+        ("resources_user_external_id_unique", Some(values)) => match values.split_once(", ") {
+            Some((_, external_id)) => format!("externalId '{external_id}' is already taken"),
+            None => "the externalId is already taken".to_owned(),
+        },
+        ("links_target", _) => "the target account already serves another resource".to_owned(),
+        (other, _) => format!("already taken ({other})"),
     }
 }
 
@@ -341,8 +365,9 @@ pub(super) fn is_transient(e: &postgres::Error) -> bool {
                 || code.code().starts_with("08")
                 || code.code().starts_with("57P")
         }
-        // No SQLSTATE: the connection failed or closed.
-        None => true,
+        // No SQLSTATE: the connection failed or closed, or (not worth a
+        // retry) a value did not convert.
+        None => e.is_closed() || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
     }
 }
 
@@ -394,6 +419,17 @@ mod tests {
     #[test]
     fn placeholders_become_dollars_outside_literals() {
         assert_eq!(placeholders("a = ?1 AND b = '?2' AND c = ?12"), "a = $1 AND b = '?2' AND c = $12");
+    }
+
+    #[test]
+    fn unique_violations_name_what_was_taken() {
+        let name = Some("Key (tenant, kind, name_key)=(acme, User, bob, jr.) already exists.");
+        assert_eq!(taken("resources_name", name), "userName 'bob, jr.' is already taken");
+        let group = Some("Key (tenant, kind, name_key)=(acme, Group, staff) already exists.");
+        assert_eq!(taken("resources_name", group), "displayName 'staff' is already taken");
+        let ext = Some("Key (tenant, external_id)=(acme, x1) already exists.");
+        assert_eq!(taken("resources_user_external_id_unique", ext), "externalId 'x1' is already taken");
+        assert_eq!(taken("resources_name", None), "the name is already taken");
     }
 
     #[test]

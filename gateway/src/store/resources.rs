@@ -203,7 +203,7 @@ impl Store {
         let tenant = tenant.to_owned();
         self.write(move |tx| {
             let tenant = tenant.as_str();
-            check_unique(tx, tenant, kind, &doc, None)?;
+            check_unique_for_write(tx, tenant, kind, &doc, None)?;
             let member_rows = resolve_members(tx, tenant, &members)?;
             let id = uuid::Uuid::new_v4().to_string();
             let now = now_rfc3339();
@@ -416,7 +416,7 @@ pub fn etag_matches(header: &str, version: i64) -> bool {
 fn update(tx: &dyn Db, tenant: &str, current: &StoredResource, doc: Value) -> Result<()> {
     let kind = current.kind;
     let (doc, members) = split_members(kind, doc);
-    check_unique(tx, tenant, kind, &doc, Some(current.seq))?;
+    check_unique_for_write(tx, tenant, kind, &doc, Some(current.seq))?;
     let member_rows = resolve_members(tx, tenant, &members)?;
     tx.execute(
         "UPDATE resources SET name_key = ?2, display = ?3, external_id = ?4, version = version + 1,
@@ -486,9 +486,24 @@ fn external_id(doc: &Value) -> Option<&str> {
 const NAME_TAKEN: &str = "SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 AND name_key = ?3";
 const USER_EXTERNAL_ID_TAKEN: &str = "SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 AND external_id = ?3";
 
+/// [`check_unique`] before a write. On PostgreSQL the unique indexes alone
+/// answer (a concurrent transaction could pass this check anyway, and the
+/// index's refusal is a 409 naming the value too): two round trips fewer.
+fn check_unique_for_write(
+    c: &dyn Db,
+    tenant: &str,
+    kind: ResourceKind,
+    doc: &Value,
+    except: Option<i64>,
+) -> Result<()> {
+    match c.dialect() {
+        Dialect::Sqlite => check_unique(c, tenant, kind, doc, except),
+        Dialect::Postgres => Ok(()),
+    }
+}
+
 /// 409 when another resource of the tenant holds the same name or (for
-/// users) externalId. (On PostgreSQL a concurrent transaction may pass this
-/// check too; the unique index then refuses the second write, also a 409.)
+/// users) externalId.
 fn check_unique(c: &dyn Db, tenant: &str, kind: ResourceKind, doc: &Value, except: Option<i64>) -> Result<()> {
     let taken = |sql: &str, value: &str| -> Result<bool> {
         let seq = c.query_opt(sql, args![tenant, kind.as_str(), value])?.map(|r| r.int(0)).transpose()?;
@@ -514,6 +529,13 @@ fn check_unique(c: &dyn Db, tenant: &str, kind: ResourceKind, doc: &Value, excep
 /// the kind it walks every row of the tenant for each member.
 const MEMBER_SEQ: &str = "SELECT seq FROM resources WHERE tenant = ?1 AND kind IN ('User', 'Group') AND id = ?2";
 
+/// Every member's row on PostgreSQL in one round trip: the ids go as one
+/// JSON array, each comes back with its row (NULL when unknown) in order.
+const MEMBER_SEQS_POSTGRES: &str =
+    "SELECT r.seq FROM json_array_elements_text(CAST(CAST(?2 AS TEXT) AS json)) WITH ORDINALITY AS m(id, n)
+     LEFT JOIN resources r ON r.tenant = ?1 AND r.kind IN ('User', 'Group') AND r.id = m.id
+     ORDER BY m.n";
+
 /// Map member ids to rows of the same tenant; an unknown id is the IdP's
 /// error (400), never a dangling membership.
 fn resolve_members(
@@ -521,13 +543,25 @@ fn resolve_members(
     tenant: &str,
     members: &[(String, Option<String>)],
 ) -> Result<Vec<(i64, Option<String>)>> {
+    let seqs: Vec<Option<i64>> = match c.dialect() {
+        // In-process: a lookup per member costs microseconds.
+        Dialect::Sqlite => members
+            .iter()
+            .map(|(id, _)| c.query_opt(MEMBER_SEQ, args![tenant, id])?.map(|r| r.int(0)).transpose())
+            .collect::<Result<_>>()?,
+        Dialect::Postgres if members.is_empty() => Vec::new(),
+        Dialect::Postgres => {
+            let ids = Value::Array(members.iter().map(|(id, _)| Value::String(id.clone())).collect()).to_string();
+            let rows = c.query(MEMBER_SEQS_POSTGRES, args![tenant, ids.as_str()])?;
+            rows.iter().map(|r| r.opt_int(0)).collect::<Result<_>>()?
+        }
+    };
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(members.len());
-    for (id, display) in members {
-        let Some(row) = c.query_opt(MEMBER_SEQ, args![tenant, id])? else {
+    for ((id, display), seq) in members.iter().zip(seqs) {
+        let Some(seq) = seq else {
             return Err(ScimError::invalid_value(format!("member '{id}' does not exist")).into());
         };
-        let seq = row.int(0)?;
         if seen.insert(seq) {
             out.push((seq, display.clone()));
         }
@@ -535,17 +569,44 @@ fn resolve_members(
     Ok(out)
 }
 
-fn write_memberships(c: &dyn Db, group_seq: i64, members: &[(i64, Option<String>)]) -> Result<()> {
-    for (pos, (member, display)) in members.iter().enumerate() {
-        if *member == group_seq {
-            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+/// Membership rows on PostgreSQL in one round trip: `[[member, display,
+/// position], ...]` as one JSON argument.
+const UPSERT_MEMBERSHIPS_POSTGRES: &str = "INSERT INTO memberships (group_seq, member_seq, display, position)
+     SELECT ?1, CAST(e->>0 AS BIGINT), e->>1, CAST(e->>2 AS BIGINT) FROM json_array_elements(CAST(CAST(?2 AS TEXT) AS json)) AS e
+     ON CONFLICT (group_seq, member_seq) DO UPDATE SET display = coalesce(excluded.display, memberships.display)";
+
+const UPSERT_MEMBERSHIP: &str =
+    "INSERT INTO memberships (group_seq, member_seq, display, position) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (group_seq, member_seq) DO UPDATE SET display = coalesce(excluded.display, memberships.display)";
+
+/// Write `(member, display, position)` rows of group `group_seq`, keeping a
+/// known display where the new one is absent.
+fn upsert_memberships(c: &dyn Db, group_seq: i64, rows: &[(i64, Option<&str>, usize)]) -> Result<()> {
+    if rows.iter().any(|(member, _, _)| *member == group_seq) {
+        return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+    }
+    match c.dialect() {
+        Dialect::Sqlite => {
+            for (member, display, pos) in rows {
+                c.execute(UPSERT_MEMBERSHIP, args![group_seq, *member, *display, *pos as i64])?;
+            }
         }
-        c.execute(
-            "INSERT INTO memberships (group_seq, member_seq, display, position) VALUES (?1, ?2, ?3, ?4)",
-            args![group_seq, *member, display, pos as i64],
-        )?;
+        Dialect::Postgres if rows.is_empty() => {}
+        Dialect::Postgres => {
+            let json = Value::Array(
+                rows.iter().map(|(member, display, pos)| serde_json::json!([member, display, pos])).collect(),
+            )
+            .to_string();
+            c.execute(UPSERT_MEMBERSHIPS_POSTGRES, args![group_seq, json.as_str()])?;
+        }
     }
     Ok(())
+}
+
+fn write_memberships(c: &dyn Db, group_seq: i64, members: &[(i64, Option<String>)]) -> Result<()> {
+    let rows: Vec<(i64, Option<&str>, usize)> =
+        members.iter().enumerate().map(|(pos, (member, display))| (*member, display.as_deref(), pos)).collect();
+    upsert_memberships(c, group_seq, &rows)
 }
 
 /// Bring the membership rows to `members`, touching only what changed.
@@ -562,19 +623,13 @@ fn replace_memberships(c: &dyn Db, group_seq: i64, members: &[(i64, Option<Strin
         }
     }
     let existing: HashSet<i64> = existing.into_iter().collect();
-    for (pos, (member, display)) in members.iter().enumerate() {
-        if *member == group_seq {
-            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
-        }
-        if !existing.contains(member) || display.is_some() {
-            c.execute(
-                "INSERT INTO memberships (group_seq, member_seq, display, position) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (group_seq, member_seq) DO UPDATE SET display = coalesce(excluded.display, memberships.display)",
-                args![group_seq, *member, display, pos as i64],
-            )?;
-        }
-    }
-    Ok(())
+    let changed: Vec<(i64, Option<&str>, usize)> = members
+        .iter()
+        .enumerate()
+        .filter(|(_, (member, display))| !existing.contains(member) || display.is_some())
+        .map(|(pos, (member, display))| (*member, display.as_deref(), pos))
+        .collect();
+    upsert_memberships(c, group_seq, &changed)
 }
 
 fn write_emails(c: &dyn Db, tenant: &str, seq: i64, doc: &Value) -> Result<()> {

@@ -108,6 +108,13 @@ impl Row {
         }
     }
 
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        match self.cell(i)? {
+            Cell::Null => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
     pub fn bool(&self, i: usize) -> Result<bool> {
         self.int(i).map(|v| v != 0)
     }

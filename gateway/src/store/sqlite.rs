@@ -26,6 +26,9 @@ const MAX_IDLE_READERS: usize = 8;
 
 const SCHEMA_SQL: &str = include_str!("schema.sql");
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+
 pub(super) struct Sqlite {
     path: PathBuf,
     writer: Writer,
@@ -227,6 +230,8 @@ fn add_column_if_missing(conn: &Connection, table: &str, column: &str, kind: &st
 fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    // Every statement the store runs stays prepared (the default keeps 16).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
     Ok(conn)
 }

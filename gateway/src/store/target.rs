@@ -214,6 +214,10 @@ pub(super) fn apply(
     seq: i64,
     change: TargetChange,
 ) -> Result<TargetOutcome> {
+    if matches!(change, TargetChange::None) {
+        // No pipeline: nothing to look up.
+        return Ok(TargetOutcome::Unchanged);
+    }
     let link = link_of(c, seq)?;
     match (change, link) {
         (TargetChange::None, _) => Ok(TargetOutcome::Unchanged),
