@@ -219,15 +219,27 @@ fn print_first_tokens(
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A replica silent this long no longer takes a share of upstream rates.
 const ALIVE_WITHIN_MS: i64 = 3_000;
+/// How many beats apart the store's new tables are checked for statistics.
+const ANALYZE_EVERY_BEATS: u64 = 5;
 /// A replica silent this long is forgotten (its row deleted).
 const FORGET_AFTER_MS: i64 = 60_000;
 
 /// Keep this replica's row fresh and every upstream throttle's share of
-/// its rate equal to 1 / (replicas alive).
+/// its rate equal to 1 / (replicas alive); see that fast-grown tables have
+/// statistics.
 async fn heartbeat(store: Store, id: String, replicas: crate::upstream::throttle::Replicas) {
     let mut beat = tokio::time::interval(HEARTBEAT);
-    loop {
+    for n in 0u64.. {
         beat.tick().await;
+        if n % ANALYZE_EVERY_BEATS == 0 {
+            match store.analyze_new_tables().await {
+                Ok(tables) if !tables.is_empty() => {
+                    tracing::info!(?tables, "analyzed tables that grew without statistics")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot analyze the store's tables"),
+            }
+        }
         match store.heartbeat(&id, ALIVE_WITHIN_MS, FORGET_AFTER_MS).await {
             Ok(alive) => {
                 if alive != replicas.get() {
