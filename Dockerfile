@@ -21,7 +21,7 @@ RUN apt-get update \
  && useradd --system --home /var/lib/scimgate --create-home scimgate
 COPY --from=build /out/scimgate /usr/local/bin/scimgate
 COPY --from=build /out/plugins /usr/local/lib/scimgate/plugins
-COPY deploy/scimgate.toml /etc/scimgate/scimgate.toml
+COPY deploy/scimgate.toml deploy/replicas.toml /etc/scimgate/
 COPY deploy/tenants /etc/scimgate/tenants
 USER scimgate
 VOLUME /var/lib/scimgate

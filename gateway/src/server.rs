@@ -43,7 +43,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
     let (log, log_thread) = LogWriter::start(&store)?;
     // Every plugin compiles (or comes from the on-disk cache) before the
     // gateway accepts a request.
-    let cache_dir = Some(config.state_dir().join("plugin-cache"));
+    let cache_dir = Some(config.plugin_cache());
     let engine = wasm_host::PluginEngine::new(wasm_host::EngineConfig { cache_dir, ..Default::default() })
         .map_err(|e| ServeError::Engine(e.to_string()))?;
     let metrics = Arc::new(crate::metrics::Metrics::new(config.server.metrics));

@@ -1,24 +1,30 @@
-//! The deployment files run as they are written: the gateway command of
-//! `deploy/compose.yaml` and the `ExecStart` of `deploy/scimgate.service`,
-//! with `deploy/scimgate.toml` and its tenants, started as processes (no
-//! container tool here), with only their paths and ports moved into a
-//! temp dir. Each must serve SCIM, its probes and its metrics.
+//! The deployment files run as they are written: the replicas' command of
+//! `deploy/compose.yaml` (with `deploy/replicas.toml`, on PostgreSQL) and
+//! the `ExecStart` of `deploy/scimgate.service` (with
+//! `deploy/scimgate.toml`), with their tenants, started as processes (no
+//! container tool here), with only their paths, ports and database moved.
+//! Each must serve SCIM, its probes and its metrics.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{ADMIN_TOKEN, BIN, Client, eventually};
+use crate::harness::{ADMIN_TOKEN, BIN, Client, POSTGRES, eventually, fresh_database};
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
 
-/// The arguments of the compose file's gateway `command: [...]`.
-fn compose_command() -> Vec<String> {
+/// The arguments of each gateway replica's `command: [...]` in the compose file.
+fn compose_commands() -> Vec<Vec<String>> {
     let compose = std::fs::read_to_string(Path::new(DEPLOY).join("compose.yaml")).unwrap();
-    let gateway = compose.split("\n  gateway:").nth(1).expect("a gateway service");
-    let line = gateway.lines().find_map(|l| l.trim().strip_prefix("command:")).expect("the gateway's command");
-    serde_json::from_str(line.trim()).expect("command as a flow sequence of strings")
+    compose
+        .split("\n  gateway-")
+        .skip(1)
+        .map(|service| {
+            let line = service.lines().find_map(|l| l.trim().strip_prefix("command:")).expect("a replica's command");
+            serde_json::from_str(line.trim()).expect("command as a flow sequence of strings")
+        })
+        .collect()
 }
 
 /// The arguments of the unit's `ExecStart=` (after the binary).
@@ -35,8 +41,9 @@ fn free_port() -> u16 {
 }
 
 /// Run `args` (paths under /etc/scimgate and /var/lib/scimgate moved to a
-/// temp dir, ports to free ones) and check what it serves.
-fn serves(args: &[String]) {
+/// temp dir, ports to free ones) and check what it serves. `store_url` is
+/// `SCIMGATE_STORE_URL` for `replicas.toml`.
+fn serves(args: &[String], store_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let (etc, state) = (dir.path().join("etc"), dir.path().join("state"));
     std::fs::create_dir_all(etc.join("tenants")).unwrap();
@@ -51,17 +58,19 @@ fn serves(args: &[String]) {
     let mut attempts = Vec::new();
     let (mut child, scim_port, metrics_port, _stdout) = loop {
         let (scim_port, metrics_port, admin_port) = (free_port(), free_port(), free_port());
-        let config = std::fs::read_to_string(Path::new(DEPLOY).join("scimgate.toml"))
+        let config_name = config_name_of(&args);
+        let config = std::fs::read_to_string(Path::new(DEPLOY).join(config_name))
             .unwrap()
             .replace("/var/lib/scimgate", &state.display().to_string())
             .replace("0.0.0.0:8080", &format!("127.0.0.1:{scim_port}"))
             .replace("0.0.0.0:9100", &format!("127.0.0.1:{metrics_port}"))
             .replace("127.0.0.1:9090", &format!("127.0.0.1:{admin_port}"));
-        std::fs::write(etc.join("scimgate.toml"), config).unwrap();
+        std::fs::write(etc.join(config_name), config).unwrap();
         let stderr = std::fs::File::create(dir.path().join("stderr")).unwrap();
         let mut child = Command::new(BIN.as_str())
             .args(&args)
             .env("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("SCIMGATE_STORE_URL", store_url.unwrap_or_default())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -78,10 +87,11 @@ fn serves(args: &[String]) {
         attempts.push(format!("{first:?} {rest:?}: {}", std::fs::read_to_string(dir.path().join("stderr")).unwrap()));
         assert!(attempts.len() < 3, "{args:?} did not start:\n{}", attempts.join("\n"));
     };
-    let config_path = etc.join("scimgate.toml");
+    let config_path = etc.join(config_name_of(&args));
     let issued = Command::new(BIN.as_str())
         .args(["token", "issue", "--tenant", "default", "--config"])
         .arg(&config_path)
+        .env("SCIMGATE_STORE_URL", store_url.unwrap_or_default())
         .output()
         .unwrap();
     assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
@@ -92,7 +102,10 @@ fn serves(args: &[String]) {
     eventually("ready", || (probes.try_raw("GET", "/readyz", None, &[], None).ok()?.status == 200).then_some(()));
     let metrics = probes.try_raw("GET", "/metrics", None, &[], None).unwrap();
     assert!(metrics.body.contains("scimgate_build_info"), "{}", metrics.body);
-    assert!(state.join("scimgate.db").exists(), "the store lives in the state directory");
+    if store_url.is_none() {
+        assert!(state.join("scimgate.db").exists(), "the store lives in the state directory");
+    }
+    assert!(state.join("plugin-cache").is_dir(), "compiled plugins are cached in the state directory");
     // SIGTERM, as `docker stop` and systemd send: a clean exit.
     // SAFETY: plain syscall on a pid we spawned and have not reaped yet.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
@@ -103,12 +116,25 @@ fn serves(args: &[String]) {
     assert!(status.success(), "{status:?}");
 }
 
+fn config_name_of(args: &[String]) -> &str {
+    args.iter().find_map(|a| a.rsplit('/').next().filter(|n| n.ends_with(".toml"))).expect("a --config argument")
+}
+
 #[test]
-fn the_compose_files_gateway_command_serves() {
-    serves(&compose_command());
+fn the_compose_files_replicas_serve_from_one_postgres() {
+    let Some(base) = POSTGRES.as_deref() else {
+        eprintln!("skipped: the compose file's replicas need SCIMGATE_E2E_POSTGRES");
+        return;
+    };
+    let replicas = compose_commands();
+    assert_eq!(replicas.len(), 2, "two replicas in compose.yaml");
+    let (url, _) = fresh_database(base);
+    for args in &replicas {
+        serves(args, Some(&url));
+    }
 }
 
 #[test]
 fn the_systemd_units_exec_start_serves() {
-    serves(&unit_command());
+    serves(&unit_command(), None);
 }

@@ -59,13 +59,17 @@ pub struct Config {
 }
 
 impl Config {
-    /// Where the gateway keeps files of its own (the compiled-plugin
-    /// cache): beside the SQLite file, or beside the config for PostgreSQL.
-    pub fn state_dir(&self) -> PathBuf {
-        match &self.store {
+    /// Where compiled plugins are cached: `[server] plugin_cache`, else
+    /// beside the SQLite file, else (PostgreSQL) beside the config.
+    pub fn plugin_cache(&self) -> PathBuf {
+        if let Some(dir) = &self.server.plugin_cache {
+            return self.base_dir.join(dir);
+        }
+        let state = match &self.store {
             Location::Sqlite(path) => path.parent().map_or_else(|| self.base_dir.clone(), Path::to_owned),
             Location::Postgres { .. } => self.base_dir.clone(),
-        }
+        };
+        state.join("plugin-cache")
     }
 }
 
@@ -121,6 +125,10 @@ pub struct ServerConfig {
     /// Serve the SCIM listener over TLS (else plain HTTP, behind a proxy).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Where compiled plugins are cached (default: `plugin-cache` beside
+    /// the SQLite file, or beside this config on PostgreSQL).
+    #[serde(default)]
+    pub plugin_cache: Option<PathBuf>,
 }
 
 /// `[server] tls`: PEM files, read again when they change.
@@ -142,6 +150,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             metrics_listen: None,
             tls: None,
+            plugin_cache: None,
         }
     }
 }
