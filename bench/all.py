@@ -29,6 +29,9 @@ OUT = os.path.join(ROOT, "target", "bench")
 HARNESSES = [
     ("Embedded store", "run.py", ["--runs", "3", "--duration", "4"], ["--quick", "--duration", "1"]),
     ("Entra-like initial cycle", "cycle.py", [], ["--quick"]),
+    ("Entra-like initial cycle on PostgreSQL", "cycle.py", ["--postgres"], ["--quick", "--postgres"]),
+    ("Stores: SQLite, PostgreSQL, two replicas", "stores.py", ["--runs", "3", "--duration", "3"],
+     ["--quick", "--duration", "1"]),
     ("Reference peer: scim2-server", "peer.py", ["--runs", "3", "--duration", "3"], ["--quick"]),
     ("Gateway cost in front of a SCIM upstream", "upstream.py", ["--runs", "3", "--duration", "2"],
      ["--quick", "--duration", "1"]),
@@ -56,7 +59,8 @@ def main():
     for title, script, full, quick in HARNESSES:
         if args.only and script not in args.only.split(","):
             continue
-        name = script.removesuffix(".py")
+        # One harness may run twice (cycle.py, cycle.py --postgres).
+        name = script.removesuffix(".py") + ("-postgres" if "--postgres" in full else "")
         json_path = os.path.join(OUT, f"{name}.json")
         command = [sys.executable, os.path.join(BENCH, script), *(quick if args.quick else full), "--json", json_path]
         print(f"== {title}: {' '.join(['bench/' + script, *command[2:-2]])}", file=sys.stderr)
