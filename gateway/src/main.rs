@@ -185,7 +185,14 @@ fn main() -> anyhow::Result<()> {
                 };
                 admin.listen = addr;
             }
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+            // Reloads build tenants on blocking-pool threads, and compiling a
+            // component or a script recurses deeply: the stack a main thread
+            // has, not tokio's 2 MiB default (only touched pages cost memory).
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_stack_size(8 << 20)
+                .build()
+                .context("starting tokio")?;
             runtime.block_on(scimgate::server::run(config, &path, listen))?;
         }
         Command::Token { command } => token(command)?,
