@@ -616,22 +616,30 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        // A test that fails because the gateway died says how it died.
-        let died = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+        // A failed test shows how its gateway ended (a dying process may
+        // take a moment to be reaped) and the end of what it printed.
+        let panicking = std::thread::panicking();
+        let mut died = None;
+        if panicking && let Some(child) = self.child.as_mut() {
+            let give_up = Instant::now() + Duration::from_secs(2);
+            while died.is_none() && Instant::now() < give_up {
+                died = child.try_wait().ok().flatten();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         self.stop_hard();
         if let (Some(base), Some(name)) = (POSTGRES.as_deref(), &self.database) {
             drop_database(base, name);
         }
-        if std::thread::panicking()
-            && let Some(status) = died
-        {
+        if panicking {
             let stderr = self.stderr();
             let mut cut = stderr.len().saturating_sub(8000);
             while !stderr.is_char_boundary(cut) {
                 cut += 1;
             }
             let tail = &stderr[cut..];
-            eprintln!("--- the gateway had exited ({status}); its stderr ends ---\n{tail}");
+            let how = died.map_or_else(|| "was still running".to_owned(), |status| format!("had exited ({status})"));
+            eprintln!("--- the gateway {how}; its stderr ends ---\n{tail}");
         }
     }
 }
