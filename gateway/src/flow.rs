@@ -33,7 +33,7 @@ pub struct Plan {
     /// The target document; `None` when out of scope.
     pub target: Option<Value>,
     pub keys: Vec<MatchKey>,
-    /// Each hook call, when asked for (the dry run).
+    /// Each hook call, when asked for (the dry run, a traced request).
     pub trace: Vec<StageTrace>,
     /// How long each hook call took: (step, hook, time), for the metrics.
     pub timings: Vec<(String, &'static str, std::time::Duration)>,
@@ -41,7 +41,8 @@ pub struct Plan {
     pub logs: Vec<LogLine>,
 }
 
-/// One hook call of a dry run.
+/// One hook call: in a dry run's report, and a stage of a request's trace
+/// in the provisioning log.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageTrace {
     pub step: String,
@@ -160,6 +161,36 @@ impl Flow {
     pub fn has_on_event(&self) -> bool {
         self.steps.iter().any(|s| s.hooks().on_event)
     }
+}
+
+/// A hook call as the dry run reports it, as a stage of a request's trace.
+impl From<StageTrace> for crate::trace::Stage {
+    fn from(call: StageTrace) -> Self {
+        crate::trace::Stage {
+            stage: call.hook.to_owned(),
+            step: Some(call.step),
+            decision: call.output,
+            ms: Some(crate::trace::millis(call.micros)),
+        }
+    }
+}
+
+impl Plan {
+    /// What the pipeline decided: the dry run's report and the `plan`
+    /// stage of a request's trace say it alike.
+    pub fn decision(&self) -> Value {
+        json!({
+            "scope": scope_json(&self.scope),
+            "scoped_out_by": self.scoped_out_by,
+            "match_keys": self.keys,
+            "logs": logs_json(&self.logs),
+        })
+    }
+}
+
+/// What steps logged, as the dry run and the trace report it.
+pub fn logs_json(logs: &[LogLine]) -> Value {
+    logs.iter().map(|l| json!({"step": l.step, "level": l.level.as_str(), "message": l.message})).collect()
 }
 
 pub fn scope_json(decision: &ScopeDecision) -> Value {
