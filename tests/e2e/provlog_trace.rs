@@ -15,9 +15,12 @@ use crate::harness::{ADMIN_TOKEN, Gateway, eventually};
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const UPSTREAM_TOKEN: &str = "upstream-secret-token-4242";
 const PASSWORD: &str = "Okta-Sends-This-Pa55word";
+/// What the mapping sets as the target's password (a legacy target wants one).
+const GENERATED: &str = "Mapped-Initial-Pa55word";
 
 /// `acme`: a Rhai scope step (Engineering only) and a mapping (the work
-/// email becomes the target's `userName`) in front of `upstream`.
+/// email becomes the target's `userName`, a constant its `password`) in
+/// front of `upstream`.
 fn gateway(upstream: &str) -> Gateway {
     let scope = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rhai/department-scope.rhai");
     let toml = format!(
@@ -26,7 +29,8 @@ fn gateway(upstream: &str) -> Gateway {
          auth = {{ kind = \"bearer\", token = \"${{env:UPSTREAM_TOKEN}}\" }}\n\
          [[tenants.acme.steps]]\nkind = \"rhai\"\npath = {:?}\nconfig = {{ departments = [\"Engineering\"] }}\n\
          [[tenants.acme.steps]]\nkind = \"mapping\"\n[tenants.acme.steps.transform_in]\n\
-         \"userName\" = 'emails[type eq \"work\"].value'\n\"nickName\" = \"userName\"\n",
+         \"userName\" = 'emails[type eq \"work\"].value'\n\"nickName\" = \"userName\"\n\
+         \"password\" = \"'{GENERATED}'\"\n",
         scope.display().to_string()
     );
     Gateway::start_config("", &toml, &[("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN), ("UPSTREAM_TOKEN", UPSTREAM_TOKEN)])
@@ -131,10 +135,13 @@ fn provlog_trace_shows_each_stage_decision_through_a_pipeline_and_an_upstream() 
     assert_eq!(call["status"], 500, "{failed:#}");
     assert!(call["error"].as_str().is_some_and(|e| e.contains("database is down")), "{failed:#}");
 
-    // Secrets: not the posted password, not the upstream's token, anywhere.
+    // Secrets: not the posted password, not the one the mapping made (which
+    // the upstream did get), not the upstream's token, anywhere.
+    assert!(fake.received()[0].body.contains(GENERATED), "the mapping sets a password");
     for r in [&created, &skipped, &failed] {
         let text = r.to_string();
-        assert!(!text.contains(PASSWORD) && !text.contains("password"), "a password in the trace: {text}");
+        assert!(!text.contains(PASSWORD) && !text.contains(GENERATED), "a password in the trace: {text}");
+        assert!(!text.contains("password"), "a password in the trace: {text}");
         assert!(!text.contains(UPSTREAM_TOKEN), "the upstream's token in the trace: {text}");
     }
     let input = stage(&stages(&created), "transform-in").cloned().unwrap_or_default();
@@ -203,7 +210,7 @@ impl Tail {
 
 #[test]
 fn provlog_stream_sends_new_records_as_events_and_resumes_after_last_event_id() {
-    let gw = Gateway::start_tenants("[tenants.acme]\n[tenants.other]\n");
+    let mut gw = Gateway::start_tenants("[tenants.acme]\n[tenants.other]\n");
     let token = gw.token("acme");
     let other = gw.token("other");
     let user = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name});
@@ -241,4 +248,10 @@ fn provlog_stream_sends_new_records_as_events_and_resumes_after_last_event_id() 
     let refused =
         gw.admin().try_raw("GET", "/admin/tenants/acme/log/stream", Some("wrong"), &[], None).expect("admin request");
     assert_eq!(refused.status, 401, "{}", refused.describe());
+
+    // An open stream does not hold up a graceful stop.
+    let started = Instant::now();
+    assert!(gw.sigterm().success(), "{}", gw.stderr());
+    assert!(started.elapsed() < Duration::from_secs(5), "stopping took {:?} with a tail open", started.elapsed());
+    drop(resumed);
 }
