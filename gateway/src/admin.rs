@@ -377,12 +377,14 @@ async fn dry_run(
     let doc = crate::service::canonical(doc, tenant.schema(kind))?;
     let ctx = hook_context(tenant, operation, kind, None);
     let started = Instant::now();
-    let plan = match crate::blocking::run(|| tenant.flow.prepare(&doc, &ctx, true)) {
+    let mut calls = Vec::new();
+    let plan = match crate::blocking::run(|| tenant.flow.prepare(&doc, &ctx, Some(&mut calls))) {
         Ok(plan) => plan,
         Err(e) => {
             return Ok(json!({
                 "tenant": tenant.name,
                 "steps": tenant.flow.step_names(),
+                "stages": calls,
                 "error": e.to_string(),
                 "status": if matches!(e, pipeline::StepError::Rejected { .. }) { 400 } else { 500 },
             }));
@@ -406,7 +408,7 @@ async fn dry_run(
     if let Value::Object(decided) = plan.decision() {
         report.extend(decided);
     }
-    report.insert("stages".into(), json!(plan.trace));
+    report.insert("stages".into(), json!(calls));
     report.insert("target".into(), json!(plan.target));
     report.insert("match".into(), matched);
     report.insert("elapsed_us".into(), json!(elapsed_us));

@@ -33,8 +33,6 @@ pub struct Plan {
     /// The target document; `None` when out of scope.
     pub target: Option<Value>,
     pub keys: Vec<MatchKey>,
-    /// Each hook call, when asked for (the dry run, a traced request).
-    pub trace: Vec<StageTrace>,
     /// How long each hook call took: (step, hook, time), for the metrics.
     pub timings: Vec<(String, &'static str, std::time::Duration)>,
     /// What the steps logged.
@@ -66,23 +64,34 @@ impl Flow {
     }
 
     /// Scope, transform-in and match-keys for `doc` (the IdP's document).
-    /// `trace` records every hook's output.
-    pub fn prepare(&self, doc: &Value, ctx: &HookContext, trace: bool) -> Result<Plan, StepError> {
-        let (result, logs) = capture_logs(|| self.prepare_inner(doc, ctx, trace));
+    /// Given `calls` (the dry run, a traced request), each hook call is
+    /// appended to it as it returns, so that a failing step's predecessors
+    /// are kept too.
+    pub fn prepare(
+        &self,
+        doc: &Value,
+        ctx: &HookContext,
+        calls: Option<&mut Vec<StageTrace>>,
+    ) -> Result<Plan, StepError> {
+        let (result, logs) = capture_logs(|| self.prepare_inner(doc, ctx, calls));
         let mut plan = result?;
         plan.logs = logs;
         Ok(plan)
     }
 
-    fn prepare_inner(&self, doc: &Value, ctx: &HookContext, trace: bool) -> Result<Plan, StepError> {
-        let mut stages = Vec::new();
+    fn prepare_inner(
+        &self,
+        doc: &Value,
+        ctx: &HookContext,
+        mut calls: Option<&mut Vec<StageTrace>>,
+    ) -> Result<Plan, StepError> {
         let mut timings = Vec::new();
         let mut record = |step: &dyn Step, hook: &'static str, started: Instant, output: &dyn Fn() -> Value| {
             let elapsed = started.elapsed();
             timings.push((step.name().to_owned(), hook, elapsed));
-            if trace {
+            if let Some(calls) = calls.as_deref_mut() {
                 let micros = elapsed.as_micros() as u64;
-                stages.push(StageTrace { step: step.name().to_owned(), hook, micros, output: output() });
+                calls.push(StageTrace { step: step.name().to_owned(), hook, micros, output: output() });
             }
         };
         for step in self.steps.iter().filter(|s| s.hooks().scope) {
@@ -96,7 +105,6 @@ impl Flow {
                     scoped_out_by: Some(step.name().to_owned()),
                     target: None,
                     keys: Vec::new(),
-                    trace: stages,
                     timings,
                     logs: Vec::new(),
                 });
@@ -126,7 +134,6 @@ impl Flow {
             scoped_out_by: None,
             target: Some(target),
             keys,
-            trace: stages,
             timings,
             logs: Vec::new(),
         })

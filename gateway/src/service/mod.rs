@@ -143,21 +143,22 @@ impl Service {
         let ctx = hook_context(tenant, operation, kind, id);
         // Each hook's output is kept only for a request whose trace is kept.
         let traced = trace::active();
+        let mut calls = Vec::new();
         let started = std::time::Instant::now();
         // Hooks may block up to their deadline; a chain without steps (an
         // upstream alone) cannot, and must not cost a thread hand-off.
         let prepared = if tenant.flow.is_empty() {
-            tenant.flow.prepare(doc, &ctx, traced)
+            tenant.flow.prepare(doc, &ctx, traced.then_some(&mut calls))
         } else {
-            crate::blocking::run(|| tenant.flow.prepare(doc, &ctx, traced))
+            crate::blocking::run(|| tenant.flow.prepare(doc, &ctx, traced.then_some(&mut calls)))
         };
+        for call in calls {
+            trace::record(Stage::from(call));
+        }
         match prepared {
-            Ok(mut plan) => {
+            Ok(plan) => {
                 for (step, hook, elapsed) in &plan.timings {
                     self.metrics.step(&tenant.name, step, hook, *elapsed);
-                }
-                for call in std::mem::take(&mut plan.trace) {
-                    trace::record(Stage::from(call));
                 }
                 if traced {
                     trace::record(Stage::new("plan", plan.decision()).took(started.elapsed()));

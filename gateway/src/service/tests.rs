@@ -344,15 +344,18 @@ async fn a_traced_create_records_each_stage_and_the_account_it_linked() {
 }
 
 #[tokio::test]
-async fn a_step_that_refuses_leaves_its_failure_in_the_trace_and_nothing_else() {
+async fn a_step_that_refuses_leaves_its_failure_in_the_trace_after_the_calls_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("refuse.rhai");
     std::fs::write(&script, "fn transform_in(user, ctx) { reject(\"no work email\") }").unwrap();
-    let f = fixture(&format!("[[tenants.acme.steps]]\nkind = \"rhai\"\npath = {:?}\n", script.display().to_string()));
+    let steps = format!("[[tenants.acme.steps]]\nkind = \"rhai\"\npath = {:?}\n", script.display().to_string());
+    let f = fixture(&format!("{SCOPED}{steps}"));
     let (failed, stages) = crate::trace::collect(f.send(Method::Post, "/Users", Some(user("ann", "Employee")))).await;
     assert!(failed.is_err());
-    assert_eq!(stage_names(&stages), ["step-failed"], "{stages:#?}");
-    assert_eq!(stages[0].step.as_deref(), Some("refuse.rhai"));
-    assert_eq!(stages[0].decision["reason"], "rejected");
-    assert!(stages[0].decision["error"].as_str().unwrap().contains("no work email"));
+    assert_eq!(stage_names(&stages), ["scope", "transform-in", "step-failed"], "{stages:#?}");
+    assert_eq!(stages[0].decision, json!({"in_scope": true}), "the calls before it are kept");
+    assert_eq!(stages[1].decision["userName"], "ann");
+    assert_eq!(stages[2].step.as_deref(), Some("refuse.rhai"));
+    assert_eq!(stages[2].decision["reason"], "rejected");
+    assert!(stages[2].decision["error"].as_str().unwrap().contains("no work email"));
 }
