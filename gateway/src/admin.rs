@@ -10,7 +10,12 @@
 //!   would link (Entra's "provision on demand", without the provisioning).
 //! - `GET  /admin/tenants/{t}/target/{Users|Groups}`: the accounts the
 //!   pipeline wrote to the embedded target, with their links.
-//! - tokens (issue, list, revoke) and the provisioning log, paged.
+//! - tokens (issue, list, revoke) and the provisioning log, paged
+//!   (`GET /admin/tenants/{t}/log`, records without their traces).
+//! - `GET  /admin/tenants/{t}/log/{seq}`: one record with its trace, what
+//!   each stage of the request decided ([`crate::trace`]).
+//! - `GET  /admin/tenants/{t}/log/stream`: new records as Server-Sent
+//!   Events, resumable with `Last-Event-ID` (`tail`).
 //! - [`Probes`] (`/healthz`, `/readyz`, `/metrics`) need no token, here and
 //!   on `[server] metrics_listen`.
 //!
@@ -25,7 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -37,14 +43,18 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
 use crate::failure::Failure;
-use crate::flow::scope_json;
 use crate::listener::read_json_body;
 use crate::reload::Registry;
-use crate::service::{Service, hook_context};
-use crate::store::LogQuery;
-use crate::store::ResourceKind;
+use crate::service::{Service, hook_context, link_decision};
+use crate::store::{LogQuery, LogWriter, ResourceKind};
 use crate::tenant::Tenant;
 use crate::tokens::TokenAuthority;
+
+mod tail;
+
+/// An admin response's body: whole (JSON, the scrape) or streamed (the
+/// log's live tail).
+pub type Body = BoxBody<Bytes, Infallible>;
 
 /// What the admin listener serves from.
 pub struct AdminState {
@@ -57,6 +67,8 @@ pub struct AdminState {
     /// SHA-256 of the admin token.
     pub token_hash: [u8; 32],
     pub max_body_bytes: usize,
+    /// Where written provisioning-log records are announced (the live tail).
+    pub log: LogWriter,
 }
 
 pub fn hash_token(token: &str) -> [u8; 32] {
@@ -90,7 +102,7 @@ pub async fn serve_probes(listener: TcpListener, probes: Arc<Probes>) {
 async fn accept_loop<F, Fut>(listener: TcpListener, what: &'static str, answer: F)
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
 {
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     loop {
@@ -124,7 +136,7 @@ pub struct Probes {
 
 impl Probes {
     /// The answer to `req` if it is a probe or the scrape.
-    pub async fn answer<B>(&self, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
+    pub async fn answer<B>(&self, req: &Request<B>) -> Option<Response<Body>> {
         if req.method() != hyper::Method::GET {
             return None;
         }
@@ -133,7 +145,7 @@ impl Probes {
             "/readyz" => self.readiness().await,
             "/metrics" => {
                 let text = self.metrics.render(&self.tenants.facts());
-                let mut resp = Response::new(Full::new(Bytes::from(text)));
+                let mut resp = Response::new(Full::new(Bytes::from(text)).boxed());
                 resp.headers_mut().insert(
                     header::CONTENT_TYPE,
                     header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -145,7 +157,7 @@ impl Probes {
     }
 
     /// Ready when the store answers a read and the tenants are loaded.
-    async fn readiness(&self) -> Response<Full<Bytes>> {
+    async fn readiness(&self) -> Response<Body> {
         match self.store.ping().await {
             Ok(()) => json_response(StatusCode::OK, &json!({"status": "ready", "tenants": self.tenants.names().len()})),
             Err(e) => {
@@ -156,18 +168,52 @@ impl Probes {
     }
 }
 
-async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
     if let Some(probe) = state.probes.answer(&req).await {
         return probe;
     }
-    match route(state, req).await {
-        Ok(body) => json_response(StatusCode::OK, &body),
-        Err(failure) => crate::listener::failure_response(&failure, &uuid::Uuid::new_v4().simple().to_string()).0,
-    }
+    let answered = if !authorized(state, &req) {
+        Err(ScimError::status(401, "the admin token is missing or wrong").into())
+    } else if let Some(tenant) = tail_of(&req) {
+        log_stream(state, &req, &tenant).await
+    } else {
+        route(state, req).await.map(|body| json_response(StatusCode::OK, &body))
+    };
+    answered.unwrap_or_else(|failure| {
+        let (resp, _) = crate::listener::failure_response(&failure, &uuid::Uuid::new_v4().simple().to_string());
+        resp.map(BodyExt::boxed)
+    })
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+/// The tenant of a `GET /admin/tenants/{t}/log/stream`.
+fn tail_of<B>(req: &Request<B>) -> Option<String> {
+    let path = req.uri().path().trim_end_matches('/');
+    let tenant = path.strip_prefix("/admin/tenants/")?.strip_suffix("/log/stream")?;
+    (req.method() == hyper::Method::GET && !tenant.is_empty() && !tenant.contains('/')).then(|| tenant.to_owned())
+}
+
+/// The live tail of a running tenant's log, after `Last-Event-ID` if the
+/// client resumes.
+async fn log_stream(state: &AdminState, req: &Request<Incoming>, tenant: &str) -> Result<Response<Body>, Failure> {
+    let tenant = state.tenants.get(tenant).ok_or_else(|| ScimError::not_found(format!("no tenant {tenant}")))?;
+    let resume =
+        match req.headers().get("last-event-id").map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok())) {
+            None => None,
+            Some(Some(seq)) => Some(seq),
+            Some(None) => return Err(ScimError::invalid_value("Last-Event-ID must be a record's seq").into()),
+        };
+    let events = tail::start(state.service.store(), &state.log, &tenant.name, resume).await?;
+    let mut resp = Response::new(BodyExt::boxed(events));
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
+    // nginx would otherwise hold events back to fill its buffer.
+    headers.insert("x-accel-buffering", header::HeaderValue::from_static("no"));
+    Ok(resp)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     resp
@@ -177,10 +223,8 @@ fn authorized(state: &AdminState, req: &Request<Incoming>) -> bool {
     crate::listener::bearer_token(req).is_some_and(|t| bool::from(hash_token(t).ct_eq(&state.token_hash)))
 }
 
+/// Every endpoint but the probes and the live tail, for an authorized caller.
 async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Failure> {
-    if !authorized(state, &req) {
-        return Err(ScimError::status(401, "the admin token is missing or wrong").into());
-    }
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let query: HashMap<String, String> =
         req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
@@ -306,6 +350,18 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Fail
             let next = (records.len() == limit).then(|| records.last().map(|r| r.seq)).flatten();
             Ok(json!({"records": records, "next_before": next}))
         }
+        (hyper::Method::GET, ["admin", "tenants", name, "log", seq]) => {
+            // Another tenant's record is as absent as a missing one.
+            let absent = || ScimError::not_found(format!("no provisioning-log record {seq} for tenant {name}"));
+            let seq: i64 = seq.parse().map_err(|_| absent())?;
+            let record = state.service.store().log_record(name, seq).await?.ok_or_else(absent)?;
+            let mut body = serde_json::to_value(&record)
+                .map_err(|e| Failure::Gateway(format!("a provisioning-log record does not serialize: {e}")))?;
+            if let Value::Object(map) = &mut body {
+                map.entry("trace").or_insert(Value::Null);
+            }
+            Ok(body)
+        }
         _ => Err(ScimError::not_found(format!("no admin endpoint {} {path}", req.method())).into()),
     }
 }
@@ -321,12 +377,14 @@ async fn dry_run(
     let doc = crate::service::canonical(doc, tenant.schema(kind))?;
     let ctx = hook_context(tenant, operation, kind, None);
     let started = Instant::now();
-    let plan = match crate::blocking::run(|| tenant.flow.prepare(&doc, &ctx, true)) {
+    let mut calls = Vec::new();
+    let plan = match crate::blocking::run(|| tenant.flow.prepare(&doc, &ctx, Some(&mut calls))) {
         Ok(plan) => plan,
         Err(e) => {
             return Ok(json!({
                 "tenant": tenant.name,
                 "steps": tenant.flow.step_names(),
+                "stages": calls,
                 "error": e.to_string(),
                 "status": if matches!(e, pipeline::StepError::Rejected { .. }) { 400 } else { 500 },
             }));
@@ -336,28 +394,23 @@ async fn dry_run(
     let matched = match (&plan.scope, operation) {
         (ScopeDecision::In, Operation::Create) => {
             match service.store().find_match(&tenant.name, kind, &plan.keys).await? {
-                Ok(Some((target_id, attribute))) => {
-                    json!({"result": "link", "target_id": target_id, "attribute": attribute, "policy": format!("{:?}", tenant.policy.on_match).to_lowercase()})
-                }
+                Ok(Some((target_id, attribute))) => link_decision(&target_id, &attribute, tenant.policy.on_match),
                 Ok(None) => json!({"result": "create"}),
                 Err(e) => json!({"result": "conflict", "detail": e.detail}),
             }
         }
         _ => Value::Null,
     };
-    let logs: Vec<Value> =
-        plan.logs.iter().map(|l| json!({"step": l.step, "level": l.level.as_str(), "message": l.message})).collect();
-    Ok(json!({
-        "tenant": tenant.name,
-        "steps": tenant.flow.step_names(),
-        "input": doc,
-        "scope": scope_json(&plan.scope),
-        "scoped_out_by": plan.scoped_out_by,
-        "stages": plan.trace,
-        "target": plan.target,
-        "match_keys": plan.keys,
-        "match": matched,
-        "logs": logs,
-        "elapsed_us": elapsed_us,
-    }))
+    let mut report = serde_json::Map::new();
+    report.insert("tenant".into(), json!(tenant.name));
+    report.insert("steps".into(), json!(tenant.flow.step_names()));
+    report.insert("input".into(), doc);
+    if let Value::Object(decided) = plan.decision() {
+        report.extend(decided);
+    }
+    report.insert("stages".into(), json!(calls));
+    report.insert("target".into(), json!(plan.target));
+    report.insert("match".into(), matched);
+    report.insert("elapsed_us".into(), json!(elapsed_us));
+    Ok(Value::Object(report))
 }

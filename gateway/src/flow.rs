@@ -33,15 +33,14 @@ pub struct Plan {
     /// The target document; `None` when out of scope.
     pub target: Option<Value>,
     pub keys: Vec<MatchKey>,
-    /// Each hook call, when asked for (the dry run).
-    pub trace: Vec<StageTrace>,
     /// How long each hook call took: (step, hook, time), for the metrics.
     pub timings: Vec<(String, &'static str, std::time::Duration)>,
     /// What the steps logged.
     pub logs: Vec<LogLine>,
 }
 
-/// One hook call of a dry run.
+/// One hook call: in a dry run's report, and a stage of a request's trace
+/// in the provisioning log.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageTrace {
     pub step: String,
@@ -65,23 +64,34 @@ impl Flow {
     }
 
     /// Scope, transform-in and match-keys for `doc` (the IdP's document).
-    /// `trace` records every hook's output.
-    pub fn prepare(&self, doc: &Value, ctx: &HookContext, trace: bool) -> Result<Plan, StepError> {
-        let (result, logs) = capture_logs(|| self.prepare_inner(doc, ctx, trace));
+    /// Given `calls` (the dry run, a traced request), each hook call is
+    /// appended to it as it returns, so that a failing step's predecessors
+    /// are kept too.
+    pub fn prepare(
+        &self,
+        doc: &Value,
+        ctx: &HookContext,
+        calls: Option<&mut Vec<StageTrace>>,
+    ) -> Result<Plan, StepError> {
+        let (result, logs) = capture_logs(|| self.prepare_inner(doc, ctx, calls));
         let mut plan = result?;
         plan.logs = logs;
         Ok(plan)
     }
 
-    fn prepare_inner(&self, doc: &Value, ctx: &HookContext, trace: bool) -> Result<Plan, StepError> {
-        let mut stages = Vec::new();
+    fn prepare_inner(
+        &self,
+        doc: &Value,
+        ctx: &HookContext,
+        mut calls: Option<&mut Vec<StageTrace>>,
+    ) -> Result<Plan, StepError> {
         let mut timings = Vec::new();
         let mut record = |step: &dyn Step, hook: &'static str, started: Instant, output: &dyn Fn() -> Value| {
             let elapsed = started.elapsed();
             timings.push((step.name().to_owned(), hook, elapsed));
-            if trace {
+            if let Some(calls) = calls.as_deref_mut() {
                 let micros = elapsed.as_micros() as u64;
-                stages.push(StageTrace { step: step.name().to_owned(), hook, micros, output: output() });
+                calls.push(StageTrace { step: step.name().to_owned(), hook, micros, output: output() });
             }
         };
         for step in self.steps.iter().filter(|s| s.hooks().scope) {
@@ -95,7 +105,6 @@ impl Flow {
                     scoped_out_by: Some(step.name().to_owned()),
                     target: None,
                     keys: Vec::new(),
-                    trace: stages,
                     timings,
                     logs: Vec::new(),
                 });
@@ -125,7 +134,6 @@ impl Flow {
             scoped_out_by: None,
             target: Some(target),
             keys,
-            trace: stages,
             timings,
             logs: Vec::new(),
         })
@@ -160,6 +168,36 @@ impl Flow {
     pub fn has_on_event(&self) -> bool {
         self.steps.iter().any(|s| s.hooks().on_event)
     }
+}
+
+/// A hook call as the dry run reports it, as a stage of a request's trace.
+impl From<StageTrace> for crate::trace::Stage {
+    fn from(call: StageTrace) -> Self {
+        crate::trace::Stage {
+            stage: call.hook.to_owned(),
+            step: Some(call.step),
+            decision: call.output,
+            ms: Some(crate::trace::millis(call.micros)),
+        }
+    }
+}
+
+impl Plan {
+    /// What the pipeline decided: the dry run's report and the `plan`
+    /// stage of a request's trace say it alike.
+    pub fn decision(&self) -> Value {
+        json!({
+            "scope": scope_json(&self.scope),
+            "scoped_out_by": self.scoped_out_by,
+            "match_keys": self.keys,
+            "logs": logs_json(&self.logs),
+        })
+    }
+}
+
+/// What steps logged, as the dry run and the trace report it.
+pub fn logs_json(logs: &[LogLine]) -> Value {
+    logs.iter().map(|l| json!({"step": l.step, "level": l.level.as_str(), "message": l.message})).collect()
 }
 
 pub fn scope_json(decision: &ScopeDecision) -> Value {

@@ -29,5 +29,6 @@ pub mod store;
 pub mod tenant;
 pub mod tls;
 pub mod tokens;
+pub mod trace;
 pub mod trace_context;
 pub mod upstream;

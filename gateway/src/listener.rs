@@ -247,6 +247,7 @@ async fn handle_scim(
         failed_by: None,
         request_id: Some(request_id.to_owned()),
         detail: None,
+        trace: None,
     };
     let span = tracing::Span::current();
     span.record("operation", record.operation.as_str());
@@ -269,7 +270,9 @@ async fn handle_scim(
                 base_url: format!("{}{SCIM_BASE}", view.origin),
                 request_id: request_id.to_owned(),
             };
-            state.service.handle(&tenant, &scim_request).await
+            let (outcome, stages) = crate::trace::collect(state.service.handle(&tenant, &scim_request)).await;
+            record.trace = (!stages.is_empty()).then_some(stages);
+            outcome
         }
         Err(e) => Err(e),
     };
@@ -331,6 +334,7 @@ fn log_operations(state: &AppState, bulk: &LogRecord, operations: Vec<OperationR
             failed_by: op.failed_by.map(|party| party.as_str().to_owned()),
             request_id: bulk.request_id.clone(),
             detail: op.detail,
+            trace: op.trace,
         };
         if let Some(failed_by) = &record.failed_by {
             state.metrics.request_failure(&record.tenant, failed_by);

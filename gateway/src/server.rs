@@ -108,7 +108,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
         tls: tls.clone(),
         service: service.clone(),
         tokens: tokens.clone(),
-        log,
+        log: log.clone(),
         tenants: registry.clone(),
         max_body_bytes: config.server.max_body_bytes,
         forwarded: crate::forwarded::ForwardedPolicy {
@@ -144,6 +144,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
                 probes: probes.clone(),
                 token_hash,
                 max_body_bytes: config.server.max_body_bytes,
+                log: log.clone(),
             });
             use std::io::Write;
             let mut out = std::io::stdout().lock();

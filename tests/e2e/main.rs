@@ -19,6 +19,7 @@ mod pipeline;
 mod plugin_cli;
 mod protocol;
 mod provlog;
+mod provlog_trace;
 mod quickstart;
 mod reload;
 mod replicas;

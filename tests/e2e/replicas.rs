@@ -223,6 +223,12 @@ fn store_migrate_moves_an_embedded_store_into_postgres_with_ids_tokens_and_links
     assert!(done.status.success(), "{out}{}", String::from_utf8_lossy(&done.stderr));
     assert!(out.contains("every count matches"), "{out}");
     assert!(out.lines().any(|l| l.starts_with("resources") && l.contains(" 2 rows copied")), "{out}");
+    // Each write's trace came along with its log record.
+    let traced = "SELECT count(*) FROM provisioning_log WHERE trace LIKE '%\"stage\":\"store\"%'";
+    let before: i64 = rusqlite::Connection::open(&sqlite).unwrap().query_row(traced, [], |r| r.get(0)).unwrap();
+    let mut copied = postgres::Client::connect(&url, postgres::NoTls).expect("connect to the copy");
+    let after: i64 = copied.query_one(traced, &[]).unwrap().get(0);
+    assert_eq!((before, after), (4, 4), "log records with a trace: SQLite, PostgreSQL");
 
     // The same database again: refused, nothing doubled.
     let again = migrate();

@@ -12,6 +12,7 @@
 //! keeps the client's intent); a reference that cannot resolve (no such
 //! POST, a POST that failed, a cycle) fails that operation with 409
 //! `invalidValue`. Operations run one after another, never concurrently.
+//! Each collects its own trace ([`crate::trace`]); the bulk's record has none.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -23,6 +24,7 @@ use super::exchange::{OperationRecord, ScimRequest, ScimResponse};
 use super::route::{Method, Route};
 use super::{Result, Service, require_body};
 use crate::tenant::Tenant;
+use crate::trace::Stage;
 
 const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
@@ -99,20 +101,21 @@ impl Service {
             for &i in &pending {
                 let entry = &request.operations[i];
                 let started = Instant::now();
-                let (route, result) = match &entry.op {
-                    Err(e) => (None, Err(e.clone().into())),
+                let (route, result, stages) = match &entry.op {
+                    Err(e) => (None, Err(e.clone().into()), Vec::new()),
                     Ok(op) => match readiness(op, &created, &posts) {
                         Readiness::Wait => {
                             waiting.push(i);
                             continue;
                         }
-                        Readiness::Never(e) => (None, Err(e.into())),
+                        Readiness::Never(e) => (None, Err(e.into()), Vec::new()),
                         Readiness::Go => self.run_operation(tenant, req, op, &created).await,
                     },
                 };
                 errors += usize::from(result.is_err());
                 settle(entry, &result, &mut created);
-                let (answer, record) = answer(entry, route.as_ref(), result, req, started);
+                let (answer, mut record) = answer(entry, route.as_ref(), result, req, started);
+                record.trace = (!stages.is_empty()).then_some(stages);
                 answers.push(answer);
                 records.push(record);
                 if request.fail_on_errors.is_some_and(|limit| errors >= limit) {
@@ -146,23 +149,24 @@ impl Service {
         Ok(ScimResponse { detail: Some(detail), operations: records, ..ScimResponse::json(200, body) })
     }
 
-    /// One operation, as the standalone request it stands for.
+    /// One operation, as the standalone request it stands for, with the
+    /// trace of its own (its provisioning-log record's).
     async fn run_operation(
         &self,
         tenant: &Tenant,
         bulk: &ScimRequest,
         op: &Operation<'_>,
         created: &Created<'_>,
-    ) -> (Option<Route>, Result<ScimResponse>) {
+    ) -> (Option<Route>, Result<ScimResponse>, Vec<Stage>) {
         let path = resolve_path(op.path, created);
         let route = match Route::parse(&path) {
             Some(route @ (Route::Collection(_) | Route::Resource(..))) => route,
             Some(_) => {
                 let refused =
                     ScimError::invalid_value(format!("a bulk operation writes /Users or /Groups, not {path}"));
-                return (None, Err(refused.into()));
+                return (None, Err(refused.into()), Vec::new());
             }
-            None => return (None, Err(ScimError::not_found(format!("no endpoint at {path}")).into())),
+            None => return (None, Err(ScimError::not_found(format!("no endpoint at {path}")).into()), Vec::new()),
         };
         let req = ScimRequest {
             method: op.method,
@@ -174,8 +178,8 @@ impl Service {
             base_url: bulk.base_url.clone(),
             request_id: bulk.request_id.clone(),
         };
-        let result = self.handle_one(tenant, &req).await;
-        (Some(req.route), result)
+        let (result, stages) = crate::trace::collect(self.handle_one(tenant, &req)).await;
+        (Some(req.route), result, stages)
     }
 }
 
@@ -219,6 +223,7 @@ fn answer(
         outcome: None,
         detail: None,
         error: None,
+        trace: None,
         failed_by: None,
         needs_admin: false,
         elapsed: started.elapsed(),

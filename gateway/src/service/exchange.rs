@@ -58,6 +58,8 @@ pub struct OperationRecord {
     pub detail: Option<String>,
     /// The SCIM error's detail, for a failure.
     pub error: Option<String>,
+    /// What the operation went through, as [`crate::trace`] collected it.
+    pub trace: Option<Vec<crate::trace::Stage>>,
     pub failed_by: Option<Party>,
     /// A failure an admin must fix ([`Failure::needs_admin`](crate::failure::Failure::needs_admin)).
     pub needs_admin: bool,

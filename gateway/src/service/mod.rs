@@ -21,6 +21,9 @@
 //! 9. **after commit**: lifecycle events to on-event hooks; what the
 //!    pipeline decided goes to the provisioning log.
 //!
+//! Phases 5 to 9 record what they decided in the request's trace
+//! ([`crate::trace`]), which the listener keeps in the log record.
+//!
 //! Reads stop after **load** and go to **present**. Parsing, normalizing,
 //! rendering and reads run on the caller's task; writes await the store's
 //! writer; hooks and connector calls run in place on the worker
@@ -44,7 +47,7 @@ use std::sync::Arc;
 
 use pipeline::{HookContext, Operation, StepError};
 use scim::{ListQuery, Projection, ScimError};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub use crate::failure::Failure;
 pub use bulk::BulkLimits;
@@ -55,8 +58,9 @@ pub use write::canonical;
 
 use crate::flow::Plan;
 use crate::metrics::Metrics;
-use crate::store::{ResourceKind, Store, StoredResource, etag_matches};
+use crate::store::{MatchPolicy, ResourceKind, Store, StoreError, StoredResource, TargetOutcome, etag_matches};
 use crate::tenant::Tenant;
+use crate::trace::{self, Stage};
 
 type Result<T, E = Failure> = std::result::Result<T, E>;
 
@@ -137,17 +141,27 @@ impl Service {
             return Ok(None);
         }
         let ctx = hook_context(tenant, operation, kind, id);
+        // Each hook's output is kept only for a request whose trace is kept.
+        let traced = trace::active();
+        let mut calls = Vec::new();
+        let started = std::time::Instant::now();
         // Hooks may block up to their deadline; a chain without steps (an
         // upstream alone) cannot, and must not cost a thread hand-off.
         let prepared = if tenant.flow.is_empty() {
-            tenant.flow.prepare(doc, &ctx, false)
+            tenant.flow.prepare(doc, &ctx, traced.then_some(&mut calls))
         } else {
-            crate::blocking::run(|| tenant.flow.prepare(doc, &ctx, false))
+            crate::blocking::run(|| tenant.flow.prepare(doc, &ctx, traced.then_some(&mut calls)))
         };
+        for call in calls {
+            trace::record(Stage::from(call));
+        }
         match prepared {
             Ok(plan) => {
                 for (step, hook, elapsed) in &plan.timings {
                     self.metrics.step(&tenant.name, step, hook, *elapsed);
+                }
+                if traced {
+                    trace::record(Stage::new("plan", plan.decision()).took(started.elapsed()));
                 }
                 Ok(Some(plan))
             }
@@ -159,6 +173,8 @@ impl Service {
                     StepError::ResourceLimit { step, .. } => (step, "resource_limit"),
                 };
                 self.metrics.step_failure(&tenant.name, step, reason);
+                let failed = json!({"reason": reason, "error": e.to_string()});
+                trace::record(Stage::new("step-failed", failed).step(step).took(started.elapsed()));
                 Err(e.into())
             }
         }
@@ -169,11 +185,40 @@ impl Service {
         target::TargetCx { tenant, store: &self.store }
     }
 
-    /// Await a store write and record how long it took.
-    async fn timed<T>(&self, tenant: &Tenant, write: impl std::future::Future<Output = T>) -> T {
+    /// Await a store write: its time in the metrics, what it did to the
+    /// shadow and the account in the trace (with the match a create made).
+    async fn commit(
+        &self,
+        tenant: &Tenant,
+        operation: Operation,
+        write: impl std::future::Future<Output = Result<(StoredResource, TargetOutcome), StoreError>>,
+    ) -> Result<(StoredResource, TargetOutcome), StoreError> {
         let started = std::time::Instant::now();
         let out = write.await;
-        self.metrics.store_write(&tenant.name, started.elapsed());
+        let elapsed = started.elapsed();
+        self.metrics.store_write(&tenant.name, elapsed);
+        if trace::active() {
+            let decision = match &out {
+                Ok((stored, outcome)) => json!({
+                    "outcome": outcome.as_str(),
+                    "target_id": outcome.target_id(),
+                    "version": stored.version,
+                }),
+                Err(e) => json!({"error": e.to_string()}),
+            };
+            trace::record(Stage::new("store", decision).took(elapsed));
+            if let (Ok((_, outcome)), Operation::Create) = (&out, operation) {
+                match outcome {
+                    TargetOutcome::Linked { target_id, attribute } => {
+                        trace::record(Stage::new("match", link_decision(target_id, attribute, tenant.policy.on_match)));
+                    }
+                    TargetOutcome::Created { target_id } => {
+                        trace::record(Stage::new("match", json!({"result": "create", "target_id": target_id})));
+                    }
+                    _ => {}
+                }
+            }
+        }
         out
     }
 }
@@ -187,6 +232,12 @@ pub fn hook_context(tenant: &Tenant, operation: Operation, kind: ResourceKind, i
         resource_type: kind.as_str().to_owned(),
         resource_id: id.map(str::to_owned),
     }
+}
+
+/// The account a create was linked to, as the dry run and a request's
+/// trace both report it.
+pub fn link_decision(target_id: &str, attribute: &str, policy: MatchPolicy) -> Value {
+    json!({"result": "link", "target_id": target_id, "attribute": attribute, "policy": policy.as_str()})
 }
 
 /// Refuse early, before a target is touched, a write whose `If-Match` no

@@ -308,3 +308,54 @@ async fn a_bulk_operation_version_is_its_if_match() {
     }
     assert!(f.accounts().await[0].active, "the account is untouched");
 }
+
+const MATCHING: &str = r#"
+[tenants.acme.policy]
+on_delete = "deactivate"
+[[tenants.acme.steps]]
+kind = "mapping"
+match_keys = ["externalId"]
+[tenants.acme.steps.transform_in]
+"userName" = "lower(userName)"
+"#;
+
+fn stage_names(stages: &[crate::trace::Stage]) -> Vec<&str> {
+    stages.iter().map(|s| s.stage.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_traced_create_records_each_stage_and_the_account_it_linked() {
+    let f = fixture(MATCHING);
+    let user = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "externalId": "e-1"});
+    let first = f.create_user(user("Ann")).await;
+    f.send(Method::Delete, &format!("/Users/{first}"), None).await.unwrap();
+    let (linked, stages) = crate::trace::collect(f.send(Method::Post, "/Users", Some(user("Anna")))).await;
+    assert_eq!(linked.unwrap().outcome, Some("linked"));
+    assert_eq!(stage_names(&stages), ["transform-in", "match-keys", "plan", "store", "match"], "{stages:#?}");
+    assert_eq!(stages[0].step.as_deref(), Some("mapping#1"));
+    assert_eq!(stages[0].decision["userName"], "anna", "the mapping's output");
+    assert!(stages[1].decision.to_string().contains("e-1"), "{stages:#?}");
+    let account = stages[3].decision["target_id"].as_str().unwrap().to_owned();
+    assert_eq!(stages[3].decision["outcome"], "linked");
+    assert_eq!(
+        stages[4].decision,
+        json!({"result": "link", "target_id": account, "attribute": "externalId", "policy": "link"})
+    );
+}
+
+#[tokio::test]
+async fn a_step_that_refuses_leaves_its_failure_in_the_trace_after_the_calls_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("refuse.rhai");
+    std::fs::write(&script, "fn transform_in(user, ctx) { reject(\"no work email\") }").unwrap();
+    let steps = format!("[[tenants.acme.steps]]\nkind = \"rhai\"\npath = {:?}\n", script.display().to_string());
+    let f = fixture(&format!("{SCOPED}{steps}"));
+    let (failed, stages) = crate::trace::collect(f.send(Method::Post, "/Users", Some(user("ann", "Employee")))).await;
+    assert!(failed.is_err());
+    assert_eq!(stage_names(&stages), ["scope", "transform-in", "step-failed"], "{stages:#?}");
+    assert_eq!(stages[0].decision, json!({"in_scope": true}), "the calls before it are kept");
+    assert_eq!(stages[1].decision["userName"], "ann");
+    assert_eq!(stages[2].step.as_deref(), Some("refuse.rhai"));
+    assert_eq!(stages[2].decision["reason"], "rejected");
+    assert!(stages[2].decision["error"].as_str().unwrap().contains("no work email"));
+}

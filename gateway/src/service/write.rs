@@ -5,15 +5,16 @@
 use pipeline::{Event, Operation, ScopeDecision};
 use scim::patch::PatchRequest;
 use scim::{ResourceSchema, ScimError, drop_write_only, normalize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::exchange::{ScimRequest, ScimResponse};
 use super::present::{etag, location, render, respond};
 use super::target::target_of;
 use super::{Result, Service, check_if_match, hook_context, not_found, projection, require_body};
-use crate::flow::Plan;
+use crate::flow::{Plan, logs_json};
 use crate::store::{ResourceKind, StoreError, StoredResource, TargetChange, TargetOutcome};
 use crate::tenant::Tenant;
+use crate::trace::{self, Stage};
 
 /// What a committed write hands to the after-commit phase.
 struct Committed<'a> {
@@ -34,8 +35,8 @@ impl Service {
         let (target, cx) = (target_of(tenant), self.target_cx(tenant));
         let change = target.create(cx, kind, &doc, plan.as_ref()).await?;
         let created = change.created_account().map(str::to_owned);
-        let (stored, outcome) = match self.timed(tenant, self.store.create_with(&tenant.name, kind, doc, change)).await
-        {
+        let commit = self.store.create_with(&tenant.name, kind, doc, change);
+        let (stored, outcome) = match self.commit(tenant, Operation::Create, commit).await {
             Ok(done) => done,
             Err(e) => {
                 if let Some(created) = &created {
@@ -105,7 +106,7 @@ impl Service {
         let if_match = req.if_match.as_deref();
         target_of(tenant).delete(self.target_cx(tenant), kind, id, if_match).await?;
         let delete = self.store.delete(&tenant.name, kind, id, if_match, tenant.policy.on_delete);
-        let (stored, outcome) = self.timed(tenant, delete).await?;
+        let (stored, outcome) = self.commit(tenant, Operation::Delete, delete).await?;
         let mut resp = ScimResponse { resource_id: Some(id.to_owned()), ..ScimResponse::empty(204) };
         let write = Committed { operation: Operation::Delete, stored: &stored, plan: None, outcome: &outcome };
         self.after_commit(tenant, write, &req.base_url, &mut resp);
@@ -134,7 +135,7 @@ impl Service {
             let commit = self
                 .store
                 .modify_with(&tenant.name, kind, id, if_match, move |now| Ok((build(now)?, TargetChange::None)));
-            let (stored, outcome) = self.timed(tenant, commit).await?;
+            let (stored, outcome) = self.commit(tenant, operation, commit).await?;
             return Ok((stored, outcome, None));
         }
         let current = self.store.get(&tenant.name, kind, id).await?.ok_or_else(|| not_found(kind, id))?;
@@ -152,7 +153,7 @@ impl Service {
             }
             Ok((doc, change))
         });
-        let (stored, outcome) = self.timed(tenant, commit).await?;
+        let (stored, outcome) = self.commit(tenant, operation, commit).await?;
         Ok((stored, outcome, plan))
     }
 
@@ -189,11 +190,20 @@ impl Service {
         {
             let ctx = hook_context(tenant, operation, stored.kind, Some(&stored.id));
             let doc = render(stored, base);
+            let started = std::time::Instant::now();
             let (failures, logs) = crate::blocking::run(|| tenant.flow.notify(event, &doc, &ctx));
+            let elapsed = started.elapsed();
             notes.extend(logs.iter().map(|l| format!("{} {}: {}", l.step, l.level, l.message)));
-            for failure in failures {
+            for failure in &failures {
                 tracing::warn!(tenant = %tenant.name, error = %failure, ?event, "on-event hook failed");
                 notes.push(format!("on-event {event:?} failed: {failure}"));
+            }
+            if trace::active() {
+                let failed: Vec<String> = failures.iter().map(ToString::to_string).collect();
+                let event = format!("{event:?}").to_lowercase();
+                let ok = failed.is_empty();
+                let decision = json!({"event": event, "ok": ok, "failures": failed, "logs": logs_json(&logs)});
+                trace::record(Stage::new("on-event", decision).took(elapsed));
             }
         }
         if !notes.is_empty() {

@@ -1,14 +1,27 @@
 //! The provisioning log: one record per SCIM request, appended by a
 //! background thread in batches so that reads never wait on a log write.
+//!
+//! A record carries the request's `trace` ([`crate::trace`]): what each
+//! stage decided, kept as JSON text in the `trace` column. Listings leave
+//! it out (it is the bulk of a record); one record by seq, and the records
+//! after a seq (a live tail catching up), read it.
+//!
+//! Once a batch is committed, the writer thread publishes its records,
+//! seq and all, on a broadcast channel ([`LogWriter::subscribe`]): the
+//! admin API's live tail. Only this process's records pass there; a
+//! subscriber that fell behind, or resumes, reads the store by seq.
 
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::broadcast;
 
-use super::sql::{Arg, args};
-use super::{Result, Store};
+use super::sql::{Arg, Row, args};
+use super::{Result, Store, StoreError};
+use crate::trace::Stage;
 
 /// One provisioning-log record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,6 +46,11 @@ pub struct LogRecord {
     pub request_id: Option<String>,
     /// What the pipeline decided: out of scope and why, linked, events that failed.
     pub detail: Option<String>,
+    /// What the request went through, stage by stage; `None` when it went
+    /// through no stage (reads from the store, discovery, refusals before
+    /// routing), and in listings, which leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Vec<Stage>>,
 }
 
 /// Filters for reading the log back: one tenant, newest first; every other
@@ -57,6 +75,8 @@ const QUEUE_CAPACITY: usize = 65_536;
 const BATCH: usize = 4096;
 /// How long records gather before a batch is written.
 const GATHER: Duration = Duration::from_millis(10);
+/// Written records a live tail may lag behind before it reads the store.
+const PUBLISHED: usize = 1024;
 
 // `Stop` is sent once per process; boxing every record to shrink it is not worth it.
 #[allow(clippy::large_enum_variant)]
@@ -66,10 +86,11 @@ enum Message {
     Stop,
 }
 
-/// The sending side of the log.
+/// The sending side of the log, and where written records are announced.
 #[derive(Clone)]
 pub struct LogWriter {
     tx: SyncSender<Message>,
+    published: broadcast::Sender<Arc<LogRecord>>,
 }
 
 /// Owns the writer thread.
@@ -82,12 +103,18 @@ impl LogWriter {
     /// Start the writer thread on its own connection.
     pub fn start(store: &Store) -> Result<(LogWriter, LogThread)> {
         let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
-        let store = store.clone();
+        let (published, _) = broadcast::channel(PUBLISHED);
+        let (store, publish) = (store.clone(), published.clone());
         let handle = std::thread::Builder::new()
             .name("provisioning-log".into())
-            .spawn(move || write_loop(&store, &rx))
-            .map_err(|source| super::StoreError::Io { path: "provisioning-log thread".into(), source })?;
-        Ok((LogWriter { tx: tx.clone() }, LogThread { handle, tx }))
+            .spawn(move || write_loop(&store, &rx, &publish))
+            .map_err(|source| StoreError::Io { path: "provisioning-log thread".into(), source })?;
+        Ok((LogWriter { tx: tx.clone(), published }, LogThread { handle, tx }))
+    }
+
+    /// The records written from now on, in seq order, as they are committed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogRecord>> {
+        self.published.subscribe()
     }
 
     /// Queue a record; never blocks the request.
@@ -110,7 +137,7 @@ impl LogThread {
     }
 }
 
-fn write_loop(store: &Store, rx: &Receiver<Message>) {
+fn write_loop(store: &Store, rx: &Receiver<Message>, publish: &broadcast::Sender<Arc<LogRecord>>) {
     loop {
         // Block for the first record, then let more gather for a moment:
         // one wake-up and one transaction per batch, not per request.
@@ -130,8 +157,10 @@ fn write_loop(store: &Store, rx: &Receiver<Message>) {
             }
         }
         let records = batch.len();
-        if let Err(e) = store.insert_log(batch) {
-            tracing::error!(error = %e, records, "cannot write provisioning log");
+        match store.insert_log(batch) {
+            // No subscriber is no error.
+            Ok(written) => written.into_iter().for_each(|r| drop(publish.send(Arc::new(r)))),
+            Err(e) => tracing::error!(error = %e, records, "cannot write provisioning log"),
         }
         if stopping {
             return;
@@ -143,16 +172,20 @@ impl Store {
     /// One statement per chunk of records, not per record: on PostgreSQL
     /// each statement is a round trip. Chunks are powers of two up to
     /// [`LOG_ROWS_PER_INSERT`], so that a connection prepares at most a
-    /// handful of distinct statements.
-    fn insert_log(&self, records: Vec<LogRecord>) -> Result<()> {
+    /// handful of distinct statements. The records come back with their seq.
+    fn insert_log(&self, records: Vec<LogRecord>) -> Result<Vec<LogRecord>> {
         self.write_blocking(move |tx| {
-            let mut rest = &records[..];
-            while !rest.is_empty() {
-                let rows = LOG_ROWS_PER_INSERT.min(1 << rest.len().ilog2());
-                let (chunk, after) = rest.split_at(rows);
+            let mut records = records;
+            let traces: Vec<Option<String>> =
+                records.iter().map(|r| r.trace.as_ref().and_then(|t| serde_json::to_string(t).ok())).collect();
+            let mut start = 0;
+            while start < records.len() {
+                let rows = LOG_ROWS_PER_INSERT.min(1 << (records.len() - start).ilog2());
+                let chunk = &records[start..start + rows];
                 let args: Vec<Arg<'_>> = chunk
                     .iter()
-                    .flat_map(|r| {
+                    .zip(&traces[start..start + rows])
+                    .flat_map(|(r, trace)| {
                         [
                             Arg::from(&r.time),
                             Arg::from(&r.tenant),
@@ -166,13 +199,24 @@ impl Store {
                             Arg::from(&r.request_id),
                             Arg::from(&r.detail),
                             Arg::from(&r.failed_by),
+                            Arg::from(trace),
                         ]
                     })
                     .collect();
-                tx.execute(&insert_log_sql(rows), &args)?;
-                rest = after;
+                // One statement gives its rows ascending seqs in VALUES order
+                // (RETURNING lists them in no promised order).
+                let mut seqs =
+                    tx.query(&insert_log_sql(rows), &args)?.iter().map(|r| r.int(0)).collect::<Result<Vec<_>>>()?;
+                seqs.sort_unstable();
+                if seqs.len() != rows {
+                    return Err(StoreError::Corrupt(format!("{} seqs for {rows} log records", seqs.len())));
+                }
+                for (record, seq) in records[start..start + rows].iter_mut().zip(seqs) {
+                    record.seq = seq;
+                }
+                start += rows;
             }
-            Ok(())
+            Ok(records)
         })
     }
 
@@ -187,37 +231,93 @@ impl Store {
         let query = query.clone();
         self.read_blocking(move |c| read_log(c, &query))
     }
+
+    /// `tenant`'s record `seq`, with its trace.
+    pub async fn log_record(&self, tenant: &str, seq: i64) -> Result<Option<LogRecord>> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| {
+            let sql = format!("SELECT {COLUMNS}, trace FROM provisioning_log WHERE tenant = ?1 AND seq = ?2");
+            c.query_opt(&sql, args![&tenant, seq])?.map(|row| record_of(&row, true)).transpose()
+        })
+        .await
+    }
+
+    /// Up to `limit` of `tenant`'s records after `seq`, oldest first, with
+    /// their traces.
+    pub async fn log_after(&self, tenant: &str, seq: i64, limit: usize) -> Result<Vec<LogRecord>> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {COLUMNS}, trace FROM provisioning_log WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+            );
+            c.query(&sql, args![&tenant, seq, limit as i64])?.iter().map(|row| record_of(row, true)).collect()
+        })
+        .await
+    }
 }
 
-/// The most records one `INSERT` writes (12 arguments each).
+/// The most records one `INSERT` writes (13 arguments each).
 const LOG_ROWS_PER_INSERT: usize = 256;
+const LOG_INSERT_ARGS: usize = 13;
 
-/// `INSERT INTO provisioning_log … VALUES (…), (…)` for `rows` records.
+/// `INSERT INTO provisioning_log … VALUES (…), (…) RETURNING seq` for `rows` records.
 fn insert_log_sql(rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|row| {
-            let first = row * 12 + 1;
-            let params: Vec<String> = (first..first + 12).map(|n| format!("?{n}")).collect();
+            let first = row * LOG_INSERT_ARGS + 1;
+            let params: Vec<String> = (first..first + LOG_INSERT_ARGS).map(|n| format!("?{n}")).collect();
             format!("({})", params.join(", "))
         })
         .collect();
     format!(
         "INSERT INTO provisioning_log (time, tenant, operation, resource_type, resource_id, outcome, status,
-                                       duration_us, error, request_id, detail, failed_by)
-         VALUES {}",
+                                       duration_us, error, request_id, detail, failed_by, trace)
+         VALUES {}
+         RETURNING seq",
         values.join(", ")
     )
 }
 
+/// A record's columns but its trace, in [`record_of`]'s order.
+const COLUMNS: &str = "time, tenant, operation, resource_type, resource_id, outcome, status, duration_us, error, request_id, detail, seq, failed_by";
+
+fn record_of(r: &Row, with_trace: bool) -> Result<LogRecord> {
+    let trace = if with_trace {
+        r.opt_text(13)?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("a provisioning-log trace: {e}")))?
+    } else {
+        None
+    };
+    Ok(LogRecord {
+        time: r.text(0)?,
+        tenant: r.text(1)?,
+        operation: r.text(2)?,
+        resource_type: r.opt_text(3)?,
+        resource_id: r.opt_text(4)?,
+        outcome: r.text(5)?,
+        status: u16::try_from(r.int(6)?).unwrap_or(0),
+        duration_ms: r.int(7)? as f64 / 1000.0,
+        error: r.opt_text(8)?,
+        request_id: r.opt_text(9)?,
+        detail: r.opt_text(10)?,
+        seq: r.int(11)?,
+        failed_by: r.opt_text(12)?,
+        trace,
+    })
+}
+
 fn read_log(c: &dyn super::sql::Db, query: &LogQuery) -> Result<Vec<LogRecord>> {
     let rows = c.query(
-        "SELECT time, tenant, operation, resource_type, resource_id, outcome, status, duration_us, error, request_id,
-                detail, seq, failed_by
-         FROM provisioning_log
-         WHERE tenant = ?1 AND seq < coalesce(?3, 9223372036854775807)
-           AND (CAST(?4 AS TEXT) IS NULL OR resource_id = ?4) AND (CAST(?5 AS TEXT) IS NULL OR operation = ?5)
-           AND (CAST(?6 AS TEXT) IS NULL OR outcome = ?6) AND (CAST(?7 AS TEXT) IS NULL OR time >= ?7) AND (CAST(?8 AS TEXT) IS NULL OR time <= ?8)
-         ORDER BY seq DESC LIMIT ?2",
+        &format!(
+            "SELECT {COLUMNS}
+             FROM provisioning_log
+             WHERE tenant = ?1 AND seq < coalesce(?3, 9223372036854775807)
+               AND (CAST(?4 AS TEXT) IS NULL OR resource_id = ?4) AND (CAST(?5 AS TEXT) IS NULL OR operation = ?5)
+               AND (CAST(?6 AS TEXT) IS NULL OR outcome = ?6) AND (CAST(?7 AS TEXT) IS NULL OR time >= ?7) AND (CAST(?8 AS TEXT) IS NULL OR time <= ?8)
+             ORDER BY seq DESC LIMIT ?2"
+        ),
         args![
             &query.tenant,
             query.limit as i64,
@@ -229,23 +329,75 @@ fn read_log(c: &dyn super::sql::Db, query: &LogQuery) -> Result<Vec<LogRecord>> 
             &query.until
         ],
     )?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(LogRecord {
-                time: r.text(0)?,
-                tenant: r.text(1)?,
-                operation: r.text(2)?,
-                resource_type: r.opt_text(3)?,
-                resource_id: r.opt_text(4)?,
-                outcome: r.text(5)?,
-                status: u16::try_from(r.int(6)?).unwrap_or(0),
-                duration_ms: r.int(7)? as f64 / 1000.0,
-                error: r.opt_text(8)?,
-                request_id: r.opt_text(9)?,
-                detail: r.opt_text(10)?,
-                seq: r.int(11)?,
-                failed_by: r.opt_text(12)?,
-            })
-        })
-        .collect()
+    rows.iter().map(|r| record_of(r, false)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn record(tenant: &str, trace: Option<Vec<Stage>>) -> LogRecord {
+        LogRecord {
+            seq: 0,
+            time: crate::store::now_rfc3339(),
+            tenant: tenant.into(),
+            operation: "create".into(),
+            resource_type: Some("User".into()),
+            resource_id: Some("u1".into()),
+            outcome: "ok".into(),
+            status: 201,
+            duration_ms: 1.5,
+            error: None,
+            failed_by: None,
+            request_id: Some("r1".into()),
+            detail: None,
+            trace,
+        }
+    }
+
+    #[tokio::test]
+    async fn written_records_are_published_with_their_seq_and_read_back_with_their_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("log.db")).unwrap();
+        let (log, thread) = LogWriter::start(&store).unwrap();
+        let mut published = log.subscribe();
+        let trace = vec![Stage::new("store", json!({"outcome": "created"})).took(Duration::from_micros(1500))];
+        log.append(record("acme", Some(trace.clone())));
+        log.append(record("globex", None));
+        log.append(record("acme", None));
+        thread.join();
+
+        let sent: Vec<Arc<LogRecord>> = (0..3).map(|_| published.try_recv().unwrap()).collect();
+        assert!(sent[0].seq > 0 && sent[0].seq < sent[1].seq && sent[1].seq < sent[2].seq, "{sent:?}");
+        assert_eq!(sent[0].trace.as_ref(), Some(&trace));
+
+        let read = store.log_record("acme", sent[0].seq).await.unwrap().unwrap();
+        assert_eq!(read, *sent[0]);
+        assert_eq!(store.log_record("globex", sent[0].seq).await.unwrap(), None, "another tenant's");
+        let after: Vec<i64> = store.log_after("acme", sent[0].seq, 10).await.unwrap().iter().map(|r| r.seq).collect();
+        assert_eq!(after, [sent[2].seq]);
+        let listed = store.recent_log(&LogQuery { tenant: "acme".into(), limit: 10, ..LogQuery::default() }).await;
+        assert!(listed.unwrap().iter().all(|r| r.trace.is_none()), "listings leave traces out");
+    }
+
+    #[test]
+    fn a_log_table_from_before_traces_gains_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        // The table as the previous release made it.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE provisioning_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL,
+                 tenant TEXT NOT NULL, operation TEXT NOT NULL, resource_type TEXT, resource_id TEXT,
+                 outcome TEXT NOT NULL, status INTEGER NOT NULL, duration_us INTEGER NOT NULL, error TEXT,
+                 request_id TEXT, detail TEXT, failed_by TEXT)",
+            )
+            .unwrap();
+        let store = Store::open(&path).unwrap();
+        let written = store.insert_log(vec![record("acme", Some(vec![Stage::new("store", json!({}))]))]).unwrap();
+        assert!(written[0].seq > 0);
+    }
 }

@@ -34,8 +34,14 @@ use super::sql::{Arg, Cell, Db, Dialect, Row};
 use super::{Result, StoreError, lock};
 
 /// Schema versions, applied in order at start under an advisory lock; each
-/// runs once per database (recorded in `schema_migrations`).
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema_pg.sql"))];
+/// runs once per database (recorded in `schema_migrations`). A version, once
+/// released, never changes: later ones alter what it made.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("schema_pg.sql")),
+    // Each provisioning-log record's trace (JSON text, as on SQLite: one
+    // set of statements serves both engines).
+    (2, "ALTER TABLE provisioning_log ADD COLUMN trace TEXT"),
+];
 
 /// The advisory lock that serializes migrations across replicas starting
 /// at once (an arbitrary constant: "scimgate" in ASCII, truncated).

@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS provisioning_log (
     error         TEXT,
     request_id    TEXT,
     detail        TEXT,              -- what the pipeline decided (scope, link, events)
-    failed_by     TEXT               -- client, step, upstream, store or gateway
+    failed_by     TEXT,              -- client, step, upstream, store or gateway
+    trace         TEXT               -- JSON: each stage's decision and time (crate::trace)
 );
 CREATE INDEX IF NOT EXISTS provisioning_log_tenant ON provisioning_log (tenant, seq);
 

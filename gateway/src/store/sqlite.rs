@@ -213,7 +213,8 @@ impl Checkpointer {
 /// TABLE IF NOT EXISTS` does not add them to an existing table.
 fn migrate(conn: &Connection) -> Result<()> {
     add_column_if_missing(conn, "provisioning_log", "detail", "TEXT")?;
-    add_column_if_missing(conn, "provisioning_log", "failed_by", "TEXT")
+    add_column_if_missing(conn, "provisioning_log", "failed_by", "TEXT")?;
+    add_column_if_missing(conn, "provisioning_log", "trace", "TEXT")
 }
 
 fn add_column_if_missing(conn: &Connection, table: &str, column: &str, kind: &str) -> Result<()> {

@@ -49,6 +49,15 @@ pub enum MatchPolicy {
     Conflict,
 }
 
+impl MatchPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchPolicy::Link => "link",
+            MatchPolicy::Conflict => "conflict",
+        }
+    }
+}
+
 /// The target side of one shadow write.
 #[derive(Debug, Clone)]
 pub enum TargetChange {
@@ -120,6 +129,21 @@ impl TargetOutcome {
             TargetOutcome::Linked { .. } => Some("linked"),
             TargetOutcome::Deactivated { left_scope: true, .. } => Some("left_scope"),
             _ => None,
+        }
+    }
+
+    /// What happened to the account, for the provisioning log's trace.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TargetOutcome::Unchanged => "unchanged",
+            TargetOutcome::OutOfScope => "out_of_scope",
+            TargetOutcome::Created { .. } => "created",
+            TargetOutcome::Linked { .. } => "linked",
+            TargetOutcome::Updated { .. } => "updated",
+            TargetOutcome::Reactivated { .. } => "reactivated",
+            TargetOutcome::Deactivated { left_scope: true, .. } => "left_scope",
+            TargetOutcome::Deactivated { .. } => "deactivated",
+            TargetOutcome::Deleted { .. } => "deleted",
         }
     }
 

@@ -31,7 +31,7 @@ const TABLES: &[Table] = &[
     Table {
         name: "provisioning_log",
         columns: "seq, time, tenant, operation, resource_type, resource_id, outcome, status, duration_us, error, \
-                  request_id, detail, failed_by",
+                  request_id, detail, failed_by, trace",
         order: "seq",
     },
     Table {

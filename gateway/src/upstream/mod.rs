@@ -27,7 +27,7 @@ use hyper::Method;
 use hyper::header::{self, HeaderValue};
 use scim::{ScimError, ScimType};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tracing::Instrument;
 
 pub use crate::outbound::{UpstreamError, retry_after_secs};
@@ -313,12 +313,25 @@ impl Upstream {
     async fn call(&self, op: Op, url: &str, body: Option<&Value>) -> Result<HttpResponse, UpstreamError> {
         let span = tracing::debug_span!("upstream", op = op.as_str(), status = tracing::field::Empty);
         async {
+            let started = Instant::now();
             let result = self.call_inner(op, url, body).await;
             let status = match &result {
                 Ok(r) => r.status.to_string(),
                 Err(e) => e.kind().to_owned(),
             };
             tracing::Span::current().record("status", status.as_str());
+            if crate::trace::active() {
+                // Below the upstream's base, and never a header (its credential).
+                let path = url.strip_prefix(self.base.as_str()).unwrap_or(url);
+                let decision = json!({
+                    "op": op.as_str(),
+                    "method": op.method().as_str(),
+                    "path": path,
+                    "status": result.as_ref().map(|r| Some(r.status)).unwrap_or_else(answered_status),
+                    "error": result.as_ref().err().map(ToString::to_string),
+                });
+                crate::trace::record(crate::trace::Stage::new("upstream", decision).took(started.elapsed()));
+            }
             result
         }
         .instrument(span)
@@ -462,7 +475,18 @@ impl Upstream {
                 ConnectorError::Stopped(m) => UpstreamError::Connector(m),
             })
         };
-        self.guarded(op, call, |_| None).await
+        let started = Instant::now();
+        let result = self.guarded(op, call, |_| None).await;
+        if crate::trace::active() {
+            let decision = json!({
+                "op": op.as_str(),
+                "connector": plugin.name(),
+                "status": result.as_ref().map_or_else(answered_status, |_| None),
+                "error": result.as_ref().err().map(ToString::to_string),
+            });
+            crate::trace::record(crate::trace::Stage::new("upstream", decision).took(started.elapsed()));
+        }
+        result
     }
 
     async fn attempt(&self, op: Op, url: &str, body: Option<Bytes>) -> Result<HttpResponse, (UpstreamError, Sent)> {
@@ -603,6 +627,15 @@ fn with_id(mut doc: Value, id: &str) -> Value {
         map.insert("id".into(), Value::String(id.to_owned()));
     }
     doc
+}
+
+/// The status the upstream answered a failed call with, if it answered.
+fn answered_status(e: &UpstreamError) -> Option<u16> {
+    match e {
+        UpstreamError::Refused(s) => Some(s.status),
+        UpstreamError::Busy { status, .. } | UpstreamError::Failed { status, .. } => Some(*status),
+        _ => None,
+    }
 }
 
 fn unexpected(status: u16) -> UpstreamError {
