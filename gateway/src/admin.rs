@@ -43,7 +43,7 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
 use crate::failure::Failure;
-use crate::listener::read_json_body;
+use crate::listener::{parse_json_body, read_body};
 use crate::reload::Registry;
 use crate::service::{Service, hook_context, link_decision};
 use crate::store::{LogQuery, LogWriter, ResourceKind};
@@ -169,6 +169,15 @@ impl Probes {
 }
 
 async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
+    // Every body is read before the answer, whatever the answer: hyper
+    // closes a connection whose request body was left unread, and the
+    // client's next request on it (a reload's status check) would fail.
+    let (parts, body) = req.into_parts();
+    let declared = crate::listener::headers_content_length(&parts.headers);
+    let req = match read_body(body, declared, state.max_body_bytes).await {
+        Ok(bytes) => Request::from_parts(parts, bytes),
+        Err(failure) => return failure_reply(&failure),
+    };
     if let Some(probe) = state.probes.answer(&req).await {
         return probe;
     }
@@ -179,10 +188,12 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
     } else {
         route(state, req).await.map(|body| json_response(StatusCode::OK, &body))
     };
-    answered.unwrap_or_else(|failure| {
-        let (resp, _) = crate::listener::failure_response(&failure, &uuid::Uuid::new_v4().simple().to_string());
-        resp.map(BodyExt::boxed)
-    })
+    answered.unwrap_or_else(|failure| failure_reply(&failure))
+}
+
+fn failure_reply(failure: &Failure) -> Response<Body> {
+    let (resp, _) = crate::listener::failure_response(failure, &uuid::Uuid::new_v4().simple().to_string());
+    resp.map(BodyExt::boxed)
 }
 
 /// The tenant of a `GET /admin/tenants/{t}/log/stream`.
@@ -194,7 +205,7 @@ fn tail_of<B>(req: &Request<B>) -> Option<String> {
 
 /// The live tail of a running tenant's log, after `Last-Event-ID` if the
 /// client resumes.
-async fn log_stream(state: &AdminState, req: &Request<Incoming>, tenant: &str) -> Result<Response<Body>, Failure> {
+async fn log_stream<B>(state: &AdminState, req: &Request<B>, tenant: &str) -> Result<Response<Body>, Failure> {
     let tenant = state.tenants.get(tenant).ok_or_else(|| ScimError::not_found(format!("no tenant {tenant}")))?;
     let resume =
         match req.headers().get("last-event-id").map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok())) {
@@ -219,12 +230,12 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     resp
 }
 
-fn authorized(state: &AdminState, req: &Request<Incoming>) -> bool {
+fn authorized<B>(state: &AdminState, req: &Request<B>) -> bool {
     crate::listener::bearer_token(req).is_some_and(|t| bool::from(hash_token(t).ct_eq(&state.token_hash)))
 }
 
 /// Every endpoint but the probes and the live tail, for an authorized caller.
-async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Failure> {
+async fn route(state: &AdminState, req: Request<Bytes>) -> Result<Value, Failure> {
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let query: HashMap<String, String> =
         req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
@@ -279,8 +290,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Result<Value, Fail
                     );
                 }
             };
-            let body = read_json_body(req.into_body(), None, state.max_body_bytes)
-                .await?
+            let body = parse_json_body(req.body())?
                 .ok_or_else(|| ScimError::invalid_syntax("post the SCIM document to try"))?;
             dry_run(&state.service, &tenant, kind, operation, &body).await
         }

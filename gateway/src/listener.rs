@@ -172,21 +172,30 @@ async fn handle(
     Ok(response)
 }
 
-/// Answer a request. `Err` carries a response for requests that never
-/// reached a tenant (no provisioning-log record then).
-async fn handle_scim(
-    state: &Arc<AppState>,
+/// What a request must be before its body is read: under the SCIM base,
+/// with a tenant's valid credentials, from an address the tenant accepts,
+/// for an endpoint and method that exist.
+struct Admitted {
+    tenant: Arc<Tenant>,
+    route: Route,
+    method: Method,
+    /// The client's view of this gateway's origin (see `forwarded`).
+    origin: String,
+}
+
+async fn admit(
+    state: &AppState,
     peer: SocketAddr,
-    req: Request<Incoming>,
+    head: &Request<()>,
     request_id: &str,
-) -> Result<(Response<Full<Bytes>>, Option<LogRecord>), Response<Full<Bytes>>> {
-    let path = req.uri().path().to_owned();
+) -> Result<Admitted, Response<Full<Bytes>>> {
+    let path = head.uri().path().to_owned();
     let Some(rest) = path.strip_prefix(SCIM_BASE).filter(|r| r.is_empty() || r.starts_with('/')) else {
         return Err(refuse(ScimError::not_found(format!("no endpoint at {path}")), request_id));
     };
     // Authenticate before routing: without a token, nothing below the base
     // (not even which endpoints exist) is revealed.
-    let tenant = match authenticate(state, &req).await {
+    let tenant = match authenticate(state, head).await {
         Ok(t) => t,
         Err(AuthFailure::Missing) => {
             return Err(unauthorized("a bearer token (or Basic credentials) is required", request_id));
@@ -198,7 +207,7 @@ async fn handle_scim(
         }
     };
     tracing::Span::current().record("tenant", tenant.name.as_str());
-    let header = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let header = |name: header::HeaderName| head.headers().get(name).and_then(|v| v.to_str().ok());
     let view = state.forwarded.resolve(
         peer.ip(),
         crate::forwarded::ForwardingHeaders {
@@ -219,15 +228,46 @@ async fn handle_scim(
     };
     let http_route = format!("{SCIM_BASE}{}", route.template());
     let span = tracing::Span::current();
-    span.record("otel.name", format!("{} {http_route}", req.method()).as_str());
+    span.record("otel.name", format!("{} {http_route}", head.method()).as_str());
     span.record("http.route", http_route.as_str());
-    let method = match *req.method() {
+    let method = match *head.method() {
         hyper::Method::GET => Method::Get,
         hyper::Method::POST => Method::Post,
         hyper::Method::PUT => Method::Put,
         hyper::Method::PATCH => Method::Patch,
         hyper::Method::DELETE => Method::Delete,
         _ => return Err(failure_response(&Failure::MethodNotAllowed(route.allowed_methods()), request_id).0),
+    };
+    Ok(Admitted { tenant, route, method, origin: view.origin })
+}
+
+/// `refused` for a request whose body was never read. The body is read and
+/// discarded first (up to `limit` bytes, for a few seconds): hyper would
+/// otherwise close a connection with an unread body after answering, and a
+/// client that reuses it (an IdP's pool, any keep-alive client) loses its
+/// next request. A body past the bound closes the connection, and says so.
+async fn refuse_unread(body: Incoming, mut refused: Response<Full<Bytes>>, limit: usize) -> Response<Full<Bytes>> {
+    if !drain(body, limit, REFUSED_DRAIN_TIME).await {
+        refused.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    refused
+}
+
+/// Answer a request. `Err` carries a response for requests that never
+/// reached a tenant (no provisioning-log record then).
+async fn handle_scim(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> Result<(Response<Full<Bytes>>, Option<LogRecord>), Response<Full<Bytes>>> {
+    // The body stays unread until the request is admitted; a refused
+    // request's body is drained first (see `refuse_unread`).
+    let (parts, body) = req.into_parts();
+    let head = Request::from_parts(parts, ());
+    let Admitted { tenant, route, method, origin } = match admit(state, peer, &head, request_id).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return Err(refuse_unread(body, refused, state.max_body_bytes).await),
     };
 
     let mut record = LogRecord {
@@ -255,7 +295,7 @@ async fn handle_scim(
         span.record("resource_id", id.as_str());
     }
 
-    let (parts, body) = req.into_parts();
+    let (parts, ()) = head.into_parts();
     let query = parts.uri.query().map(parse_query).unwrap_or_default();
     let header = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let outcome = match read_json_body(body, headers_content_length(&parts.headers), state.max_body_bytes).await {
@@ -267,7 +307,7 @@ async fn handle_scim(
                 body,
                 if_match: header(header::IF_MATCH),
                 if_none_match: header(header::IF_NONE_MATCH),
-                base_url: format!("{}{SCIM_BASE}", view.origin),
+                base_url: format!("{origin}{SCIM_BASE}"),
                 request_id: request_id.to_owned(),
             };
             let (outcome, stages) = crate::trace::collect(state.service.handle(&tenant, &scim_request)).await;
@@ -346,7 +386,7 @@ fn log_operations(state: &AppState, bulk: &LogRecord, operations: Vec<OperationR
     }
 }
 
-fn headers_content_length(headers: &hyper::HeaderMap) -> Option<u64> {
+pub(crate) fn headers_content_length(headers: &hyper::HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
 }
 
@@ -370,7 +410,7 @@ pub(crate) fn bearer_token<B>(req: &Request<B>) -> Option<&str> {
 /// The tenant of the request's credentials: a bearer token, HTTP Basic
 /// with the token's id and the token, or a JWT Entra ID issued for a
 /// tenant that accepts them.
-async fn authenticate(state: &AppState, req: &Request<Incoming>) -> Result<Arc<Tenant>, AuthFailure> {
+async fn authenticate<B>(state: &AppState, req: &Request<B>) -> Result<Arc<Tenant>, AuthFailure> {
     // A cached token costs a hash; a miss is one indexed read.
     let found = match credentials(req).ok_or(AuthFailure::Missing)? {
         Credentials::Bearer(jwt) if !jwt.starts_with("sgt_") && jwt.matches('.').count() == 2 => {
@@ -430,9 +470,25 @@ pub(crate) async fn read_json_body(
     declared: Option<u64>,
     limit: usize,
 ) -> Result<Option<Value>, Failure> {
+    parse_json_body(&read_body(body, declared, limit).await?)
+}
+
+/// A body already read, as JSON. Empty (or blank) means `None`.
+pub(crate) fn parse_json_body(bytes: &[u8]) -> Result<Option<Value>, Failure> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(bytes)
+        .map(Some)
+        .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")).into())
+}
+
+/// Read a whole body of at most `limit` bytes (`declared` is its
+/// `Content-Length`, if sent); past it, 413.
+pub(crate) async fn read_body(body: Incoming, declared: Option<u64>, limit: usize) -> Result<Bytes, Failure> {
     let too_large = || ScimError::status(413, format!("the request body exceeds {limit} bytes"));
     if declared.is_some_and(|n| n > limit as u64) {
-        drain(body).await;
+        drain(body, TOO_LARGE_DRAIN_BYTES, TOO_LARGE_DRAIN_TIME).await;
         return Err(too_large().into());
     }
     let mut body = body;
@@ -441,36 +497,40 @@ pub(crate) async fn read_json_body(
         let frame = frame.map_err(|e| ScimError::invalid_syntax(format!("cannot read the request body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             if bytes.len() + data.len() > limit {
-                drain(body).await;
+                drain(body, TOO_LARGE_DRAIN_BYTES, TOO_LARGE_DRAIN_TIME).await;
                 return Err(too_large().into());
             }
             bytes.extend_from_slice(&data);
         }
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")).into())
+    Ok(Bytes::from(bytes))
 }
 
-/// Read and discard what is left of a refused body, so the client (which
-/// usually sends its whole body before it reads) sees the 413 rather than a
-/// reset connection. Bounded: past this the connection is simply closed.
-async fn drain(mut body: Incoming) {
-    const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
-    const DRAIN_TIME: Duration = Duration::from_secs(10);
+/// How much of a body refused as too large is read and discarded, so the
+/// client (which usually sends its whole body before it reads) sees the 413
+/// rather than a reset connection.
+const TOO_LARGE_DRAIN_BYTES: usize = 64 * 1024 * 1024;
+const TOO_LARGE_DRAIN_TIME: Duration = Duration::from_secs(10);
+/// How long a refused request's body may take to arrive (see `refuse_unread`).
+const REFUSED_DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// Read and discard what is left of a body, up to `limit` bytes and `time`.
+/// True when the body ended within both bounds, so the connection can serve
+/// the client's next request; otherwise hyper closes it after the answer.
+async fn drain(mut body: Incoming, limit: usize, time: Duration) -> bool {
     let mut seen = 0usize;
-    let _ = tokio::time::timeout(DRAIN_TIME, async {
-        while let Some(Ok(frame)) = body.frame().await {
+    tokio::time::timeout(time, async {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return false };
             seen += frame.data_ref().map_or(0, |d| d.len());
-            if seen > DRAIN_LIMIT {
-                break;
+            if seen > limit {
+                return false;
             }
         }
+        true
     })
-    .await;
+    .await
+    .unwrap_or(false)
 }
 
 fn parse_query(query: &str) -> Vec<(String, String)> {

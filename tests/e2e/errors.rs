@@ -495,3 +495,80 @@ fn deeply_nested_filter_is_rejected_without_crashing_the_gateway() {
     assert!(gw.is_running(), "the gateway died:\n{}", gw.stderr());
     gw.get("/Users", &t).expect(200);
 }
+
+/// Send `head` (request line and headers, ending in a blank line), then,
+/// after the server has had time to answer without it, `body`; then read one
+/// response. The connection stays open for the next request.
+fn send_with_late_body(stream: &mut std::net::TcpStream, head: &str, body: &[u8]) -> String {
+    use std::io::Write;
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    stream.write_all(body).unwrap();
+    read_one_response(stream)
+}
+
+/// One HTTP/1.1 response with a `Content-Length` body, as text.
+fn read_one_response(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => got.push(byte[0]),
+            other => panic!("the connection ended in a response's head ({other:?}): {}", String::from_utf8_lossy(&got)),
+        }
+    }
+    let head = String::from_utf8_lossy(&got).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    head + String::from_utf8_lossy(&body).as_ref()
+}
+
+#[test]
+fn a_refused_request_whose_body_came_late_leaves_its_connection_usable() {
+    // An IdP's client keeps connections alive and sends a body after its
+    // headers. A request refused before its body was read (401, 404, 405)
+    // must not cost the next request on the same connection.
+    let gw = Gateway::start_tenants("[tenants.acme]\n");
+    let token = gw.token("acme");
+    let port = gw.client().root.rsplit(':').next().unwrap().to_owned();
+    let body = br#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"late@example.com"}"#;
+    let mut scim = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    for (method, path, auth) in [
+        ("POST", "/scim/v2/Users", "Bearer wrong".to_owned()),
+        ("POST", "/scim/v2/Nowhere", format!("Bearer {token}")),
+        ("TRACE", "/scim/v2/Users", format!("Bearer {token}")),
+    ] {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let refused = send_with_late_body(&mut scim, &head, body);
+        assert!(!refused.starts_with("HTTP/1.1 2"), "{method} {path} was refused: {refused}");
+        assert!(!refused.to_ascii_lowercase().contains("connection: close"), "{refused}");
+        let next = format!("GET /scim/v2/Users?count=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n");
+        std::io::Write::write_all(&mut scim, next.as_bytes()).unwrap();
+        let answer = read_one_response(&mut scim);
+        assert!(answer.starts_with("HTTP/1.1 200"), "after {method} {path}: {answer}");
+    }
+
+    // The admin API reads every body too: a reload (whose `{}` it ignores)
+    // then a status check on the same connection.
+    let admin_port = gw.admin().root.rsplit(':').next().unwrap().to_owned();
+    let mut admin = std::net::TcpStream::connect(format!("127.0.0.1:{admin_port}")).unwrap();
+    let head = format!(
+        "POST /admin/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
+    );
+    let reloaded = send_with_late_body(&mut admin, &head, b"{}");
+    assert!(reloaded.starts_with("HTTP/1.1 200"), "{reloaded}");
+    let next = format!("GET /admin/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n");
+    std::io::Write::write_all(&mut admin, next.as_bytes()).unwrap();
+    let answer = read_one_response(&mut admin);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("acme"), "{answer}");
+}
