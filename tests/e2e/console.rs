@@ -248,6 +248,8 @@ fn console_tokens_are_shown_once_and_revoked() {
 
     // It works against the SCIM API.
     gw.post("/Users", &token, &entra_user("once", Some("once@example.com"))).expect(201);
+    let home = browser.get("/console").expect(200);
+    assert!(home.body.contains("<th>Users / groups</th><td>1 / 0</td>"), "acme's counts: {}", home.body);
 
     // It never shows again: not on the list, nor on any later page.
     let id = gw.admin_get("/admin/tenants/acme/tokens")["tokens"][0]["id"].as_str().unwrap().to_owned();
