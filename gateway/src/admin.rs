@@ -16,6 +16,8 @@
 //!   each stage of the request decided ([`crate::trace`]).
 //! - `GET  /admin/tenants/{t}/log/stream`: new records as Server-Sent
 //!   Events, resumable with `Last-Event-ID` (`tail`).
+//! - `/console`: the same functions as server-rendered pages, signed in
+//!   with the admin token once and then a session cookie ([`console`]).
 //! - [`Probes`] (`/healthz`, `/readyz`, `/metrics`) need no token, here and
 //!   on `[server] metrics_listen`.
 //!
@@ -50,6 +52,7 @@ use crate::store::{LogQuery, LogWriter, ResourceKind};
 use crate::tenant::Tenant;
 use crate::tokens::TokenAuthority;
 
+pub mod console;
 mod tail;
 
 /// An admin response's body: whole (JSON, the scrape) or streamed (the
@@ -69,6 +72,8 @@ pub struct AdminState {
     pub max_body_bytes: usize,
     /// Where written provisioning-log records are announced (the live tail).
     pub log: LogWriter,
+    /// The web console's signed-in sessions.
+    pub console: console::Sessions,
 }
 
 pub fn hash_token(token: &str) -> [u8; 32] {
@@ -181,6 +186,10 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
     if let Some(probe) = state.probes.answer(&req).await {
         return probe;
     }
+    if console::is_console(req.uri().path()) {
+        // Its own authentication (a session cookie), not the bearer token.
+        return console::handle(state, req).await;
+    }
     let answered = if !authorized(state, &req) {
         Err(ScimError::status(401, "the admin token is missing or wrong").into())
     } else if let Some(tenant) = tail_of(&req) {
@@ -244,52 +253,15 @@ async fn route(state: &AdminState, req: Request<Bytes>) -> Result<Value, Failure
         state.tenants.get(name).ok_or_else(|| ScimError::not_found(format!("no tenant {name}")).into())
     };
     match (req.method().clone(), segments.as_slice()) {
-        (hyper::Method::GET, ["admin", "tenants"]) => {
-            // Tenants that run, and tenants whose first version was refused.
-            let list: Vec<Value> = state
-                .tenants
-                .status()
-                .into_iter()
-                .map(|(name, status)| {
-                    let running = state.tenants.get(&name);
-                    json!({
-                        "name": name,
-                        "idp": running.as_ref().map(|t| t.idp.clone()),
-                        "steps": running.as_ref().map(|t| t.flow.step_names()),
-                        "upstream": running.as_ref().and_then(|t| t.upstream.as_ref()).map(|u| u.status()),
-                        "version": status.version,
-                        "loaded_at": status.loaded_at,
-                        "file": status.file,
-                        "last_error": status.last_error,
-                        "last_error_at": status.last_error_at,
-                    })
-                })
-                .collect();
-            Ok(json!({"tenants": list}))
-        }
+        (hyper::Method::GET, ["admin", "tenants"]) => Ok(json!({"tenants": tenants_overview(state)})),
         (hyper::Method::POST, ["admin", "reload"]) => {
-            let registry = state.tenants.clone();
-            let report = tokio::task::spawn_blocking(move || registry.reload())
-                .await
-                .map_err(|e| Failure::Gateway(format!("reload task failed: {e}")))?;
+            let report = reload(state).await?;
             Ok(serde_json::to_value(report).unwrap_or(Value::Null))
         }
         (hyper::Method::POST, ["admin", "tenants", name, "dry-run"]) => {
             let tenant = tenant(name)?;
-            let kind = match query.get("resourceType").map(String::as_str) {
-                None | Some("User") => ResourceKind::User,
-                Some("Group") => ResourceKind::Group,
-                Some(other) => return Err(ScimError::invalid_value(format!("unknown resourceType {other}")).into()),
-            };
-            let operation = match query.get("operation").map(String::as_str) {
-                None | Some("create") => Operation::Create,
-                Some("replace") => Operation::Replace,
-                Some(other) => {
-                    return Err(
-                        ScimError::invalid_value(format!("operation must be create or replace, not {other}")).into()
-                    );
-                }
-            };
+            let kind = dry_run_kind(query.get("resourceType").map(String::as_str))?;
+            let operation = dry_run_operation(query.get("operation").map(String::as_str))?;
             let body = parse_json_body(req.body())?
                 .ok_or_else(|| ScimError::invalid_syntax("post the SCIM document to try"))?;
             dry_run(&state.service, &tenant, kind, operation, &body).await
@@ -306,11 +278,7 @@ async fn route(state: &AdminState, req: Request<Bytes>) -> Result<Value, Failure
         }
         (hyper::Method::POST, ["admin", "tenants", name, "tokens"]) => {
             let tenant = tenant(name)?;
-            // Token writes block on the store's writer: off the async workers.
-            let (tokens, owner) = (state.tokens.clone(), tenant.name.clone());
-            let issued = tokio::task::spawn_blocking(move || tokens.issue(&owner))
-                .await
-                .map_err(|e| Failure::Gateway(format!("token task failed: {e}")))??;
+            let issued = issue_token(state, &tenant).await?;
             Ok(json!({
                 "id": issued.id,
                 "token": issued.token,
@@ -320,15 +288,10 @@ async fn route(state: &AdminState, req: Request<Bytes>) -> Result<Value, Failure
         }
         (hyper::Method::GET, ["admin", "tenants", name, "tokens"]) => {
             let tenant = tenant(name)?;
-            let rows = state.service.store().live_tokens(Some(&tenant.name))?;
-            let list: Vec<Value> = rows.iter().map(|r| json!({"id": r.id, "created": r.created})).collect();
-            Ok(json!({"tokens": list}))
+            Ok(json!({"tokens": tokens_of(state, &tenant)?}))
         }
         (hyper::Method::DELETE, ["admin", "tokens", id]) => {
-            let (store, token_id) = (state.service.store().clone(), (*id).to_owned());
-            let revoked = tokio::task::spawn_blocking(move || store.revoke_token(&token_id))
-                .await
-                .map_err(|e| Failure::Gateway(format!("token task failed: {e}")))??;
+            let revoked = revoke_token(state, id).await?;
             if !revoked {
                 return Err(ScimError::not_found(format!("no live token {id}")).into());
             }
@@ -336,43 +299,133 @@ async fn route(state: &AdminState, req: Request<Bytes>) -> Result<Value, Failure
         }
         (hyper::Method::GET, ["admin", "tenants", name, "log"]) => {
             // Removed tenants' records stay readable.
-            let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
-                None => 100,
-                Some(Ok(n)) if (1..=1000).contains(&n) => n,
-                Some(_) => return Err(ScimError::invalid_value("limit must be 1 to 1000").into()),
-            };
-            let before = match query.get("before").map(|b| b.parse::<i64>()) {
-                None => None,
-                Some(Ok(n)) => Some(n),
-                Some(Err(_)) => return Err(ScimError::invalid_value("before must be a record's seq").into()),
-            };
-            let log_query = LogQuery {
-                tenant: (*name).to_owned(),
-                limit,
-                resource_id: query.get("resource_id").cloned(),
-                operation: query.get("operation").cloned(),
-                outcome: query.get("outcome").cloned(),
-                since: query.get("since").cloned(),
-                until: query.get("until").cloned(),
-                before,
-            };
-            let records = state.service.store().recent_log(&log_query).await?;
-            let next = (records.len() == limit).then(|| records.last().map(|r| r.seq)).flatten();
-            Ok(json!({"records": records, "next_before": next}))
+            log_page(state, name, &query).await
         }
         (hyper::Method::GET, ["admin", "tenants", name, "log", seq]) => {
             // Another tenant's record is as absent as a missing one.
             let absent = || ScimError::not_found(format!("no provisioning-log record {seq} for tenant {name}"));
             let seq: i64 = seq.parse().map_err(|_| absent())?;
-            let record = state.service.store().log_record(name, seq).await?.ok_or_else(absent)?;
-            let mut body = serde_json::to_value(&record)
-                .map_err(|e| Failure::Gateway(format!("a provisioning-log record does not serialize: {e}")))?;
-            if let Value::Object(map) = &mut body {
-                map.entry("trace").or_insert(Value::Null);
-            }
-            Ok(body)
+            log_record(state, name, seq).await?.ok_or_else(|| absent().into())
         }
         _ => Err(ScimError::not_found(format!("no admin endpoint {} {path}", req.method())).into()),
+    }
+}
+
+// The functions behind the endpoints, shared with the console
+// ([`console`]), which renders the same answers as pages.
+
+/// Each tenant that runs or whose first version was refused: its steps,
+/// snapshot, last refused change and upstream state (`GET /admin/tenants`).
+fn tenants_overview(state: &AdminState) -> Vec<Value> {
+    state
+        .tenants
+        .status()
+        .into_iter()
+        .map(|(name, status)| {
+            let running = state.tenants.get(&name);
+            json!({
+                "name": name,
+                "idp": running.as_ref().map(|t| t.idp.clone()),
+                "steps": running.as_ref().map(|t| t.flow.step_names()),
+                "upstream": running.as_ref().and_then(|t| t.upstream.as_ref()).map(|u| u.status()),
+                "version": status.version,
+                "loaded_at": status.loaded_at,
+                "file": status.file,
+                "last_error": status.last_error,
+                "last_error_at": status.last_error_at,
+            })
+        })
+        .collect()
+}
+
+/// Reload the config and the tenant files (`POST /admin/reload`).
+async fn reload(state: &AdminState) -> Result<crate::reload::ReloadReport, Failure> {
+    let registry = state.tenants.clone();
+    tokio::task::spawn_blocking(move || registry.reload())
+        .await
+        .map_err(|e| Failure::Gateway(format!("reload task failed: {e}")))
+}
+
+/// A new SCIM token for `tenant`; its secret is in the answer only.
+async fn issue_token(state: &AdminState, tenant: &Tenant) -> Result<crate::tokens::IssuedToken, Failure> {
+    // Token writes block on the store's writer: off the async workers.
+    let (tokens, owner) = (state.tokens.clone(), tenant.name.clone());
+    Ok(tokio::task::spawn_blocking(move || tokens.issue(&owner))
+        .await
+        .map_err(|e| Failure::Gateway(format!("token task failed: {e}")))??)
+}
+
+/// `tenant`'s live tokens, id and creation time (never a secret: none is stored).
+fn tokens_of(state: &AdminState, tenant: &Tenant) -> Result<Vec<Value>, Failure> {
+    let rows = state.service.store().live_tokens(Some(&tenant.name))?;
+    Ok(rows.iter().map(|r| json!({"id": r.id, "created": r.created})).collect())
+}
+
+/// Revoke a token by id; whether a live one was revoked.
+async fn revoke_token(state: &AdminState, id: &str) -> Result<bool, Failure> {
+    let (store, token_id) = (state.service.store().clone(), id.to_owned());
+    Ok(tokio::task::spawn_blocking(move || store.revoke_token(&token_id))
+        .await
+        .map_err(|e| Failure::Gateway(format!("token task failed: {e}")))??)
+}
+
+/// One page of a tenant's provisioning log, newest first, filtered by
+/// `query` (`limit`, `before`, `resource_id`, `operation`, `outcome`,
+/// `since`, `until`); `next_before` pages on.
+async fn log_page(state: &AdminState, tenant: &str, query: &HashMap<String, String>) -> Result<Value, Failure> {
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => return Err(ScimError::invalid_value("limit must be 1 to 1000").into()),
+    };
+    let before = match query.get("before").map(|b| b.parse::<i64>()) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return Err(ScimError::invalid_value("before must be a record's seq").into()),
+    };
+    let log_query = LogQuery {
+        tenant: tenant.to_owned(),
+        limit,
+        resource_id: query.get("resource_id").cloned(),
+        operation: query.get("operation").cloned(),
+        outcome: query.get("outcome").cloned(),
+        since: query.get("since").cloned(),
+        until: query.get("until").cloned(),
+        before,
+    };
+    let records = state.service.store().recent_log(&log_query).await?;
+    let next = (records.len() == limit).then(|| records.last().map(|r| r.seq)).flatten();
+    Ok(json!({"records": records, "next_before": next}))
+}
+
+/// One record with its trace (`null` when it went through no stage).
+async fn log_record(state: &AdminState, tenant: &str, seq: i64) -> Result<Option<Value>, Failure> {
+    let Some(record) = state.service.store().log_record(tenant, seq).await? else { return Ok(None) };
+    let mut body = serde_json::to_value(&record)
+        .map_err(|e| Failure::Gateway(format!("a provisioning-log record does not serialize: {e}")))?;
+    if let Value::Object(map) = &mut body {
+        map.entry("trace").or_insert(Value::Null);
+    }
+    Ok(Some(body))
+}
+
+/// A dry run's `resourceType` (User when absent).
+fn dry_run_kind(value: Option<&str>) -> Result<ResourceKind, Failure> {
+    match value {
+        None | Some("User") => Ok(ResourceKind::User),
+        Some("Group") => Ok(ResourceKind::Group),
+        Some(other) => Err(ScimError::invalid_value(format!("unknown resourceType {other}")).into()),
+    }
+}
+
+/// A dry run's `operation` (create when absent).
+fn dry_run_operation(value: Option<&str>) -> Result<Operation, Failure> {
+    match value {
+        None | Some("create") => Ok(Operation::Create),
+        Some("replace") => Ok(Operation::Replace),
+        Some(other) => {
+            Err(ScimError::invalid_value(format!("operation must be create or replace, not {other}")).into())
+        }
     }
 }
 

@@ -145,6 +145,7 @@ pub async fn run(config: Config, config_path: &std::path::Path, listen: Option<S
                 token_hash,
                 max_body_bytes: config.server.max_body_bytes,
                 log: log.clone(),
+                console: crate::admin::console::Sessions::default(),
             });
             use std::io::Write;
             let mut out = std::io::stdout().lock();

@@ -4,6 +4,7 @@
 
 mod bulk;
 mod concurrency;
+mod console;
 mod crash;
 mod deploy;
 mod edge;
