@@ -11,6 +11,7 @@ Prints a Markdown table with ratios to the tenant without steps, writes JSON.
 Needs `wrk` and the wasm32-wasip2 target (the Wasm plugin is built first).
 """
 
+import glob
 import json
 import os
 import shutil
@@ -19,7 +20,20 @@ import tempfile
 
 from run import Gateway, LUA, ROOT, build, medians, side_by_side_args, wrk
 
-WASM = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release", "work_email.wasm")
+def _work_email_wasm():
+    """The plugin the artifacts crate built: under `target/plugins` when cargo
+    tagged the target dir (CACHEDIR.TAG), else under the build script's
+    OUT_DIR (a target dir that existed before cargo first ran)."""
+    tagged = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release", "work_email.wasm")
+    if os.path.exists(tagged):
+        return tagged
+    pattern = os.path.join(ROOT, "target", "release", "build", "scimgate-plugin-artifacts-*", "out", "plugins",
+                           "wasm32-wasip2", "release", "work_email.wasm")
+    found = sorted(glob.glob(pattern), key=os.path.getmtime)
+    return found[-1] if found else tagged
+
+
+WASM = _work_email_wasm()
 RHAI = os.path.join(ROOT, "examples", "rhai", "work-email.rhai")
 
 # The same logic three ways: userName := lower-cased primary work email.
