@@ -172,7 +172,7 @@ fn assert_security_headers(resp: &Response) {
     assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'"), "{}", resp.describe());
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(resp.header("x-frame-options"), Some("DENY"));
-    assert_eq!(resp.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(resp.header("referrer-policy"), Some("same-origin"));
 }
 
 #[test]

@@ -138,7 +138,9 @@ pub async fn handle(state: &AdminState, req: Request<Bytes>) -> Response<Body> {
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(CSP));
     headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    // `same-origin`, not `no-referrer`: under `no-referrer` a browser sends
+    // `Origin: null` on a form's POST, which [`same_origin`] refuses.
+    headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("same-origin"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
