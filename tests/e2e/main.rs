@@ -2,6 +2,7 @@
 //! way Microsoft Entra ID, Okta and OneLogin do. Each test starts its own
 //! gateway (own temp dir, own port), so tests run in parallel.
 
+mod browser;
 mod bulk;
 mod concurrency;
 mod console;
