@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::console::entra_user;
 use crate::harness::{ADMIN_TOKEN, EVENTUALLY, Gateway, eventually};
 
 /// The key of an element reference in WebDriver's answers.
@@ -239,18 +240,6 @@ fn chromedriver() -> Option<String> {
         eprintln!("skipped: set SCIMGATE_E2E_CHROMEDRIVER=/usr/bin/chromedriver to run the browser tests");
     }
     path
-}
-
-fn entra_user(name: &str, email: Option<&str>) -> Value {
-    let mut doc = json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": name,
-        "active": true,
-    });
-    if let Some(email) = email {
-        doc["emails"] = json!([{"type": "work", "value": email, "primary": true}]);
-    }
-    doc
 }
 
 /// `acme` (Entra, with the work-email Rhai step, which rejects a user

@@ -148,7 +148,8 @@ fn issued_token(page: &str) -> String {
     rest[..rest.find('<').unwrap()].to_owned()
 }
 
-fn entra_user(name: &str, email: Option<&str>) -> Value {
+/// An Entra user document, with a work email when `email` is given.
+pub(crate) fn entra_user(name: &str, email: Option<&str>) -> Value {
     let mut doc = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": name,

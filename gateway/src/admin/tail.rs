@@ -140,25 +140,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
-
-    fn record(tenant: &str) -> LogRecord {
-        LogRecord {
-            seq: 0,
-            time: crate::store::now_rfc3339(),
-            tenant: tenant.into(),
-            operation: "create".into(),
-            resource_type: Some("User".into()),
-            resource_id: None,
-            outcome: "ok".into(),
-            status: 201,
-            duration_ms: 1.0,
-            error: None,
-            failed_by: None,
-            request_id: None,
-            detail: None,
-            trace: None,
-        }
-    }
+    use crate::store::test_record;
 
     /// The seqs of the events in the next frames, until `want` of them.
     async fn seqs(events: &mut Events, want: usize) -> Vec<i64> {
@@ -180,14 +162,14 @@ mod tests {
         let store = Store::open(&dir.path().join("tail.db")).unwrap();
         let (log, _thread) = LogWriter::start(&store).unwrap();
         let mut events = start(&store, &log, "acme", None).await.unwrap();
-        log.append(record("acme"));
+        log.append(test_record("acme", None));
         assert_eq!(seqs(&mut events, 1).await, [1]);
 
         // The tail's task cannot run while this one blocks: the broadcast
         // (1024 records) overflows under it.
         let total = 3000;
         for i in 0..total {
-            log.append(record(if i % 2 == 0 { "acme" } else { "globex" }));
+            log.append(test_record(if i % 2 == 0 { "acme" } else { "globex" }, None));
         }
         let query = LogQuery { tenant: "globex".into(), limit: 1, ..LogQuery::default() };
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -198,7 +180,7 @@ mod tests {
 
         let acme: Vec<i64> = (0..total).filter(|i| i % 2 == 0).map(|i| i + 2).collect();
         assert_eq!(seqs(&mut events, acme.len()).await, acme);
-        log.append(record("acme"));
+        log.append(test_record("acme", None));
         assert_eq!(seqs(&mut events, 1).await, [total + 2], "live again");
     }
 }

@@ -332,30 +332,32 @@ fn read_log(c: &dyn super::sql::Db, query: &LogQuery) -> Result<Vec<LogRecord>> 
     rows.iter().map(|r| record_of(r, false)).collect()
 }
 
+/// A log record for tests: `tenant`'s create of user `u1`, with `trace`.
+#[cfg(test)]
+pub(crate) fn test_record(tenant: &str, trace: Option<Vec<Stage>>) -> LogRecord {
+    LogRecord {
+        seq: 0,
+        time: crate::store::now_rfc3339(),
+        tenant: tenant.into(),
+        operation: "create".into(),
+        resource_type: Some("User".into()),
+        resource_id: Some("u1".into()),
+        outcome: "ok".into(),
+        status: 201,
+        duration_ms: 1.5,
+        error: None,
+        failed_by: None,
+        request_id: Some("r1".into()),
+        detail: None,
+        trace,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
-
-    fn record(tenant: &str, trace: Option<Vec<Stage>>) -> LogRecord {
-        LogRecord {
-            seq: 0,
-            time: crate::store::now_rfc3339(),
-            tenant: tenant.into(),
-            operation: "create".into(),
-            resource_type: Some("User".into()),
-            resource_id: Some("u1".into()),
-            outcome: "ok".into(),
-            status: 201,
-            duration_ms: 1.5,
-            error: None,
-            failed_by: None,
-            request_id: Some("r1".into()),
-            detail: None,
-            trace,
-        }
-    }
 
     #[tokio::test]
     async fn written_records_are_published_with_their_seq_and_read_back_with_their_trace() {
@@ -364,9 +366,9 @@ mod tests {
         let (log, thread) = LogWriter::start(&store).unwrap();
         let mut published = log.subscribe();
         let trace = vec![Stage::new("store", json!({"outcome": "created"})).took(Duration::from_micros(1500))];
-        log.append(record("acme", Some(trace.clone())));
-        log.append(record("globex", None));
-        log.append(record("acme", None));
+        log.append(test_record("acme", Some(trace.clone())));
+        log.append(test_record("globex", None));
+        log.append(test_record("acme", None));
         thread.join();
 
         let sent: Vec<Arc<LogRecord>> = (0..3).map(|_| published.try_recv().unwrap()).collect();
@@ -397,7 +399,7 @@ mod tests {
             )
             .unwrap();
         let store = Store::open(&path).unwrap();
-        let written = store.insert_log(vec![record("acme", Some(vec![Stage::new("store", json!({}))]))]).unwrap();
+        let written = store.insert_log(vec![test_record("acme", Some(vec![Stage::new("store", json!({}))]))]).unwrap();
         assert!(written[0].seq > 0);
     }
 }

@@ -20,6 +20,8 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+#[cfg(test)]
+pub(crate) use log::test_record;
 pub use log::{LogQuery, LogRecord, LogThread, LogWriter};
 pub use resources::{IndexedLookup, MemberRef, ResourceKind, StoredResource, etag_matches};
 pub use target::{DeletePolicy, ExitPolicy, MatchPolicy, TargetAccount, TargetChange, TargetOutcome, TargetView};
