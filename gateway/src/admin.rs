@@ -16,6 +16,9 @@
 //!   each stage of the request decided ([`crate::trace`]).
 //! - `GET  /admin/tenants/{t}/log/stream`: new records as Server-Sent
 //!   Events, resumable with `Last-Event-ID` (`tail`).
+//! - `POST /admin/tenants/{t}/preview`: a new version of one step run over
+//!   the tenant's stored resources, written nowhere; what would change,
+//!   streamed as newline-delimited JSON ([`crate::preview`]).
 //! - `/console`: the same functions as server-rendered pages, signed in
 //!   with the admin token once and then a session cookie ([`console`]).
 //! - [`Probes`] (`/healthz`, `/readyz`, `/metrics`) need no token, here and
@@ -194,6 +197,8 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
         Err(ScimError::status(401, "the admin token is missing or wrong").into())
     } else if let Some(tenant) = tail_of(&req) {
         log_stream(state, &req, &tenant).await
+    } else if let Some(tenant) = preview_of(&req) {
+        preview(state, &req, &tenant).await
     } else {
         route(state, req).await.map(|body| json_response(StatusCode::OK, &body))
     };
@@ -228,6 +233,89 @@ async fn log_stream<B>(state: &AdminState, req: &Request<B>, tenant: &str) -> Re
     headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
     // nginx would otherwise hold events back to fill its buffer.
+    headers.insert("x-accel-buffering", header::HeaderValue::from_static("no"));
+    Ok(resp)
+}
+
+/// The tenant of a `POST /admin/tenants/{t}/preview`.
+fn preview_of<B>(req: &Request<B>) -> Option<String> {
+    let path = req.uri().path().trim_end_matches('/');
+    let tenant = path.strip_prefix("/admin/tenants/")?.strip_suffix("/preview")?;
+    (req.method() == hyper::Method::POST && !tenant.is_empty() && !tenant.contains('/')).then(|| tenant.to_owned())
+}
+
+/// What `POST /admin/tenants/{t}/preview` takes.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewRequest {
+    /// The step to replace, counted from 1.
+    step: usize,
+    /// The new plugin file (`.wasm` or `.rhai`), relative to the config file.
+    plugin: std::path::PathBuf,
+    /// The step's config values instead of its current ones.
+    config: Option<Value>,
+    /// `User` or `Group`; both when absent.
+    #[serde(rename = "resourceType")]
+    resource_type: Option<String>,
+    /// Changes listed one by one (default 1000); the summary counts all.
+    max_changes: Option<usize>,
+}
+
+/// Preview a new version of one step on the tenant's stored resources:
+/// newline-delimited JSON events (progress, each change, the summary), as
+/// they come ([`crate::preview`]).
+async fn preview(state: &AdminState, req: &Request<Bytes>, tenant: &str) -> Result<Response<Body>, Failure> {
+    let body = parse_json_body(req.body())?
+        .ok_or_else(|| ScimError::invalid_syntax("post {\"step\": N, \"plugin\": \"FILE\"}"))?;
+    let ask: PreviewRequest = serde_json::from_value(body).map_err(|e| ScimError::invalid_syntax(e.to_string()))?;
+    let kinds = match ask.resource_type.as_deref() {
+        None => vec![ResourceKind::User, ResourceKind::Group],
+        some => vec![dry_run_kind(some)?],
+    };
+    let plugin = state.tenants.config_dir().join(&ask.plugin);
+    let (registry, name) = (state.tenants.clone(), tenant.to_owned());
+    let built = tokio::task::spawn_blocking(move || {
+        registry.build_variant(&name, |config| crate::preview::variant(config, ask.step, &plugin, ask.config.as_ref()))
+    })
+    .await
+    .map_err(|_| ScimError::status(500, "building the preview's pipeline failed"))?;
+    let (before, after) = built.map_err(|e| {
+        use crate::reload::VariantError;
+        let status = match e {
+            VariantError::NotRunning(_) => 404,
+            VariantError::Outdated(_) => 409,
+            VariantError::Config(_) => 500,
+            VariantError::Edit(_) | VariantError::Build(_) => 400,
+        };
+        Failure::from(ScimError::status(status, e.to_string()))
+    })?;
+    let run = crate::preview::Preview {
+        store: state.service.store().clone(),
+        before,
+        after,
+        kinds,
+        max_changes: ask.max_changes.unwrap_or(1000),
+    };
+    let (events, mut rx) = tokio::sync::mpsc::channel(64);
+    let (tx, body) = tail::Events::channel(16);
+    tokio::spawn(async move {
+        let worker = tokio::spawn(crate::preview::run(run, events));
+        while let Some(event) = rx.recv().await {
+            let mut line = serde_json::to_vec(&event).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() {
+                return; // The client went away; dropping `rx` stops the preview.
+            }
+        }
+        if let Ok(Err(e)) = worker.await {
+            let line = format!("{}\n", json!({"error": e.to_string()}));
+            let _ = tx.send(Bytes::from(line)).await;
+        }
+    });
+    let mut resp = Response::new(BodyExt::boxed(body));
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/x-ndjson"));
+    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", header::HeaderValue::from_static("no"));
     Ok(resp)
 }

@@ -22,6 +22,7 @@ pub mod notify;
 pub mod otlp;
 pub mod outbound;
 pub mod plugin_test;
+pub mod preview;
 pub mod reload;
 pub mod server;
 pub mod service;

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use pipeline::Operation;
 use scimgate::config::Config;
 use scimgate::plugin_test::{self, HookName, PluginTest};
@@ -110,6 +110,38 @@ enum PluginCommand {
         #[arg(long, default_value = "create")]
         operation: String,
     },
+    /// Run a tenant's stored resources through its pipeline with a new
+    /// version of one step, writing nothing, and report what would change:
+    /// scope in or out, each target attribute before and after, match keys
+    /// and links, hooks that start or stop failing.
+    Preview(PreviewArgs),
+}
+
+#[derive(Args)]
+struct PreviewArgs {
+    #[arg(long)]
+    config: PathBuf,
+    #[arg(long)]
+    tenant: String,
+    /// The step to replace, counted from 1 as `check` counts them.
+    #[arg(long)]
+    step: usize,
+    /// The new version of the step: a .wasm component or a .rhai script.
+    #[arg(long = "with")]
+    with: PathBuf,
+    /// The step's config values as JSON (or @FILE) instead of its current ones.
+    #[arg(long)]
+    step_config: Option<String>,
+    /// Only this resource type (User or Group).
+    #[arg(long)]
+    resource_type: Option<String>,
+    /// Changes printed one by one; the summary counts them all.
+    #[arg(long, default_value_t = 1000)]
+    max_changes: usize,
+    /// Newline-delimited JSON events (progress, changes, summary), as the
+    /// admin API streams them.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -208,11 +240,7 @@ fn main() -> anyhow::Result<()> {
         Command::Plugin {
             command: PluginCommand::Test { plugin, fixture, hook, config, resource_type, operation },
         } => {
-            let config = match config.strip_prefix('@') {
-                Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?,
-                None => config,
-            };
-            let config: serde_json::Value = serde_json::from_str(&config).context("--config is not JSON")?;
+            let config = read_json_arg(&config).context("--config")?;
             let operation = parse_operation(&operation)?;
             let report = plugin_test::run(&PluginTest {
                 plugin: &plugin,
@@ -227,6 +255,7 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+        Command::Plugin { command: PluginCommand::Preview(args) } => preview(args)?,
         Command::Log { config, tenant, limit, resource, operation, outcome, since, until, json } => {
             let config = load(&config)?;
             require_tenant(&config, &tenant)?;
@@ -284,6 +313,78 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `plugin preview`: both pipelines built from the config file, the store
+/// read where the gateway keeps it; progress on stderr.
+fn preview(args: PreviewArgs) -> anyhow::Result<()> {
+    use scimgate::preview::{self, Event, Preview};
+    use scimgate::store::ResourceKind;
+    let config = load(&args.config)?;
+    require_tenant(&config, &args.tenant)?;
+    let step_config = match args.step_config.as_deref() {
+        None => None,
+        Some(text) => Some(read_json_arg(text).context("--step-config")?),
+    };
+    let kinds = match args.resource_type.as_deref() {
+        None => vec![ResourceKind::User, ResourceKind::Group],
+        Some("User") => vec![ResourceKind::User],
+        Some("Group") => vec![ResourceKind::Group],
+        Some(other) => bail!("--resource-type must be User or Group, not {other}"),
+    };
+    let tenant_config = &config.tenants[&args.tenant];
+    let plugin = std::path::absolute(&args.with).context("--with")?;
+    let variant = preview::variant(tenant_config, args.step, &plugin, step_config.as_ref())?;
+    let engine = wasm_host::PluginEngine::new(wasm_host::EngineConfig {
+        cache_dir: Some(config.plugin_cache()),
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let metrics = std::sync::Arc::new(scimgate::metrics::Metrics::new(config.server.metrics));
+    let upstreams = scimgate::upstream::UpstreamPool::new(metrics);
+    let build = |c| scimgate::tenant::build(&args.tenant, c, &engine, &upstreams, 0).map(std::sync::Arc::new);
+    let before = build(tenant_config)?;
+    let after = build(&variant).context("the new version of the step")?;
+    let store = Store::open_location(&config.store)?;
+    let run = Preview { store, before, after, kinds, max_changes: args.max_changes };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build()
+        .context("starting tokio")?;
+    runtime.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let worker = tokio::spawn(preview::run(run, tx));
+        let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        while let Some(event) = rx.recv().await {
+            if args.json {
+                println!("{}", serde_json::to_string(&event)?);
+                continue;
+            }
+            match event {
+                Event::Progress { done, total } if progress => eprint!("\rpreviewed {done} of {total}"),
+                Event::Progress { .. } => {}
+                Event::Change(change) => println!("{}", preview::describe(&change)),
+                Event::Summary(summary) => {
+                    if progress {
+                        eprintln!();
+                    }
+                    println!("{}", preview::describe_summary(&summary));
+                }
+            }
+        }
+        worker.await.context("the preview stopped")??;
+        anyhow::Ok(())
+    })
+}
+
+/// A JSON argument, or `@FILE` to read it from a file.
+fn read_json_arg(text: &str) -> anyhow::Result<serde_json::Value> {
+    let text = match text.strip_prefix('@') {
+        Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?,
+        None => text.to_owned(),
+    };
+    serde_json::from_str(&text).context("not JSON")
 }
 
 fn parse_operation(s: &str) -> anyhow::Result<Operation> {

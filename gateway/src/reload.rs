@@ -55,6 +55,21 @@ pub struct TenantStatus {
     pub last_error_at: Option<String>,
 }
 
+/// Why [`Registry::build_variant`] built nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum VariantError {
+    #[error("no running tenant {0}")]
+    NotRunning(String),
+    #[error("the config of tenant {0} changed on disk since it was loaded: reload it first")]
+    Outdated(String),
+    #[error(transparent)]
+    Config(ConfigError),
+    #[error("{0}")]
+    Edit(String),
+    #[error(transparent)]
+    Build(TenantError),
+}
+
 /// What one reload did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReloadReport {
@@ -121,6 +136,11 @@ impl Registry {
         }
         *registry.tenants.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
         Ok(registry)
+    }
+
+    /// The directory step files are named relative to.
+    pub fn config_dir(&self) -> &Path {
+        self.config_path.parent().unwrap_or(Path::new("."))
     }
 
     /// The upstreams of every tenant (to hear about their quarantine).
@@ -265,6 +285,28 @@ impl Registry {
             failed = report.failed.len(), unchanged = report.unchanged, "reloaded"
         );
         report
+    }
+
+    /// The running snapshot of `name`, and a snapshot built from its config
+    /// as `edit` changes it, never published: what a preview compares.
+    /// Blocking (it may compile). Refused when the config on disk is no
+    /// longer what the running snapshot was built from: the preview would
+    /// mix in changes the operator has not loaded yet.
+    pub fn build_variant<E: std::fmt::Display>(
+        &self,
+        name: &str,
+        edit: impl FnOnce(&TenantConfig) -> Result<TenantConfig, E>,
+    ) -> Result<(Arc<Tenant>, Arc<Tenant>), VariantError> {
+        let running = self.get(name).ok_or_else(|| VariantError::NotRunning(name.to_owned()))?;
+        let (config, _) = Config::load_lenient(&self.config_path).map_err(VariantError::Config)?;
+        let current = config.tenants.get(name).ok_or_else(|| VariantError::Outdated(name.to_owned()))?;
+        let known = self.fingerprints.lock().unwrap_or_else(|e| e.into_inner()).get(name).copied();
+        if known != Some(self.digests.fingerprint(current)) {
+            return Err(VariantError::Outdated(name.to_owned()));
+        }
+        let edited = edit(current).map_err(|e| VariantError::Edit(e.to_string()))?;
+        let variant = build(name, &edited, &self.engine, &self.upstreams, 0).map_err(VariantError::Build)?;
+        Ok((running, Arc::new(variant)))
     }
 
     /// Build `jobs` (name, config, fingerprint) on up to one thread per

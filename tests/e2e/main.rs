@@ -19,6 +19,7 @@ mod onelogin;
 mod ops;
 mod pipeline;
 mod plugin_cli;
+mod preview;
 mod protocol;
 mod provlog;
 mod provlog_trace;

@@ -49,6 +49,15 @@ impl Body for Events {
     }
 }
 
+impl Events {
+    /// A body fed through the returned sender, `queued` chunks ahead of the
+    /// client at most; it ends when the sender is dropped.
+    pub fn channel(queued: usize) -> (mpsc::Sender<Bytes>, Events) {
+        let (tx, rx) = mpsc::channel(queued);
+        (tx, Events { rx })
+    }
+}
+
 /// Start tailing `tenant`'s records after `resume` (a `Last-Event-ID`), or
 /// after the newest one now. The subscription is in place when this returns.
 pub async fn start(store: &Store, log: &LogWriter, tenant: &str, resume: Option<i64>) -> Result<Events, StoreError> {

@@ -208,6 +208,19 @@ pub struct WasmStepConfig {
     pub instances: InstanceMode,
 }
 
+impl WasmStepConfig {
+    /// A step running `path` with the default limits.
+    pub fn new(path: PathBuf, config: Option<toml::Value>) -> WasmStepConfig {
+        WasmStepConfig {
+            path,
+            config,
+            deadline_ms: default_deadline_ms(),
+            memory_mib: default_memory_mib(),
+            instances: InstanceMode::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InstanceMode {

@@ -54,7 +54,7 @@ pub use bulk::BulkLimits;
 pub use exchange::{OperationRecord, ScimRequest, ScimResponse};
 pub use present::{etag, render};
 pub use route::{Method, Route, operation_name};
-pub use write::canonical;
+pub use write::{canonical, pipeline_input};
 
 use crate::flow::Plan;
 use crate::metrics::Metrics;

@@ -218,15 +218,21 @@ fn patched(
     patch: &PatchRequest,
     schema: &ResourceSchema,
 ) -> std::result::Result<Value, ScimError> {
+    let mut doc = scim::patch::apply(&pipeline_input(current), patch, schema)?;
+    drop_write_only(&mut doc, schema);
+    Ok(doc)
+}
+
+/// A stored resource as a write hands it on: its document, with a group's
+/// members (which the store keeps apart).
+pub fn pipeline_input(current: &StoredResource) -> Value {
     let mut doc = current.doc.clone();
     if current.kind == ResourceKind::Group
         && let Value::Object(map) = &mut doc
     {
         map.insert("members".into(), current.members_json());
     }
-    let mut doc = scim::patch::apply(&doc, patch, schema)?;
-    drop_write_only(&mut doc, schema);
-    Ok(doc)
+    doc
 }
 
 /// The canonical document the gateway keeps and hands to plugins: normalized,

@@ -169,6 +169,11 @@ static PAGE: ResourceQuery = resource_query!(
     "WHERE r.seq IN (SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4)
      ORDER BY r.seq"
 );
+/// Keyset paging: the page after a known `seq`, whatever came before it.
+static PAGE_AFTER: ResourceQuery = resource_query!(
+    "WHERE r.seq IN (SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4)
+     ORDER BY r.seq"
+);
 static ALL: ResourceQuery = resource_query!("WHERE tenant = ?1 AND kind = ?2 ORDER BY seq");
 static BY_ID: ResourceQuery = resource_query!("WHERE tenant = ?1 AND kind = ?2 AND id = ?3");
 static BY_NAME: ResourceQuery = resource_query!("WHERE tenant = ?1 AND kind = ?2 AND name_key = ?3");
@@ -355,6 +360,24 @@ impl Store {
         let tenant = tenant.to_owned();
         self.read(move |c| {
             let rows = c.query(PAGE.sql(c.dialect()), args![&tenant, kind.as_str(), limit as i64, offset as i64])?;
+            rows.into_iter().map(finish).collect()
+        })
+        .await
+    }
+
+    /// At most `limit` resources stored after `after_seq` (0: from the
+    /// first), in storage order: a walk over every resource costs one index
+    /// seek per page, however far it has come.
+    pub async fn page_after(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| {
+            let rows = c.query(PAGE_AFTER.sql(c.dialect()), args![&tenant, kind.as_str(), after_seq, limit as i64])?;
             rows.into_iter().map(finish).collect()
         })
         .await
