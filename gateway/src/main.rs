@@ -89,32 +89,59 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
-    /// Run a plugin's hooks (a .wasm component or a .rhai script) on a
+    /// Run a plugin's hooks (a .wasm component, a .rhai script or a
+    /// .toml mapping), or one connector operation, on a
     /// fixture document and print each hook's output and time.
-    Test {
-        /// The plugin file.
-        plugin: PathBuf,
-        /// A JSON file holding the SCIM document to run the hooks on.
-        #[arg(long)]
-        fixture: PathBuf,
-        /// Run only this hook (default: every hook the plugin implements).
-        #[arg(long, value_enum)]
-        hook: Option<HookName>,
-        /// The plugin's config values as JSON, or @FILE to read them from a file.
-        #[arg(long, default_value = "{}")]
-        config: String,
-        /// The resource type the context names.
-        #[arg(long, default_value = "User")]
-        resource_type: String,
-        /// The operation the context names (create, replace, patch, delete, get, list).
-        #[arg(long, default_value = "create")]
-        operation: String,
-    },
+    Test(TestArgs),
     /// Run a tenant's stored resources through its pipeline with a new
     /// version of one step, writing nothing, and report what would change:
     /// scope in or out, each target attribute before and after, match keys
     /// and links, hooks that start or stop failing.
     Preview(PreviewArgs),
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// The plugin file.
+    plugin: PathBuf,
+    /// A JSON file holding the SCIM document to run the hooks on.
+    #[arg(long)]
+    fixture: PathBuf,
+    /// Run only this hook (default: every hook the plugin implements).
+    #[arg(long, value_enum)]
+    hook: Option<HookName>,
+    /// The plugin's config values as JSON, or @FILE to read them from a file.
+    #[arg(long, default_value = "{}")]
+    config: String,
+    /// The resource type the context names.
+    #[arg(long, default_value = "User")]
+    resource_type: String,
+    /// The operation the context names (create, replace, patch, delete, get, list).
+    #[arg(long, default_value = "create")]
+    operation: String,
+    /// The IdP profile the context names (entra, okta, onelogin, generic).
+    #[arg(long, default_value = "generic", value_parser = ["entra", "okta", "onelogin", "generic"])]
+    idp: String,
+    /// The event an on-event hook hears (created, updated, deactivated, reactivated, deleted).
+    #[arg(long, default_value = "created")]
+    event: String,
+    /// The resource id the context names (and a connector's get, update and delete take).
+    #[arg(long)]
+    id: Option<String>,
+    /// Run this connector operation instead of hooks (the fixture is the
+    /// document for create and update).
+    #[arg(long, value_enum)]
+    connector: Option<plugin_test::ConnectorOp>,
+    /// The key a connector's find looks for, as ATTRIBUTE=VALUE.
+    #[arg(long)]
+    key: Option<String>,
+    /// A JSON file of canned answers for `http.send`
+    /// ([{"method", "url", "status", "headers", "body"}]; url may end in *).
+    #[arg(long)]
+    http: Option<PathBuf>,
+    /// A JSON file with the expected output; exit 1 with a diff when it differs.
+    #[arg(long)]
+    expect: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -237,24 +264,7 @@ fn main() -> anyhow::Result<()> {
             }
             println!("{} copied into {}: every count matches", from.display(), target.describe());
         }
-        Command::Plugin {
-            command: PluginCommand::Test { plugin, fixture, hook, config, resource_type, operation },
-        } => {
-            let config = read_json_arg(&config).context("--config")?;
-            let operation = parse_operation(&operation)?;
-            let report = plugin_test::run(&PluginTest {
-                plugin: &plugin,
-                fixture: &fixture,
-                hook,
-                config,
-                resource_type,
-                operation,
-            })?;
-            print!("{}", report.render());
-            if !report.passed() {
-                std::process::exit(1);
-            }
-        }
+        Command::Plugin { command: PluginCommand::Test(args) } => plugin_test_command(args)?,
         Command::Plugin { command: PluginCommand::Preview(args) } => preview(args)?,
         Command::Log { config, tenant, limit, resource, operation, outcome, since, until, json } => {
             let config = load(&config)?;
@@ -313,6 +323,50 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `plugin test`: exits 1 when a hook fails or the output is not the expected one.
+fn plugin_test_command(args: TestArgs) -> anyhow::Result<()> {
+    let config = read_json_arg(&args.config).context("--config")?;
+    let find_key = match args.key.as_deref() {
+        None => None,
+        Some(pair) => match pair.split_once('=') {
+            Some((attribute, value)) => Some((attribute.to_owned(), value.to_owned())),
+            None => bail!("--key takes ATTRIBUTE=VALUE, not {pair}"),
+        },
+    };
+    let report = plugin_test::run(&PluginTest {
+        plugin: &args.plugin,
+        fixture: &args.fixture,
+        hook: args.hook,
+        config,
+        resource_type: args.resource_type,
+        operation: parse_operation(&args.operation)?,
+        idp: args.idp,
+        event: parse_event(&args.event)?,
+        resource_id: args.id,
+        connector: args.connector,
+        find_key,
+        http: args.http.as_deref(),
+        expect: args.expect.as_deref(),
+    })?;
+    print!("{}", report.render());
+    if !report.passed() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn parse_event(s: &str) -> anyhow::Result<pipeline::Event> {
+    use pipeline::Event;
+    Ok(match s {
+        "created" => Event::Created,
+        "updated" => Event::Updated,
+        "deactivated" => Event::Deactivated,
+        "reactivated" => Event::Reactivated,
+        "deleted" => Event::Deleted,
+        other => bail!("unknown event '{other}' (created, updated, deactivated, reactivated, deleted)"),
+    })
 }
 
 /// `plugin preview`: both pipelines built from the config file, the store
