@@ -1,0 +1,43 @@
+// The component side: the entry module scimgate-js-build generates binds the
+// host's imports (`bindHost`) and exports `exportsOf(plugin)`'s members for
+// the hooks the plugin implements. componentize-js calls them with WIT
+// values and takes a thrown `{tag, val}` as the `hook-error` variant.
+
+import * as glue from './glue.js';
+
+export { bindHost } from './host.js';
+
+/** The WIT exports of a plugin module's hooks, by export name. */
+export function exportsOf(plugin) {
+  const all = {
+    scopeHook: {
+      scope: (doc, ctx, config) =>
+        wit(() => {
+          const decision = glue.scope(plugin, doc, ctx, config);
+          return decision.inScope ? { tag: 'in-scope' } : { tag: 'out-of-scope', val: decision.reason };
+        }),
+    },
+    transformInHook: {
+      transformIn: (doc, ctx, config) => wit(() => glue.transformIn(plugin, doc, ctx, config)),
+    },
+    transformOutHook: {
+      transformOut: (doc, ctx, config) => wit(() => glue.transformOut(plugin, doc, ctx, config)),
+    },
+    matchKeysHook: {
+      matchKeys: (doc, ctx, config) => wit(() => glue.matchKeys(plugin, doc, ctx, config)),
+    },
+    eventHook: {
+      onEvent: (event, doc, ctx, config) => wit(() => glue.onEvent(plugin, event, doc, ctx, config)),
+    },
+  };
+  return Object.fromEntries(glue.hooksOf(plugin).map(({ export: name }) => [name, all[name]]));
+}
+
+/** A HookError (the glue throws nothing else) as the WIT variant. */
+function wit(body) {
+  try {
+    return body();
+  } catch (e) {
+    throw { tag: e.kind, val: e.message };
+  }
+}
