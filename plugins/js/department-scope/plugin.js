@@ -69,9 +69,10 @@ function unexpected(value) {
 /**
  * A string as Rust's `{:?}` shows it: quoted, with `\t \r \n \0 \\ \"` and
  * `\u{...}` for controls, separators other than the space, format characters,
- * surrogates, private use and combining marks (those of the Combining
- * Diacritical Marks blocks and the variation selectors; Rust also escapes the
- * others, and unassigned code points).
+ * surrogates, private use, and combining marks (of the Combining Diacritical
+ * Marks blocks, and variation selectors). Rust also escapes the other
+ * combining marks and unassigned code points: the engine in the component
+ * has no Unicode categories to find them by.
  */
 function quote(s) {
   const escapes = { '\t': '\\t', '\r': '\\r', '\n': '\\n', '\0': '\\0', '\\': '\\\\', '"': '\\"' };
@@ -79,9 +80,11 @@ function quote(s) {
   return `"${shown.join('')}"`;
 }
 const ESCAPED = new RegExp(
-  '^(?:[\\0-\\x1f\\x7f-\\xa0\\xad\\u0300-\\u036f\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u1680\\u180e' +
-    '\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff' +
+  '^(?:[\\0-\\x1f\\x7f-\\xa0\\xad\\u0300-\\u036f\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2' +
+    '\\u1680\\u180e\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff' +
     '\\u3000\\ud800-\\uf8ff\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\ufff9-\\ufffb]' +
+    // Format characters, tags, variation selectors and private use beyond the BMP.
+    '|\\ud804[\\udcbd\\udccd]|\\ud80d[\\udc30-\\udc3f]|\\ud82f[\\udca0-\\udca3]|\\ud834[\\udd73-\\udd7a]' +
     '|\\udb40[\\udc01\\udc20-\\udc7f\\udd00-\\uddef]|[\\udb80-\\udbff][\\udc00-\\udfff])$',
 );
 
