@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notify;
 pub mod otlp;
 pub mod outbound;
+pub mod plugin_new;
 pub mod plugin_test;
 pub mod preview;
 pub mod reload;

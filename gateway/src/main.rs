@@ -98,6 +98,22 @@ enum PluginCommand {
     /// scope in or out, each target attribute before and after, match keys
     /// and links, hooks that start or stop failing.
     Preview(PreviewArgs),
+    /// Write a plugin project that builds and passes its test as generated.
+    New {
+        /// The plugin's name: lower-case letters, digits and dashes.
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: scimgate::plugin_new::Lang,
+        /// The hooks to stub, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "transform-in")]
+        hooks: Vec<HookName>,
+        /// Where to write it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// This repository's sdk/ directory (default: the one this binary was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -266,6 +282,18 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Plugin { command: PluginCommand::Test(args) } => plugin_test_command(args)?,
         Command::Plugin { command: PluginCommand::Preview(args) } => preview(args)?,
+        Command::Plugin { command: PluginCommand::New { name, lang, mut hooks, dir, sdk } } => {
+            hooks.sort_by_key(|h| *h as u8);
+            hooks.dedup();
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let sdk = sdk.unwrap_or_else(scimgate::plugin_new::default_sdk);
+            let new = scimgate::plugin_new::NewPlugin { name: &name, lang, hooks: &hooks, dir: &dir, sdk: &sdk };
+            let files = scimgate::plugin_new::create(&new)?;
+            for file in &files {
+                println!("wrote {}", file.display());
+            }
+            eprintln!("next: read {}", dir.join("README.md").display());
+        }
         Command::Log { config, tenant, limit, resource, operation, outcome, since, until, json } => {
             let config = load(&config)?;
             require_tenant(&config, &tenant)?;

@@ -19,6 +19,7 @@ mod onelogin;
 mod ops;
 mod pipeline;
 mod plugin_cli;
+mod plugin_new;
 mod preview;
 mod protocol;
 mod provlog;
