@@ -273,12 +273,179 @@ fn use_list(krate: &str, items: &[&str]) -> String {
     out
 }
 
-fn js(name: &str, hooks: &[HookName], sdk: &Path) -> Vec<(String, String)> {
-    let _ = (name, hooks, sdk);
-    Vec::new()
+/// What the generated tests compare: the answer as `plugin test` prints it.
+const JS_TEST: &str = r#"// Each stubbed hook, run on fixtures/user.json as the gateway calls it (JSON
+// in, JSON out), gives what fixtures/<hook>.expected.json holds: the output
+// `scimgate plugin test --expect` compares the built component with too.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+
+import { call, userCreate } from '@scimgate/sdk/testing';
+
+import * as plugin from './plugin.js';
+
+const fixture = (file) => JSON.parse(readFileSync(new URL(`./fixtures/${file}`, import.meta.url), 'utf8'));
+
+/** The answer in `plugin test`'s terms. */
+function printed(hook, out) {
+  switch (hook) {
+    case 'scope':
+      return out.inScope ? { in_scope: true } : { in_scope: false, reason: out.reason };
+    case 'match-keys':
+      return out.map(({ attribute, value }) => ({ attribute, value }));
+    case 'on-event':
+      return { event: 'created' };
+    default:
+      return out;
+  }
 }
 
+for (const hook of HOOKS) {
+  test(`${hook} gives the expected output`, () => {
+    const out = call(plugin, hook, fixture('user.json'), { ctx: userCreate(), config: null, event: 'created' });
+    assert.deepStrictEqual(printed(hook, out), fixture(`${hook}.expected.json`));
+  });
+}
+"#;
+
+fn js(name: &str, hooks: &[HookName], sdk: &Path) -> Vec<(String, String)> {
+    let mut imports = Vec::new();
+    let mut body = String::new();
+    for hook in hooks {
+        let (import, stub) = match hook {
+            HookName::Scope => (Some("inScope"), "export function scope(doc, ctx, config) {\n  return inScope();\n}\n"),
+            HookName::TransformIn => (
+                Some("log"),
+                "export function transformIn(doc, ctx, config) {\n  log.debug('transform-in: the document passes unchanged');\n  return doc;\n}\n",
+            ),
+            HookName::TransformOut => (None, "export function transformOut(doc, ctx, config) {\n  return doc;\n}\n"),
+            HookName::MatchKeys => (None, "export function matchKeys(doc, ctx, config) {\n  return [];\n}\n"),
+            HookName::OnEvent => (None, "export function onEvent(event, doc, ctx, config) {}\n"),
+        };
+        imports.extend(import);
+        body.push('\n');
+        body.push_str(stub);
+    }
+    let imports = if imports.is_empty() {
+        String::new()
+    } else {
+        format!("\nimport {{ {} }} from '@scimgate/sdk';\n", imports.join(", "))
+    };
+    let plugin =
+        format!("// `{name}`: a scimgate plugin. What it does, its config and its errors go here.\n{imports}{body}");
+    let list: Vec<String> = hooks.iter().map(|h| format!("'{}'", h.as_str())).collect();
+    let test = JS_TEST.replace("HOOKS", &format!("[{}]", list.join(", ")));
+    let package = serde_json::json!({
+        "name": name,
+        "version": "0.1.0",
+        "private": true,
+        "type": "module",
+        "scripts": {"test": "node --test", "build": format!("scimgate-js-build . -o dist/{name}.wasm")},
+        "dependencies": {"@scimgate/sdk": format!("file:{}", sdk.display())},
+    });
+    let package = serde_json::to_string_pretty(&package).unwrap_or_default() + "\n";
+    let wasm = format!("dist/{name}.wasm");
+    let mut files = vec![
+        ("package.json".to_owned(), package),
+        ("plugin.js".to_owned(), plugin),
+        ("plugin.test.js".to_owned(), test),
+        ("README.md".to_owned(), readme(name, "JavaScript", "npm run build", "npm install && npm test", &wasm, hooks)),
+        (".gitignore".to_owned(), "/node_modules\n/dist\n".to_owned()),
+    ];
+    files.extend(fixtures(hooks));
+    files
+}
+
+const PYTHON_TEST: &str = r#""""Each stubbed hook, run on fixtures/user.json as the gateway calls it (JSON in, JSON
+out), gives what fixtures/<hook>.expected.json holds: the output `scimgate plugin test
+--expect` compares the built component with too."""
+
+import importlib.util
+import json
+import unittest
+from pathlib import Path
+
+from scimgate_sdk import Out
+from scimgate_sdk.testing import call, user_create
+
+HERE = Path(__file__).resolve().parent
+HOOKS = HOOK_LIST
+
+
+def load_plugin():
+    spec = importlib.util.spec_from_file_location("plugin", HERE / "plugin.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fixture(file: str):
+    return json.loads((HERE / "fixtures" / file).read_text())
+
+
+def printed(hook: str, out):
+    """The answer in `plugin test`'s terms."""
+    if hook == "scope":
+        return {"in_scope": False, "reason": out.reason} if isinstance(out, Out) else {"in_scope": True}
+    if hook == "match-keys":
+        return [{"attribute": key.attribute, "value": key.value} for key in out]
+    if hook == "on-event":
+        return {"event": "created"}
+    return out
+
+
+class PluginTest(unittest.TestCase):
+    def test_each_hook_gives_the_expected_output(self):
+        plugin = load_plugin()
+        for hook in HOOKS:
+            with self.subTest(hook=hook):
+                out = call(plugin, hook, fixture("user.json"), ctx=user_create(), config=None)
+                self.assertEqual(printed(hook, out), fixture(f"{hook}.expected.json"))
+
+
+if __name__ == "__main__":
+    unittest.main()
+"#;
+
 fn python(name: &str, hooks: &[HookName], sdk: &Path) -> Vec<(String, String)> {
-    let _ = (name, hooks, sdk);
-    Vec::new()
+    let mut imports = Vec::new();
+    let mut body = String::new();
+    for hook in hooks {
+        let (import, stub) = match hook {
+            HookName::Scope => (Some("In"), "def scope(doc, ctx, config):\n    return In()\n"),
+            HookName::TransformIn => (
+                Some("log"),
+                "def transform_in(doc, ctx, config):\n    log.debug(\"transform-in: the document passes unchanged\")\n    return doc\n",
+            ),
+            HookName::TransformOut => (None, "def transform_out(doc, ctx, config):\n    return doc\n"),
+            HookName::MatchKeys => (None, "def match_keys(doc, ctx, config):\n    return []\n"),
+            HookName::OnEvent => (None, "def on_event(event, doc, ctx, config):\n    return None\n"),
+        };
+        imports.extend(import);
+        body.push_str("\n\n");
+        body.push_str(stub);
+    }
+    let imports =
+        if imports.is_empty() { String::new() } else { format!("\nfrom scimgate_sdk import {}\n", imports.join(", ")) };
+    let plugin = format!(
+        "\"\"\"`{name}`: a scimgate plugin. What it does, its config and its errors go here.\"\"\"\n{imports}{body}"
+    );
+    let list: Vec<String> = hooks.iter().map(|h| format!("\"{}\"", h.as_str())).collect();
+    let test = PYTHON_TEST.replace("HOOK_LIST", &format!("[{}]", list.join(", ")));
+    let wasm = format!("dist/{name}.wasm");
+    let setup = format!(
+        "python3 -m venv venv && venv/bin/pip install componentize-py==0.25.1 -e {}\nvenv/bin/python -m unittest",
+        sdk.display()
+    );
+    let build = format!("venv/bin/python -m scimgate_sdk.build . -o {wasm}");
+    let mut files = vec![
+        ("plugin.py".to_owned(), plugin),
+        ("test_plugin.py".to_owned(), test),
+        ("README.md".to_owned(), readme(name, "Python", &build, &setup, &wasm, hooks)),
+        (".gitignore".to_owned(), "/venv\n/dist\n__pycache__/\n".to_owned()),
+    ];
+    files.extend(fixtures(hooks));
+    files
 }

@@ -217,7 +217,7 @@ pub fn run(test: &PluginTest<'_>) -> Result<Report, PluginTestError> {
     let started = Instant::now();
     let extension = test.plugin.extension().and_then(|e| e.to_str());
     if let (Some(op), Some("wasm")) = (test.connector, extension) {
-        let engine = PluginEngine::new(EngineConfig::default()).map_err(|e| PluginTestError::Load(e.to_string()))?;
+        let engine = engine()?;
         let connector = WasmConnector::load_file(&engine, &name, test.plugin, &test.config, Limits::default())
             .map_err(|e| PluginTestError::Load(e.to_string()))?;
         let load_time = started.elapsed();
@@ -236,12 +236,17 @@ pub fn run(test: &PluginTest<'_>) -> Result<Report, PluginTestError> {
     }
     let (step, kind): (Box<dyn Step>, &'static str) = match extension {
         Some("wasm") => {
-            let engine =
-                PluginEngine::new(EngineConfig::default()).map_err(|e| PluginTestError::Load(e.to_string()))?;
+            let engine = engine()?;
             let plugin = WasmPlugin::load(&engine, &name, &read(test.plugin)?)
                 .map_err(|e| PluginTestError::Load(e.to_string()))?;
             let grant: Arc<dyn HttpGrant> = http.clone();
-            (Box::new(WasmStep::new(plugin, &test.config, Limits::default()).with_event_grant(grant)), "wasm")
+            let limits = plugin.language().default_limits();
+            let kind = match plugin.language() {
+                wasm_host::Language::Compiled => "wasm",
+                wasm_host::Language::JavaScript => "wasm, javascript",
+                wasm_host::Language::Python => "wasm, python",
+            };
+            (Box::new(WasmStep::new(plugin, &test.config, limits).with_event_grant(grant)), kind)
         }
         Some("rhai") => {
             let source = String::from_utf8_lossy(&read(test.plugin)?).into_owned();
@@ -277,6 +282,19 @@ pub fn run(test: &PluginTest<'_>) -> Result<Report, PluginTestError> {
         .collect();
     let expectation = expect.map(|want| compare(&want, &runs[0].output()));
     Ok(Report { plugin: name, kind, load_time, hooks, runs, expectation })
+}
+
+/// Compiled components kept between runs, so the author's loop pays for
+/// compiling a large (JavaScript, Python) component once:
+/// `$SCIMGATE_PLUGIN_CACHE`, else `$XDG_CACHE_HOME/scimgate/plugins`, else
+/// `~/.cache/scimgate/plugins`.
+fn engine() -> Result<PluginEngine, PluginTestError> {
+    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let cache_dir = env("SCIMGATE_PLUGIN_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("scimgate/plugins")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache/scimgate/plugins")));
+    PluginEngine::new(EngineConfig { cache_dir, ..EngineConfig::default() })
+        .map_err(|e| PluginTestError::Load(e.to_string()))
 }
 
 /// Run `f` with its logs and HTTP calls captured.

@@ -116,10 +116,11 @@ pub fn build(
                 let plugin = WasmPlugin::load_file(engine, &file_name(&wasm.path), &wasm.path)
                     .map_err(|e| fail(&wasm.path, e.to_string()))?;
                 let config = toml_to_json(wasm.config.as_ref()).map_err(|e| fail(&wasm.path, e))?;
+                let defaults = plugin.language().default_limits();
                 let limits = Limits {
-                    memory_bytes: wasm.memory_mib << 20,
-                    deadline: Duration::from_millis(wasm.deadline_ms),
-                    ..Limits::default()
+                    memory_bytes: wasm.memory_mib.map_or(defaults.memory_bytes, |mib| mib << 20),
+                    deadline: wasm.deadline_ms.map_or(defaults.deadline, Duration::from_millis),
+                    ..defaults
                 };
                 let mut step = WasmStep::new(plugin, &config, limits);
                 if let Some(grant) = &event_grant {

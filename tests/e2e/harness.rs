@@ -51,7 +51,9 @@ fn drop_database(base: &str, name: &str) {
 }
 
 /// How long we wait for the gateway to print its address.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// A bound for failures, not a wait: a gateway compiling large JavaScript or
+/// Python components for the first time takes minutes in a busy debug build.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(300);
 /// Generous deadline for "eventually" conditions (the contracts promise 2 s;
 /// we only poll, we never assert how long it took).
 pub const EVENTUALLY: Duration = Duration::from_secs(15);
@@ -649,6 +651,26 @@ impl Drop for Gateway {
 
 /// Polls `f` until it returns `Some`, panicking with `what` after [`EVENTUALLY`].
 #[track_caller]
+/// Where `plugins/guests/build` put the JavaScript and Python example
+/// plugins (`js/NAME.wasm`, `python/NAME.wasm`), when the run has them
+/// (`SCIMGATE_GUEST_PLUGINS`, set by `.ci/run`). Tests that need them say
+/// they are skipped without.
+pub fn guest_plugins(test: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os("SCIMGATE_GUEST_PLUGINS") {
+        Some(dir) => Some(dir.into()),
+        None => {
+            eprintln!("{test}: skipped (set SCIMGATE_GUEST_PLUGINS after bash plugins/guests/build)");
+            None
+        }
+    }
+}
+
+/// A compiled-component cache shared by the tests that load the large
+/// JavaScript and Python components, so each compiles once per run.
+pub fn shared_plugin_cache() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-plugin-cache")
+}
+
 pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + EVENTUALLY;
     loop {

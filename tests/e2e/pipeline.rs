@@ -15,6 +15,9 @@ const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 enum Kind {
     Wasm,
     Rhai,
+    /// The JavaScript and Python ports (`plugins/js`, `plugins/python`).
+    Js,
+    Python,
 }
 
 fn repo_file(rel: &str) -> PathBuf {
@@ -32,10 +35,14 @@ fn step(tenant: &str, kind: Kind, plugin: &str, config: &str) -> String {
             other => panic!("no plugin {other}"),
         }),
         Kind::Rhai => repo_file(&format!("examples/rhai/{plugin}.rhai")),
+        Kind::Js | Kind::Python => {
+            let guests = std::env::var_os("SCIMGATE_GUEST_PLUGINS").map(PathBuf::from).expect("guest plugins");
+            guests.join(if matches!(kind, Kind::Js) { "js" } else { "python" }).join(format!("{plugin}.wasm"))
+        }
     };
     let kind = match kind {
-        Kind::Wasm => "wasm",
         Kind::Rhai => "rhai",
+        Kind::Wasm | Kind::Js | Kind::Python => "wasm",
     };
     let config = if config.is_empty() { String::new() } else { format!("config = {config}\n") };
     format!("\n[[tenants.{tenant}.steps]]\nkind = \"{kind}\"\npath = {:?}\n{config}", path.display().to_string())
@@ -51,7 +58,15 @@ fn start(kind: Kind) -> Gateway {
     toml += &step("acme", kind, "work-email", "");
     toml += &step("acme", kind, "match-by-email", "");
     toml += "\n[tenants.plain]\n";
-    Gateway::start_tenants(&toml)
+    match kind {
+        Kind::Wasm | Kind::Rhai => Gateway::start_tenants(&toml),
+        // Large components: compiled once per run, in a cache the tests share.
+        Kind::Js | Kind::Python => Gateway::start_config(
+            &format!("plugin_cache = {:?}", crate::harness::shared_plugin_cache().display().to_string()),
+            &format!("[admin]\n{toml}"),
+            &[("SCIMGATE_ADMIN_TOKEN", crate::harness::ADMIN_TOKEN)],
+        ),
+    }
 }
 
 fn user(user_name: &str, external_id: &str, email: Option<&str>, department: &str) -> Value {
@@ -201,6 +216,20 @@ fn wasm_plugins_shape_a_provisioning_cycle() {
 #[test]
 fn rhai_twins_shape_the_same_provisioning_cycle() {
     provisioning_cycle(Kind::Rhai);
+}
+
+#[test]
+fn javascript_ports_shape_the_same_provisioning_cycle() {
+    if crate::harness::guest_plugins("javascript_ports").is_some() {
+        provisioning_cycle(Kind::Js);
+    }
+}
+
+#[test]
+fn python_ports_shape_the_same_provisioning_cycle() {
+    if crate::harness::guest_plugins("python_ports").is_some() {
+        provisioning_cycle(Kind::Python);
+    }
 }
 
 #[test]

@@ -60,3 +60,34 @@ fn a_generated_rust_plugin_builds_and_passes_its_tests() {
     let bad = Command::new(BIN.as_str()).args(["plugin", "new", "Bad_Name"]).current_dir(tmp.path()).output().unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("lower-case"));
 }
+
+#[test]
+fn generated_javascript_and_python_plugins_build_and_pass_their_tests() {
+    let Some(_) = crate::harness::guest_plugins("plugin_new javascript and python") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let hooks = ["scope", "transform-in", "match-keys"];
+    let new = |name: &str, lang: &str| {
+        let dir = tmp.path().join(name);
+        run(Command::new(BIN.as_str())
+            .args(["plugin", "new", name, "--lang", lang, "--hooks", &hooks.join(",")])
+            .arg("--dir")
+            .arg(&dir));
+        dir
+    };
+    // JavaScript: the SDK is a local package; npm links it, with the
+    // toolchain plugins/guests/build installed under it.
+    let js = new("js-stamp", "js");
+    run(Command::new("npm").current_dir(&js).args(["install", "--no-audit", "--no-fund", "--loglevel=error"]));
+    let tests = run(Command::new("npm").current_dir(&js).arg("test"));
+    assert!(tests.contains("# pass 3") && tests.contains("# fail 0"), "{tests}");
+    run(Command::new("npm").current_dir(&js).args(["run", "build"]));
+    check_component(&js, &js.join("dist/js-stamp.wasm"), &hooks);
+
+    // Python: the venv plugins/guests/build made has componentize-py and the SDK.
+    let python = repo().join("target/guest-venv/bin/python");
+    let py = new("py-stamp", "python");
+    let tests = run(Command::new(&python).current_dir(&py).args(["-m", "unittest", "-v"]));
+    assert!(tests.contains("OK"), "{tests}");
+    run(Command::new(&python).current_dir(&py).args(["-m", "scimgate_sdk.build", ".", "-o", "dist/py-stamp.wasm"]));
+    check_component(&py, &py.join("dist/py-stamp.wasm"), &hooks);
+}

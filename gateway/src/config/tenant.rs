@@ -197,27 +197,23 @@ pub struct WasmStepConfig {
     /// The plugin's config values, handed to every hook.
     #[serde(default)]
     pub config: Option<toml::Value>,
-    /// Per-call deadline (epoch interruption).
-    #[serde(default = "default_deadline_ms")]
-    pub deadline_ms: u64,
-    /// Linear-memory cap of one instance.
-    #[serde(default = "default_memory_mib")]
-    pub memory_mib: usize,
+    /// Per-call deadline (epoch interruption). Default: the plugin's
+    /// language's (50 ms; 250 ms for JavaScript and Python).
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
+    /// Linear-memory cap of one instance. Default: the plugin's language's
+    /// (32 MiB; 64 MiB for JavaScript and Python).
+    #[serde(default)]
+    pub memory_mib: Option<usize>,
     /// `reuse` (default) keeps idle instances; `fresh` instantiates per call.
     #[serde(default)]
     pub instances: InstanceMode,
 }
 
 impl WasmStepConfig {
-    /// A step running `path` with the default limits.
+    /// A step running `path` with its language's default limits.
     pub fn new(path: PathBuf, config: Option<toml::Value>) -> WasmStepConfig {
-        WasmStepConfig {
-            path,
-            config,
-            deadline_ms: default_deadline_ms(),
-            memory_mib: default_memory_mib(),
-            instances: InstanceMode::default(),
-        }
+        WasmStepConfig { path, config, deadline_ms: None, memory_mib: None, instances: InstanceMode::default() }
     }
 }
 
@@ -227,14 +223,6 @@ pub enum InstanceMode {
     #[default]
     Reuse,
     Fresh,
-}
-
-fn default_deadline_ms() -> u64 {
-    50
-}
-
-fn default_memory_mib() -> usize {
-    32
 }
 
 impl TenantConfig {

@@ -46,6 +46,7 @@ mod bindings;
 mod connector;
 mod engine;
 mod host;
+mod language;
 mod plugin;
 mod pool;
 mod step;
@@ -53,6 +54,7 @@ mod step;
 pub use connector::{ConnectorError, HttpAnswer, HttpCallError, HttpGrant, HttpRequest, WasmConnector};
 pub use engine::{EngineConfig, PluginEngine};
 pub use host::{MAX_LOG_LINE_BYTES, MAX_LOG_LINES_PER_CALL};
+pub use language::Language;
 pub use plugin::WasmPlugin;
 pub use step::{InstancePolicy, Limits, WasmStep};
 

@@ -9,12 +9,12 @@ use sha2::{Digest, Sha256};
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use crate::LoadError;
 use crate::bindings::exports::scimgate::plugin::{
     event_hook, match_keys_hook, scope_hook, transform_in_hook, transform_out_hook,
 };
 use crate::engine::{PluginEngine, hex};
 use crate::host::HostState;
+use crate::{Language, LoadError};
 
 /// A compiled plugin, ready to instantiate. Shared by every tenant step
 /// that uses it ([`WasmStep`](crate::WasmStep)); holds no per-tenant state.
@@ -24,6 +24,7 @@ pub struct WasmPlugin {
     pub(crate) engine: PluginEngine,
     pub(crate) pre: InstancePre<HostState>,
     pub(crate) indices: HookIndices,
+    language: Language,
 }
 
 /// Export lookups of the hooks the component has, resolved once.
@@ -58,7 +59,8 @@ impl WasmPlugin {
             match_keys: match_keys_hook::GuestIndices::new(&pre).ok(),
             on_event: event_hook::GuestIndices::new(&pre).ok(),
         };
-        let plugin = WasmPlugin { name: name.into(), digest, engine: engine.clone(), pre, indices };
+        let language = Language::of(wasm);
+        let plugin = WasmPlugin { name: name.into(), digest, engine: engine.clone(), pre, indices, language };
         if plugin.hooks() == Hooks::default() {
             let exports: Vec<String> =
                 component.component_type().exports(engine.engine()).map(|(name, _)| name.to_owned()).collect();
@@ -83,6 +85,12 @@ impl WasmPlugin {
     /// Hex SHA-256 of the component's bytes.
     pub fn digest(&self) -> String {
         hex(&self.digest)
+    }
+
+    /// What the component says it was written in: the default limits of
+    /// its steps ([`Language::default_limits`]).
+    pub fn language(&self) -> Language {
+        self.language
     }
 
     /// The hooks the component exports.

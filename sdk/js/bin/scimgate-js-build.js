@@ -68,7 +68,7 @@ async function main() {
       disableFeatures: DISABLED_FEATURES,
     });
     await mkdir(dirname(resolve(values.out)), { recursive: true });
-    await writeFile(values.out, component);
+    await writeFile(values.out, Buffer.concat([component, languageSection('javascript')]));
     console.log(`${name}: ${hooks.map((h) => h.hook).join(', ')} -> ${values.out}`);
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -108,3 +108,24 @@ main().catch((e) => {
   console.error(`scimgate-js-build: ${e.message}`);
   process.exit(1);
 });
+
+/**
+ * A custom section naming the plugin's language (`scimgate-language`),
+ * appended to the component: the gateway gives a JavaScript component the
+ * limits its engine needs (a larger memory cap and deadline) by default.
+ */
+function languageSection(language) {
+  const uleb = (n) => {
+    const bytes = [];
+    do {
+      let byte = n & 0x7f;
+      n >>>= 7;
+      if (n !== 0) byte |= 0x80;
+      bytes.push(byte);
+    } while (n !== 0);
+    return Buffer.from(bytes);
+  };
+  const name = Buffer.from('scimgate-language');
+  const body = Buffer.concat([uleb(name.length), name, Buffer.from(language)]);
+  return Buffer.concat([Buffer.from([0]), uleb(body.length), body]);
+}

@@ -55,8 +55,28 @@ def main(argv: list[str] | None = None) -> int:
         command += ["-p", work, "-p", plugin_dir, "-p", PACKAGE_ROOT, "-o", args.out]
         if subprocess.run(command).returncode != 0:
             return _fail(f"componentize-py failed for {plugin_dir.name}")
+        with args.out.open("ab") as component:
+            component.write(language_section("python"))
     print(f"{plugin_dir.name}: {', '.join(hook.name for hook in hooks)} -> {args.out}")
     return 0
+
+
+def language_section(language: str) -> bytes:
+    """A custom section naming the plugin's language (`scimgate-language`), appended
+    to the component: the gateway gives a Python component the limits its interpreter
+    needs (a larger memory cap and deadline) by default."""
+
+    def uleb(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, n = n & 0x7F, n >> 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    name = b"scimgate-language"
+    body = uleb(len(name)) + name + language.encode()
+    return b"\x00" + uleb(len(body)) + body
 
 
 def app_module(name: str, hooks: list[Hook]) -> str:
