@@ -20,6 +20,10 @@
 //!   the `Step` trait, default `Limits`, with the default `InstancePolicy`
 //!   (idle instances reused) or `InstancePolicy::Fresh` (a new instance per
 //!   call).
+//! - `wasm_js_reuse` / `wasm_python_reuse`: the JavaScript and Python ports
+//!   (`plugins/js/work-email`, `plugins/python/work-email`) the same way, with
+//!   their language's default limits; only when `SCIMGATE_GUEST_PLUGINS`
+//!   names what `bash plugins/guests/build` made.
 //! - `wasm_scope_floor`: the `spin` test plugin's `scope` hook, which answers
 //!   `in` at once: the host serialises the user, the guest's SDK glue parses
 //!   it. The floor of any Wasm hook on this document (one direction of JSON).
@@ -116,13 +120,29 @@ fn bench_hooks(c: &mut Criterion) {
     )
     .expect("mapping");
 
+    // The JavaScript and Python ports of the plugin, when plugins/guests/build
+    // made them (`SCIMGATE_GUEST_PLUGINS`), with their language's limits.
+    let guests: Vec<(&str, WasmStep)> = match std::env::var_os("SCIMGATE_GUEST_PLUGINS") {
+        None => Vec::new(),
+        Some(dir) => [("wasm_js_reuse", "js"), ("wasm_python_reuse", "python")]
+            .into_iter()
+            .map(|(label, lang)| {
+                let path = std::path::Path::new(&dir).join(lang).join("work-email.wasm");
+                let port = plugin(&engine, label, path.to_str().expect("a UTF-8 path"));
+                let limits = port.language().default_limits();
+                (label, WasmStep::new(port, &Value::Null, limits))
+            })
+            .collect(),
+    };
+
     // Every variant gives the same answer before any is timed.
-    let steps: [(&str, &dyn Step); 4] =
-        [("wasm_reuse", &wasm_reuse), ("wasm_fresh", &wasm_fresh), ("rhai", &rhai), ("mapping", &mapping)];
+    let mut steps: Vec<(&str, &dyn Step)> =
+        vec![("wasm_reuse", &wasm_reuse), ("wasm_fresh", &wasm_fresh), ("rhai", &rhai), ("mapping", &mapping)];
+    steps.extend(guests.iter().map(|(label, step)| (*label, step as &dyn Step)));
     let reference = native(user.clone(), &native_ctx);
     assert_eq!(reference["userName"], EXPECTED_USER_NAME);
     assert_eq!(native_json_roundtrip(user.clone(), &native_ctx), reference);
-    for (label, step) in steps {
+    for &(label, step) in &steps {
         let out = step.transform_in(user.clone(), &ctx).unwrap_or_else(|e| panic!("{label}: {e}"));
         assert_eq!(out, reference, "{label}");
     }
@@ -135,7 +155,7 @@ fn bench_hooks(c: &mut Criterion) {
     group.bench_function("native_json_roundtrip", |b| {
         b.iter_batched(|| user.clone(), |doc| native_json_roundtrip(doc, &native_ctx), BatchSize::SmallInput)
     });
-    for (label, step) in steps {
+    for &(label, step) in &steps {
         group.bench_function(label, |b| {
             b.iter_batched(|| user.clone(), |doc| step.transform_in(doc, &ctx).expect("call"), BatchSize::SmallInput)
         });
