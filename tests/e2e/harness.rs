@@ -666,9 +666,11 @@ pub fn guest_plugins(test: &str) -> Option<std::path::PathBuf> {
 }
 
 /// A compiled-component cache shared by the tests that load the large
-/// JavaScript and Python components, so each compiles once per run.
+/// JavaScript and Python components, so each compiles once per run: the
+/// one `scimgate-wasm-host`'s tests use (the same engine settings, so the
+/// same compatibility hash).
 pub fn shared_plugin_cache() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-plugin-cache")
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
 }
 
 pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {

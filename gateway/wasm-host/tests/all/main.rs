@@ -3,6 +3,7 @@
 //! One binary, a module per concern.
 
 mod connector;
+mod fixtures;
 mod hostile;
 mod loading;
 mod real_plugins;
