@@ -195,9 +195,9 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
     }
     let answered = if !authorized(state, &req) {
         Err(ScimError::status(401, "the admin token is missing or wrong").into())
-    } else if let Some(tenant) = tail_of(&req) {
+    } else if let Some(tenant) = tenant_of(&req, hyper::Method::GET, "/log/stream") {
         log_stream(state, &req, &tenant).await
-    } else if let Some(tenant) = preview_of(&req) {
+    } else if let Some(tenant) = tenant_of(&req, hyper::Method::POST, "/preview") {
         preview(state, &req, &tenant).await
     } else {
         route(state, req).await.map(|body| json_response(StatusCode::OK, &body))
@@ -210,11 +210,12 @@ fn failure_reply(failure: &Failure) -> Response<Body> {
     resp.map(BodyExt::boxed)
 }
 
-/// The tenant of a `GET /admin/tenants/{t}/log/stream`.
-fn tail_of<B>(req: &Request<B>) -> Option<String> {
+/// The tenant of a `METHOD /admin/tenants/{t}SUFFIX` (the streamed
+/// endpoints, answered outside `route`).
+fn tenant_of<B>(req: &Request<B>, method: hyper::Method, suffix: &str) -> Option<String> {
     let path = req.uri().path().trim_end_matches('/');
-    let tenant = path.strip_prefix("/admin/tenants/")?.strip_suffix("/log/stream")?;
-    (req.method() == hyper::Method::GET && !tenant.is_empty() && !tenant.contains('/')).then(|| tenant.to_owned())
+    let tenant = path.strip_prefix("/admin/tenants/")?.strip_suffix(suffix)?;
+    (req.method() == method && !tenant.is_empty() && !tenant.contains('/')).then(|| tenant.to_owned())
 }
 
 /// The live tail of a running tenant's log, after `Last-Event-ID` if the
@@ -235,13 +236,6 @@ async fn log_stream<B>(state: &AdminState, req: &Request<B>, tenant: &str) -> Re
     // nginx would otherwise hold events back to fill its buffer.
     headers.insert("x-accel-buffering", header::HeaderValue::from_static("no"));
     Ok(resp)
-}
-
-/// The tenant of a `POST /admin/tenants/{t}/preview`.
-fn preview_of<B>(req: &Request<B>) -> Option<String> {
-    let path = req.uri().path().trim_end_matches('/');
-    let tenant = path.strip_prefix("/admin/tenants/")?.strip_suffix("/preview")?;
-    (req.method() == hyper::Method::POST && !tenant.is_empty() && !tenant.contains('/')).then(|| tenant.to_owned())
 }
 
 /// What `POST /admin/tenants/{t}/preview` takes.
