@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::connector::{Connector, ConnectorError};
+use crate::http::{Request, Response};
 use crate::log::Level;
 use crate::{Context, Event, HookError, MatchKey, Operation, Resource, ScopeDecision};
 
@@ -61,8 +63,7 @@ fn error(e: HookError) -> w::HookError {
 
 fn inputs(doc: &str, ctx: w::Context, config: &str) -> Result<(Resource, Context, Value), w::HookError> {
     let doc = Resource::from_json(doc).map_err(error)?;
-    let config = serde_json::from_str(config)
-        .map_err(|e| w::HookError::Failed(format!("the plugin configuration is not valid JSON: {e}")))?;
+    let config = parse_config(config).map_err(error)?;
     Ok((doc, context(ctx), config))
 }
 
@@ -117,4 +118,64 @@ pub fn on_event<T: crate::OnEvent>(
         w::Event::Deleted => Event::Deleted,
     };
     T::on_event(event, &doc, &ctx, &config).map_err(error)
+}
+
+fn parse_config(config: &str) -> Result<Value, HookError> {
+    serde_json::from_str(config)
+        .map_err(|e| HookError::Failed(format!("the plugin configuration is not valid JSON: {e}")))
+}
+
+fn to_json(doc: Option<Resource>) -> Option<String> {
+    doc.map(|doc| doc.to_json())
+}
+
+// The connector's operations. Errors stay the SDK's type: the WIT
+// `connector-error` lives in the bindings `export_connector!` generates,
+// which convert it there.
+
+pub fn connector_create<T: Connector>(doc: String, ctx: w::Context, config: String) -> Result<String, ConnectorError> {
+    let (doc, ctx, config) = (Resource::from_json(&doc)?, context(ctx), parse_config(&config)?);
+    T::create(doc, &ctx, &config).map(|doc| doc.to_json())
+}
+
+pub fn connector_get<T: Connector>(
+    id: String,
+    ctx: w::Context,
+    config: String,
+) -> Result<Option<String>, ConnectorError> {
+    T::get(&id, &context(ctx), &parse_config(&config)?).map(to_json)
+}
+
+pub fn connector_update<T: Connector>(
+    id: String,
+    doc: String,
+    ctx: w::Context,
+    config: String,
+) -> Result<Option<String>, ConnectorError> {
+    let (doc, ctx, config) = (Resource::from_json(&doc)?, context(ctx), parse_config(&config)?);
+    T::update(&id, doc, &ctx, &config).map(to_json)
+}
+
+pub fn connector_delete<T: Connector>(id: String, ctx: w::Context, config: String) -> Result<(), ConnectorError> {
+    T::delete(&id, &context(ctx), &parse_config(&config)?)
+}
+
+pub fn connector_find<T: Connector>(
+    key: w::MatchKey,
+    ctx: w::Context,
+    config: String,
+) -> Result<Option<String>, ConnectorError> {
+    let key = MatchKey { attribute: key.attribute, value: key.value };
+    T::find(&key, &context(ctx), &parse_config(&config)?).map(to_json)
+}
+
+pub(crate) fn send(request: Request) -> Result<Response, String> {
+    let (method, url) = (request.method.clone(), request.url.clone());
+    let request =
+        wit::http::Request { method: request.method, url: request.url, headers: request.headers, body: request.body };
+    match wit::http::send(&request) {
+        Ok(r) => Ok(Response { status: r.status, headers: r.headers, body: r.body }),
+        Err(wit::http::HttpError::Timeout) => Err(format!("{method} {url}: no answer in time")),
+        Err(wit::http::HttpError::Transport(m)) => Err(format!("{method} {url}: {m}")),
+    }
 }

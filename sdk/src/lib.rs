@@ -2,7 +2,9 @@
 //!
 //! A plugin is a type that implements any subset of the hook traits
 //! ([`Scope`], [`TransformIn`], [`TransformOut`], [`MatchKeys`], [`OnEvent`])
-//! and one line that exports those hooks from the Wasm component:
+//! and one line that exports those hooks from the Wasm component (a
+//! connector to a legacy API is the same with [`Connector`] and
+//! [`export_connector!`]):
 //!
 //! ```
 //! use scimgate_sdk::{Context, HookError, Resource, TransformIn, Value};
@@ -35,6 +37,7 @@
 //! SCIM paths (`emails[type eq "work"].value`) from the [`scim`] crate, which is
 //! re-exported whole for filters, schemas and PATCH.
 
+mod connector;
 mod resource;
 mod types;
 
@@ -45,6 +48,7 @@ pub mod testing;
 #[cfg(target_arch = "wasm32")]
 mod glue;
 
+pub use connector::{Connector, ConnectorError};
 pub use resource::Resource;
 pub use scim;
 pub use serde_json::{self, Value, json};
@@ -219,6 +223,62 @@ macro_rules! __export_hook {
     };
 }
 
+/// Export a connector from the component: `export_connector!(MyApi)`, where
+/// `MyApi` implements [`Connector`]. The component then exports
+/// `scimgate:plugin/connector` and imports `http`, which [`http::send`] uses.
+///
+/// Use it once per crate, at the crate root, and not beside
+/// [`export_plugin!`]: a component is a connector or a set of hooks. Natively
+/// it only checks that the trait is implemented; unit tests call the trait's
+/// functions, with [`testing::mock_http`] answering their requests.
+#[macro_export]
+macro_rules! export_connector {
+    ($connector:ty $(,)?) => {
+        const _: fn() = || $crate::__private::implements_connector::<$connector>();
+        #[cfg(target_arch = "wasm32")]
+        mod __scimgate_connector {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__wit_bindings!("connector-plugin", http);
+            use ::std::option::Option;
+            use ::std::result::Result;
+            use ::std::string::String;
+            use exports::scimgate::plugin::connector::{ConnectorError as WitError, Guest};
+            use $crate::__private::wit::types::{Context, MatchKey};
+
+            struct Export;
+
+            fn wit_error(e: $crate::ConnectorError) -> WitError {
+                match e {
+                    $crate::ConnectorError::Rejected(m) => WitError::Rejected(m),
+                    $crate::ConnectorError::Conflict(m) => WitError::Conflict(m),
+                    $crate::ConnectorError::Busy(seconds) => WitError::Busy(seconds),
+                    $crate::ConnectorError::Failed(m) => WitError::Failed(m),
+                }
+            }
+
+            impl Guest for Export {
+                fn create(doc: String, ctx: Context, config: String) -> Result<String, WitError> {
+                    $crate::__private::connector_create::<$connector>(doc, ctx, config).map_err(wit_error)
+                }
+                fn get(id: String, ctx: Context, config: String) -> Result<Option<String>, WitError> {
+                    $crate::__private::connector_get::<$connector>(id, ctx, config).map_err(wit_error)
+                }
+                fn update(id: String, doc: String, ctx: Context, config: String) -> Result<Option<String>, WitError> {
+                    $crate::__private::connector_update::<$connector>(id, doc, ctx, config).map_err(wit_error)
+                }
+                fn delete(id: String, ctx: Context, config: String) -> Result<(), WitError> {
+                    $crate::__private::connector_delete::<$connector>(id, ctx, config).map_err(wit_error)
+                }
+                fn find(key: MatchKey, ctx: Context, config: String) -> Result<Option<String>, WitError> {
+                    $crate::__private::connector_find::<$connector>(key, ctx, config).map_err(wit_error)
+                }
+            }
+            export!(Export);
+        }
+    };
+}
+
 /// Support for the macros; not a public API.
 #[doc(hidden)]
 pub mod __private {
@@ -227,9 +287,13 @@ pub mod __private {
     pub fn implements_transform_out<T: crate::TransformOut>() {}
     pub fn implements_match_keys<T: crate::MatchKeys>() {}
     pub fn implements_on_event<T: crate::OnEvent>() {}
+    pub fn implements_connector<T: crate::Connector>() {}
 
     #[cfg(target_arch = "wasm32")]
-    pub use crate::glue::{match_keys, on_event, scope, transform_in, transform_out, wit};
+    pub use crate::glue::{
+        connector_create, connector_delete, connector_find, connector_get, connector_update, match_keys, on_event,
+        scope, transform_in, transform_out, wit,
+    };
     #[cfg(target_arch = "wasm32")]
     pub use wit_bindgen;
 }

@@ -5,12 +5,19 @@ use std::cell::RefCell;
 
 use serde_json::Value;
 
+use crate::http::{Request, Response};
 use crate::log::Level;
 use crate::{Context, Operation, Resource};
+
+/// What answers a native test's requests.
+#[cfg(not(target_arch = "wasm32"))]
+type HttpHandler = Box<dyn FnMut(&Request) -> Result<Response, String>>;
 
 #[cfg(not(target_arch = "wasm32"))]
 thread_local! {
     static LOGS: RefCell<Vec<(Level, String)>> = const { RefCell::new(Vec::new()) };
+    static HTTP: RefCell<Option<HttpHandler>> = const { RefCell::new(None) };
+    static REQUESTS: RefCell<Vec<Request>> = const { RefCell::new(Vec::new()) };
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -25,6 +32,37 @@ pub fn take_logs() -> Vec<(Level, String)> {
     return LOGS.with(|logs| std::mem::take(&mut *logs.borrow_mut()));
     #[cfg(target_arch = "wasm32")]
     return Vec::new();
+}
+
+/// Answer this thread's [`crate::http::send`] calls with `handler` (natively;
+/// in the component the host sends them). `Err` plays a request that got no
+/// answer. Without a handler every request fails that way.
+pub fn mock_http(handler: impl FnMut(&Request) -> Result<Response, String> + 'static) {
+    #[cfg(not(target_arch = "wasm32"))]
+    HTTP.with(|http| *http.borrow_mut() = Some(Box::new(handler)));
+    #[cfg(target_arch = "wasm32")]
+    drop(handler);
+}
+
+/// The requests this thread sent since the last call, in order (natively;
+/// always empty in the component).
+pub fn take_requests() -> Vec<Request> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return REQUESTS.with(|requests| std::mem::take(&mut *requests.borrow_mut()));
+    #[cfg(target_arch = "wasm32")]
+    return Vec::new();
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn send_mocked(request: Request) -> Result<Response, String> {
+    REQUESTS.with(|requests| requests.borrow_mut().push(request.clone()));
+    let answer = HTTP.with(|http| http.borrow_mut().as_mut().map(|handler| handler(&request)));
+    answer.unwrap_or_else(|| {
+        Err(format!(
+            "{} {}: no HTTP outside the gateway (set one with testing::mock_http)",
+            request.method, request.url
+        ))
+    })
 }
 
 /// A `create` context for a User.

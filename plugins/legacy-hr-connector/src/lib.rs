@@ -18,24 +18,22 @@
 //!
 //! Config (JSON): `{"base_url": "http://host:port"}`; the gateway fills it
 //! from the tenant's upstream URL. The API key is added by the host.
+//!
+//! The translation below is plain functions over JSON; [`LegacyHr`] sends
+//! their calls. Both run natively in the tests, with a mock for `http.send`.
 
+use scimgate_sdk::{ConnectorError, Context};
 use serde_json::{Map, Value, json};
 
-#[cfg(target_arch = "wasm32")]
-mod component;
+mod connector;
+
+pub use connector::LegacyHr;
+
+scimgate_sdk::export_connector!(LegacyHr);
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-/// What went wrong, in the connector contract's terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    Rejected(String),
-    Conflict(String),
-    Busy(u32),
-    Failed(String),
-}
 
 /// An HTTP request the connector wants sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,8 +51,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn from_resource_type(resource_type: &str) -> Kind {
-        if resource_type.eq_ignore_ascii_case("Group") { Kind::Group } else { Kind::User }
+    pub fn of(ctx: &Context) -> Kind {
+        if ctx.is_group() { Kind::Group } else { Kind::User }
     }
 
     fn collection(self) -> &'static str {
@@ -74,23 +72,24 @@ impl Kind {
 }
 
 /// The request body legacy-hr wants for a SCIM document.
-pub fn to_legacy(kind: Kind, doc: &Value) -> Result<Value, Failure> {
+pub fn to_legacy(kind: Kind, doc: &Value) -> Result<Value, ConnectorError> {
     match kind {
         Kind::User => employee(doc),
         Kind::Group => team(doc),
     }
 }
 
-fn employee(doc: &Value) -> Result<Value, Failure> {
+fn employee(doc: &Value) -> Result<Value, ConnectorError> {
     let text =
         |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-    let mail = mail(doc)
-        .ok_or_else(|| Failure::Rejected("legacy-hr needs a mail: the user has no email and no userName".into()))?;
+    let mail = mail(doc).ok_or_else(|| {
+        ConnectorError::Rejected("legacy-hr needs a mail: the user has no email and no userName".into())
+    })?;
     let name = doc.get("name");
     let (Some(first), Some(last)) =
         (text(name.and_then(|n| n.get("givenName"))), text(name.and_then(|n| n.get("familyName"))))
     else {
-        return Err(Failure::Rejected("legacy-hr needs name.givenName and name.familyName".into()));
+        return Err(ConnectorError::Rejected("legacy-hr needs name.givenName and name.familyName".into()));
     };
     let enterprise = doc.get(ENTERPRISE);
     let active = match doc.get("active") {
@@ -125,30 +124,32 @@ fn mail(doc: &Value) -> Option<String> {
         .or_else(|| doc.get("userName").and_then(Value::as_str).filter(|u| u.contains('@')).map(str::to_owned))
 }
 
-fn team(doc: &Value) -> Result<Value, Failure> {
+fn team(doc: &Value) -> Result<Value, ConnectorError> {
     let name = doc
         .get("displayName")
         .and_then(Value::as_str)
         .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| Failure::Rejected("legacy-hr needs a team name (displayName)".into()))?;
+        .ok_or_else(|| ConnectorError::Rejected("legacy-hr needs a team name (displayName)".into()))?;
     let mut members: Vec<i64> = Vec::new();
     for member in doc.get("members").and_then(Value::as_array).into_iter().flatten() {
         let id = member.get("value").and_then(Value::as_str).and_then(|v| v.parse::<i64>().ok());
         match id {
             Some(id) if !members.contains(&id) => members.push(id),
             Some(_) => {}
-            None => return Err(Failure::Rejected(format!("legacy-hr team members are employee ids, not {member}"))),
+            None => {
+                return Err(ConnectorError::Rejected(format!("legacy-hr team members are employee ids, not {member}")));
+            }
         }
     }
     Ok(json!({"name": name, "members": members}))
 }
 
 /// The SCIM document of a legacy-hr object (the wrapped or bare JSON).
-pub fn to_scim(kind: Kind, answer: &Value) -> Result<Value, Failure> {
+pub fn to_scim(kind: Kind, answer: &Value) -> Result<Value, ConnectorError> {
     let object = answer.get(kind.wrapper()).unwrap_or(answer);
     let id = match object.get("id") {
         Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(Failure::Failed(format!("legacy-hr answered a {} without an id", kind.wrapper()))),
+        _ => return Err(ConnectorError::Failed(format!("legacy-hr answered a {} without an id", kind.wrapper()))),
     };
     let field = |k: &str| object.get(k).filter(|v| !v.is_null()).cloned();
     Ok(match kind {
@@ -192,19 +193,19 @@ pub fn to_scim(kind: Kind, answer: &Value) -> Result<Value, Failure> {
     })
 }
 
-pub fn create(kind: Kind, doc: &Value) -> Result<Call, Failure> {
+pub fn create(kind: Kind, doc: &Value) -> Result<Call, ConnectorError> {
     Ok(Call { method: "POST", path: kind.collection().into(), body: Some(to_legacy(kind, doc)?) })
 }
 
-pub fn get(kind: Kind, id: &str) -> Result<Call, Failure> {
+pub fn get(kind: Kind, id: &str) -> Result<Call, ConnectorError> {
     Ok(Call { method: "GET", path: object_path(kind, id)?, body: None })
 }
 
-pub fn update(kind: Kind, id: &str, doc: &Value) -> Result<Call, Failure> {
+pub fn update(kind: Kind, id: &str, doc: &Value) -> Result<Call, ConnectorError> {
     Ok(Call { method: "PUT", path: object_path(kind, id)?, body: Some(to_legacy(kind, doc)?) })
 }
 
-pub fn delete(kind: Kind, id: &str) -> Result<Call, Failure> {
+pub fn delete(kind: Kind, id: &str) -> Result<Call, ConnectorError> {
     Ok(Call { method: "DELETE", path: object_path(kind, id)?, body: None })
 }
 
@@ -222,21 +223,21 @@ pub fn find(kind: Kind, attribute: &str, value: &str) -> Option<Call> {
 }
 
 /// The first object of a paged list answer.
-pub fn first_of_list(kind: Kind, answer: &Value) -> Result<Option<Value>, Failure> {
+pub fn first_of_list(kind: Kind, answer: &Value) -> Result<Option<Value>, ConnectorError> {
     match answer.get("data").and_then(Value::as_array) {
         Some(items) => items.first().map(|o| to_scim(kind, o)).transpose(),
-        None => Err(Failure::Failed("legacy-hr answered a list without data".into())),
+        None => Err(ConnectorError::Failed("legacy-hr answered a list without data".into())),
     }
 }
 
 /// An id is legacy-hr's integer; anything else names nothing there.
-fn object_path(kind: Kind, id: &str) -> Result<String, Failure> {
-    let id: u64 = id.parse().map_err(|_| Failure::Rejected(format!("'{id}' is not a legacy-hr id")))?;
+fn object_path(kind: Kind, id: &str) -> Result<String, ConnectorError> {
+    let id: u64 = id.parse().map_err(|_| ConnectorError::Rejected(format!("'{id}' is not a legacy-hr id")))?;
     Ok(format!("{}/{id}", kind.collection()))
 }
 
 /// What a non-2xx answer means. `retry_after` is the header's value.
-pub fn failure(status: u16, body: &str, retry_after: Option<&str>) -> Failure {
+pub fn failure(status: u16, body: &str, retry_after: Option<&str>) -> ConnectorError {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let message = parsed
         .as_ref()
@@ -245,10 +246,10 @@ pub fn failure(status: u16, body: &str, retry_after: Option<&str>) -> Failure {
         .map(|m| format!("legacy-hr: {m}"))
         .unwrap_or_else(|| format!("legacy-hr answered {status}"));
     match status {
-        409 => Failure::Conflict(message),
-        400 | 422 => Failure::Rejected(message),
-        429 | 503 => Failure::Busy(retry_after.and_then(|v| v.trim().parse().ok()).unwrap_or(1)),
-        _ => Failure::Failed(message),
+        409 => ConnectorError::Conflict(message),
+        400 | 422 => ConnectorError::Rejected(message),
+        429 | 503 => ConnectorError::Busy(retry_after.and_then(|v| v.trim().parse().ok()).unwrap_or(1)),
+        _ => ConnectorError::Failed(message),
     }
 }
 
@@ -300,18 +301,18 @@ mod tests {
     fn required_fields_and_ids_are_checked() {
         let mut doc = user();
         doc["name"] = json!({"givenName": "Ann"});
-        assert!(matches!(to_legacy(Kind::User, &doc), Err(Failure::Rejected(_))));
-        assert!(matches!(get(Kind::User, "not-a-number"), Err(Failure::Rejected(_))));
+        assert!(matches!(to_legacy(Kind::User, &doc), Err(ConnectorError::Rejected(_))));
+        assert!(matches!(get(Kind::User, "not-a-number"), Err(ConnectorError::Rejected(_))));
         let team = to_legacy(Kind::Group, &json!({"displayName": "Eng", "members": [{"value": "3"}, {"value": "3"}]}));
         assert_eq!(team.unwrap(), json!({"name": "Eng", "members": [3]}));
     }
 
     #[test]
     fn answers_map_to_the_contract() {
-        assert_eq!(failure(429, "", Some("7")), Failure::Busy(7));
+        assert_eq!(failure(429, "", Some("7")), ConnectorError::Busy(7));
         assert!(matches!(failure(409, r#"{"error":{"code":"DUPLICATE","message":"mail taken"}}"#, None),
-            Failure::Conflict(m) if m.contains("mail taken")));
-        assert!(matches!(failure(500, "oops", None), Failure::Failed(_)));
+            ConnectorError::Conflict(m) if m.contains("mail taken")));
+        assert!(matches!(failure(500, "oops", None), ConnectorError::Failed(_)));
         assert_eq!(find(Kind::User, "userName", "a+b@x.com").unwrap().path, "/api/v1/employees?mail=a%2Bb%40x.com");
         assert!(find(Kind::User, "externalId", "x").is_none());
     }
