@@ -8,18 +8,16 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pipeline::{
     Event, HookContext, Hooks, LogLine, MappingConfig, MappingStep, Operation, RhaiLimits, RhaiStep, ScopeDecision,
     Step, StepError, capture_logs,
 };
-use serde::Deserialize;
 use serde_json::{Value, json};
 use wasm_host::{
-    EngineConfig, HttpAnswer, HttpCallError, HttpGrant, HttpRequest, Limits, PluginEngine, WasmConnector, WasmPlugin,
-    WasmStep,
+    CannedHttp, EngineConfig, HttpGrant, HttpRequest, Language, PluginEngine, WasmConnector, WasmPlugin, WasmStep,
 };
 
 /// The hooks, by the names the CLI and the WIT contract use.
@@ -203,7 +201,7 @@ pub fn run(test: &PluginTest<'_>) -> Result<Report, PluginTestError> {
     let fixture = json_file(test.fixture)?;
     let expect = test.expect.map(json_file).transpose()?;
     let http = Arc::new(match test.http {
-        Some(path) => CannedHttp::load(path)?,
+        Some(path) => canned_http(path)?,
         None => CannedHttp::default(),
     });
     let name = test.plugin.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into());
@@ -218,7 +216,8 @@ pub fn run(test: &PluginTest<'_>) -> Result<Report, PluginTestError> {
     let extension = test.plugin.extension().and_then(|e| e.to_str());
     if let (Some(op), Some("wasm")) = (test.connector, extension) {
         let engine = engine()?;
-        let connector = WasmConnector::load_file(&engine, &name, test.plugin, &test.config, Limits::default())
+        let limits = Language::of_file(test.plugin).default_limits();
+        let connector = WasmConnector::load_file(&engine, &name, test.plugin, &test.config, limits)
             .map_err(|e| PluginTestError::Load(e.to_string()))?;
         let load_time = started.elapsed();
         let run = timed(&format!("connector {}", op_name(op)), &http, || {
@@ -242,9 +241,9 @@ pub fn run(test: &PluginTest<'_>) -> Result<Report, PluginTestError> {
             let grant: Arc<dyn HttpGrant> = http.clone();
             let limits = plugin.language().default_limits();
             let kind = match plugin.language() {
-                wasm_host::Language::Compiled => "wasm",
-                wasm_host::Language::JavaScript => "wasm, javascript",
-                wasm_host::Language::Python => "wasm, python",
+                Language::Compiled => "wasm",
+                Language::JavaScript => "wasm, javascript",
+                Language::Python => "wasm, python",
             };
             (Box::new(WasmStep::new(plugin, &test.config, limits).with_event_grant(grant)), kind)
         }
@@ -301,7 +300,7 @@ fn engine() -> Result<PluginEngine, PluginTestError> {
 fn timed(name: &str, http: &CannedHttp, f: impl FnOnce() -> Result<Value, String>) -> HookRun {
     let started = Instant::now();
     let (outcome, logs) = capture_logs(f);
-    HookRun { name: name.to_owned(), elapsed: started.elapsed(), outcome, logs, http: http.take_calls() }
+    HookRun { name: name.to_owned(), elapsed: started.elapsed(), outcome, logs, http: http_lines(http) }
 }
 
 fn call(step: &dyn Step, hook: HookName, event: Event, doc: &Value, ctx: &HookContext) -> Result<Value, StepError> {
@@ -385,90 +384,19 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-/// `http.send` answered from a file instead of the network: a JSON array of
-/// `{"method", "url", "status", "headers", "body"}`, where `url` may end in
-/// `*` to match a prefix and `body` is text or any JSON. Each answer serves
-/// one request, in the order given, unless it says `"repeat": true`. A
-/// request without an answer fails like a refused connection.
-#[derive(Default)]
-pub struct CannedHttp {
-    answers: Vec<Canned>,
-    used: Mutex<Vec<bool>>,
-    calls: Mutex<Vec<String>>,
+/// The answers of `--http FILE` (the format is [`CannedHttp`]'s).
+fn canned_http(path: &Path) -> Result<CannedHttp, PluginTestError> {
+    let text = std::fs::read(path).map_err(|source| PluginTestError::Read { path: path.to_owned(), source })?;
+    CannedHttp::from_json(&text).map_err(|e| PluginTestError::Canned { path: path.to_owned(), message: e.to_string() })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Canned {
-    method: Option<String>,
-    url: String,
-    #[serde(default = "ok")]
-    status: u16,
-    #[serde(default)]
-    headers: Vec<(String, String)>,
-    #[serde(default)]
-    body: Value,
-    #[serde(default)]
-    repeat: bool,
-}
-
-fn ok() -> u16 {
-    200
-}
-
-impl CannedHttp {
-    pub fn load(path: &Path) -> Result<CannedHttp, PluginTestError> {
-        let text = std::fs::read(path).map_err(|source| PluginTestError::Read { path: path.to_owned(), source })?;
-        let answers: Vec<Canned> = serde_json::from_slice(&text)
-            .map_err(|e| PluginTestError::Canned { path: path.to_owned(), message: e.to_string() })?;
-        let used = Mutex::new(vec![false; answers.len()]);
-        Ok(CannedHttp { answers, used, calls: Mutex::default() })
-    }
-
-    fn take_calls(&self) -> Vec<String> {
-        std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    fn answer(&self, request: &HttpRequest) -> Option<HttpAnswer> {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let index = self.answers.iter().enumerate().position(|(i, a)| {
-            (a.repeat || !used[i])
-                && a.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(&request.method))
-                && match a.url.strip_suffix('*') {
-                    Some(prefix) => request.url.starts_with(prefix),
-                    None => request.url == a.url,
-                }
-        })?;
-        used[index] = true;
-        let canned = &self.answers[index];
-        let body = match &canned.body {
-            Value::String(text) => text.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        Some(HttpAnswer { status: canned.status, headers: canned.headers.clone(), body })
-    }
-}
-
-impl HttpGrant for CannedHttp {
-    fn send(&self, request: HttpRequest, _wait: Duration) -> Result<HttpAnswer, HttpCallError> {
-        let answer = self.answer(&request);
-        let line = match &answer {
-            Some(a) => format!("{} {} -> {} (canned)", request.method, request.url, a.status),
-            None => format!("{} {} -> no canned answer", request.method, request.url),
-        };
-        self.calls.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-        answer.ok_or_else(|| {
-            HttpCallError::Transport(format!(
-                "no canned answer for {} {} (plugin test --http)",
-                request.method, request.url
-            ))
-        })
-    }
-
-    fn budget(&self) -> u32 {
-        16
-    }
+/// What the plugin sent, one line per request.
+fn http_lines(http: &CannedHttp) -> Vec<String> {
+    let line = |(request, status): (HttpRequest, Option<u16>)| match status {
+        Some(status) => format!("{} {} -> {status} (canned)", request.method, request.url),
+        None => format!("{} {} -> no canned answer", request.method, request.url),
+    };
+    http.take_calls().into_iter().map(line).collect()
 }
 
 #[cfg(test)]
@@ -483,30 +411,5 @@ mod tests {
         assert!(diff.contains("- ") && diff.contains("+ "), "{diff}");
         assert!(diff.contains(r#"-   "userName": "a","#) && diff.contains(r#"+   "userName": "b","#), "{diff}");
         assert!(diff.contains(r#"    "active": true"#), "{diff}");
-    }
-
-    #[test]
-    fn canned_answers_serve_in_order_and_by_prefix() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("http.json");
-        std::fs::write(
-            &path,
-            r#"[{"method": "POST", "url": "https://x.example/a", "status": 201, "body": {"id": 1}},
-                {"url": "https://x.example/*", "status": 404, "repeat": true}]"#,
-        )
-        .unwrap();
-        let http = CannedHttp::load(&path).unwrap();
-        let req = |method: &str, url: &str| HttpRequest {
-            method: method.into(),
-            url: url.into(),
-            headers: Vec::new(),
-            body: None,
-        };
-        let first = http.send(req("POST", "https://x.example/a"), Duration::ZERO).unwrap();
-        assert_eq!((first.status, first.body.as_str()), (201, r#"{"id":1}"#));
-        assert_eq!(http.send(req("POST", "https://x.example/a"), Duration::ZERO).unwrap().status, 404);
-        assert_eq!(http.send(req("GET", "https://x.example/b"), Duration::ZERO).unwrap().status, 404);
-        assert!(http.send(req("GET", "https://y.example/"), Duration::ZERO).is_err());
-        assert_eq!(http.take_calls().len(), 4);
     }
 }

@@ -42,7 +42,10 @@ pub struct ConnectorUpstreamConfig {
     pub config: Option<toml::Value>,
     /// Budget of one connector call, the time in `http.send` included.
     pub deadline_ms: u64,
-    pub memory_mib: usize,
+    /// The memory cap; unset, the component's language's
+    /// (`wasm_host::Language::default_limits`: 32 MiB compiled, 64 MiB for
+    /// JavaScript and Python).
+    pub memory_mib: Option<usize>,
     /// The most HTTP requests one connector call may make.
     pub max_requests: u32,
     /// `reuse` (default) keeps idle instances between calls; `fresh`
@@ -69,7 +72,8 @@ impl<'de> Deserialize<'de> for ConnectorUpstreamConfig {
             }
         };
         let deadline_ms = int(&mut table, "deadline_ms", 30_000)? as u64;
-        let memory_mib = int(&mut table, "memory_mib", 32)? as usize;
+        let memory_mib =
+            if table.contains_key("memory_mib") { Some(int(&mut table, "memory_mib", 0)? as usize) } else { None };
         let max_requests = int(&mut table, "max_requests", 16)? as u32;
         let instances = match table.remove("instances") {
             None => InstanceMode::default(),

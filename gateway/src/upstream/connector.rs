@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use wasm_host::{InstancePolicy, Limits, PluginEngine, WasmConnector};
+use wasm_host::{InstancePolicy, Language, Limits, PluginEngine, WasmConnector};
 
 use crate::config::{ConnectorUpstreamConfig, InstanceMode, toml_to_json};
 
@@ -22,10 +22,11 @@ pub(super) fn load(
         map.entry("base_url").or_insert_with(|| Value::String(base.to_owned()));
     }
     let name = config.plugin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let language_limits = Language::of_file(&config.plugin).default_limits();
     let limits = Limits {
-        memory_bytes: config.memory_mib << 20,
+        memory_bytes: config.memory_mib.map_or(language_limits.memory_bytes, |mib| mib << 20),
         deadline: Duration::from_millis(config.deadline_ms),
-        ..Limits::default()
+        ..language_limits
     };
     let connector =
         WasmConnector::load_file(engine, &name, &config.plugin, &plugin_config, limits).map_err(|e| e.to_string())?;

@@ -53,6 +53,12 @@ impl Language {
         Language::Compiled
     }
 
+    /// [`Language::of`] a component file; an unreadable file is `Compiled`
+    /// here, and its loader reports why it cannot be read.
+    pub fn of_file(path: &std::path::Path) -> Language {
+        std::fs::read(path).map_or(Language::Compiled, |wasm| Language::of(&wasm))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Language::Compiled => "compiled",

@@ -43,6 +43,7 @@
 //! panic escapes a call; an instance whose call failed is never reused.
 
 mod bindings;
+mod canned;
 mod connector;
 mod engine;
 mod host;
@@ -51,6 +52,7 @@ mod plugin;
 mod pool;
 mod step;
 
+pub use canned::CannedHttp;
 pub use connector::{ConnectorError, HttpAnswer, HttpCallError, HttpGrant, HttpRequest, WasmConnector};
 pub use engine::{EngineConfig, PluginEngine};
 pub use host::{MAX_LOG_LINE_BYTES, MAX_LOG_LINES_PER_CALL};
