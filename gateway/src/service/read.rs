@@ -42,12 +42,7 @@ impl Service {
         // The common case, a plain page in storage order, never loads more
         // than the page.
         if let ([kind], None, None) = (kinds, &query.filter, &query.sort_by) {
-            let total = self.store.count(&tenant.name, *kind).await?;
-            let page = if query.count == 0 {
-                Vec::new()
-            } else {
-                self.store.page(&tenant.name, *kind, offset, query.count).await?
-            };
+            let (total, page) = self.store.list_page(&tenant.name, *kind, offset, query.count).await?;
             let schema = tenant.schema(*kind);
             let resources = page
                 .iter()

@@ -8,6 +8,7 @@
 
 mod log;
 mod pg;
+mod positions;
 mod replicas;
 mod resources;
 pub(crate) mod sql;
@@ -97,6 +98,8 @@ pub enum Location {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<Backend>,
+    /// Storage-order positions, for the embedded store only (see `positions`).
+    positions: Option<Arc<positions::Positions>>,
 }
 
 enum Backend {
@@ -108,13 +111,14 @@ impl Store {
     /// Open (creating if needed) the SQLite database at `path` and bring
     /// its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
-        Ok(Store { backend: Arc::new(Backend::Sqlite(sqlite::Sqlite::open(path)?)) })
+        let backend = Arc::new(Backend::Sqlite(sqlite::Sqlite::open(path)?));
+        Ok(Store { backend, positions: Some(Arc::default()) })
     }
 
     /// Connect to PostgreSQL with `pool` connections and bring its schema
     /// up to date (one replica at a time).
     pub fn connect(url: &str, pool: usize) -> Result<Store> {
-        Ok(Store { backend: Arc::new(Backend::Postgres(pg::Postgres::connect(url, pool)?)) })
+        Ok(Store { backend: Arc::new(Backend::Postgres(pg::Postgres::connect(url, pool)?)), positions: None })
     }
 
     pub fn open_location(location: &Location) -> Result<Store> {
@@ -147,6 +151,24 @@ impl Store {
         match &*self.backend {
             Backend::Sqlite(s) => s.write(f).await,
             Backend::Postgres(p) => p.write(f).await,
+        }
+    }
+
+    /// [`Store::write`], then `committed` on its result once it is
+    /// committed. On SQLite that runs on the writer thread, so a request
+    /// dropped while it waits (the client hung up) does not skip it.
+    async fn write_then<T, F>(&self, f: F, committed: impl FnOnce(&T) + Send + 'static) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
+    {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.write_then(f, committed).await,
+            Backend::Postgres(p) => {
+                let value = p.write(f).await?;
+                committed(&value);
+                Ok(value)
+            }
         }
     }
 

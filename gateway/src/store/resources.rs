@@ -205,9 +205,10 @@ impl Store {
         change: TargetChange,
     ) -> Result<(StoredResource, TargetOutcome)> {
         let (doc, members) = split_members(kind, doc);
-        let tenant = tenant.to_owned();
-        self.write(move |tx| {
-            let tenant = tenant.as_str();
+        let owned_tenant = tenant.to_owned();
+        let on_commit = self.positions.clone().map(|p| (p, tenant.to_owned()));
+        let write = move |tx: &dyn Db| {
+            let tenant = owned_tenant.as_str();
             check_unique_for_write(tx, tenant, kind, &doc, None)?;
             let member_rows = resolve_members(tx, tenant, &members)?;
             let id = uuid::Uuid::new_v4().to_string();
@@ -232,6 +233,11 @@ impl Store {
             write_memberships(tx, seq, &member_rows)?;
             let outcome = target::apply(tx, tenant, kind, seq, change)?;
             Ok((load_by_seq(tx, seq)?, outcome))
+        };
+        self.write_then(write, move |(created, _): &(StoredResource, TargetOutcome)| {
+            if let Some((positions, tenant)) = on_commit {
+                positions.inserted(&tenant, kind, created.seq);
+            }
         })
         .await
     }
@@ -273,12 +279,18 @@ impl Store {
         policy: target::DeletePolicy,
     ) -> Result<(StoredResource, TargetOutcome)> {
         let (tenant, id, if_match) = (tenant.to_owned(), id.to_owned(), if_match.map(str::to_owned));
-        self.write(move |tx| {
+        let on_commit = self.positions.clone().map(|p| (p, tenant.clone()));
+        let write = move |tx: &dyn Db| {
             let current = load_for_update(tx, &tenant, kind, &id)?.ok_or_else(|| not_found(kind, &id))?;
             check_version(&current, if_match.as_deref())?;
             let outcome = target::on_delete(tx, &tenant, kind, current.seq, policy)?;
             tx.execute("DELETE FROM resources WHERE seq = ?1", args![current.seq])?;
             Ok((current, outcome))
+        };
+        self.write_then(write, move |(deleted, _): &(StoredResource, TargetOutcome)| {
+            if let Some((positions, tenant)) = on_commit {
+                positions.removed(&tenant, kind, deleted.seq);
+            }
         })
         .await
     }
@@ -345,6 +357,53 @@ impl Store {
                 )?
                 .int(0)?;
             Ok(n as usize)
+        })
+        .await
+    }
+
+    /// How many resources of `kind` the tenant has, and the page of them in
+    /// storage order after `offset` skipped, at most `limit` (SCIM's
+    /// `startIndex` and `count`). The embedded store answers from its
+    /// positions (one index seek, however far the page); PostgreSQL with a
+    /// count and an `OFFSET`.
+    pub async fn list_page(
+        &self,
+        tenant: &str,
+        kind: ResourceKind,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<StoredResource>)> {
+        if let Some(positions) = &self.positions {
+            let slot = match positions.slot(tenant, kind, offset) {
+                Ok(slot) => Some(slot),
+                Err(version) => {
+                    positions.install(tenant, kind, version, self.seqs(tenant, kind).await?);
+                    // None when a write raced the load: this page comes from SQL.
+                    positions.slot(tenant, kind, offset).ok()
+                }
+            };
+            if let Some(slot) = slot {
+                let page = match slot.first_seq {
+                    Some(first) if limit > 0 => self.page_after(tenant, kind, first - 1, limit).await?,
+                    _ => Vec::new(),
+                };
+                return Ok((slot.total, page));
+            }
+        }
+        let total = self.count(tenant, kind).await?;
+        let page = if limit == 0 { Vec::new() } else { self.page(tenant, kind, offset, limit).await? };
+        Ok((total, page))
+    }
+
+    /// The `seq` of every resource of `kind`, ascending.
+    async fn seqs(&self, tenant: &str, kind: ResourceKind) -> Result<Vec<i64>> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| {
+            let rows = c.query(
+                "SELECT seq FROM resources WHERE tenant = ?1 AND kind = ?2 ORDER BY seq",
+                args![&tenant, kind.as_str()],
+            )?;
+            rows.iter().map(|row| row.int(0)).collect()
         })
         .await
     }
@@ -849,5 +908,38 @@ mod tests {
         assert!(matches!(stale, Err(StoreError::Scim(ref e)) if e.status == 412));
         let found = block(s.candidates("a", ResourceKind::User, Some(&IndexedLookup::Name("U2".into())))).unwrap();
         assert_eq!(found.len(), 1);
+    }
+
+    /// Pages from the positions are the pages SQL's `OFFSET` gives, through
+    /// creates and deletes, in every tenant and kind, and a count that
+    /// follows them.
+    #[test]
+    fn list_pages_from_positions_match_offset_pages() {
+        let (_d, s) = store();
+        let user = |n: usize| json!({"userName": format!("u{n}")});
+        let ids: Vec<String> = (0..40).map(|n| block(s.create("a", ResourceKind::User, user(n))).unwrap().id).collect();
+        block(s.create("b", ResourceKind::User, user(0))).unwrap();
+        block(s.create("a", ResourceKind::Group, json!({"displayName": "g"}))).unwrap();
+        let check = |label: &str| {
+            let count = block(s.count("a", ResourceKind::User)).unwrap();
+            for (offset, limit) in [(0, 10), (7, 10), (35, 10), (count, 10), (count + 5, 10), (3, 0)] {
+                let (total, page) = block(s.list_page("a", ResourceKind::User, offset, limit)).unwrap();
+                let expected = block(s.page("a", ResourceKind::User, offset, limit)).unwrap();
+                assert_eq!(total, count, "{label}: total");
+                let seqs = |rows: &[StoredResource]| rows.iter().map(|r| r.seq).collect::<Vec<_>>();
+                assert_eq!(seqs(&page), seqs(&expected), "{label}: offset {offset}, limit {limit}");
+            }
+        };
+        check("first load");
+        for id in ids.iter().step_by(3) {
+            block(s.delete("a", ResourceKind::User, id, None, target::DeletePolicy::Delete)).unwrap();
+        }
+        check("after deletes");
+        for n in 40..45 {
+            block(s.create("a", ResourceKind::User, user(n))).unwrap();
+        }
+        check("after creates");
+        assert_eq!(block(s.list_page("b", ResourceKind::User, 0, 10)).unwrap().0, 1);
+        assert_eq!(block(s.list_page("a", ResourceKind::Group, 0, 10)).unwrap().0, 1);
     }
 }

@@ -70,6 +70,16 @@ impl Sqlite {
         self.writer.submit(f).await.map_err(|_| StoreError::WriterGone)?
     }
 
+    /// [`Sqlite::write`], with `committed` run after the commit (see
+    /// [`Writer::submit_then`]).
+    pub(super) async fn write_then<T, F>(&self, f: F, committed: impl FnOnce(&T) + Send + 'static) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
+    {
+        self.writer.submit_then(f, committed).await.map_err(|_| StoreError::WriterGone)?
+    }
+
     pub(super) fn write_blocking<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,

@@ -46,6 +46,22 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
     {
+        self.submit_then(f, |_| {})
+    }
+
+    /// [`Writer::submit`], and `committed` runs on the writer thread once the
+    /// write's success is committed, whether or not anyone still waits for
+    /// the result: what must follow every committed write cannot be lost to
+    /// a dropped request.
+    pub(super) fn submit_then<T, F>(
+        &self,
+        f: F,
+        committed: impl FnOnce(&T) + Send + 'static,
+    ) -> oneshot::Receiver<Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
+    {
         let (done, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn: &Connection| {
             let outcome = in_savepoint(conn, |c| f(c));
@@ -54,6 +70,9 @@ impl Writer {
                     Some(e) if outcome.is_ok() => Err(StoreError::Commit(e.to_owned())),
                     _ => outcome,
                 };
+                if let Ok(value) = &result {
+                    committed(value);
+                }
                 // The waiter may have gone (client hung up); the write stands.
                 let _ = done.send(result);
             })

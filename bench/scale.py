@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Reads as a tenant grows: GET by id, `filter=userName eq` and a list page
+of 100 from a random `startIndex`, on gateways holding 2k, 5k and 100k
+users, side by side in one run (the gateways interleaved within each run).
+The aims (issue 18): GET and filter at 100k at least 0.9x their rate at 2k,
+and the list page at 100k at least 0.8x its rate at 5k.
+
+    python3 bench/scale.py               # 2k, 5k, 100k users; 3 runs x 10 s
+    python3 bench/scale.py --quick       # 2k, 5k, 20k users; 1 run x 3 s
+    python3 bench/scale.py --postgres    # the same, each on its own PostgreSQL database
+
+PostgreSQL comes from `.ci/postgres`, as for `stores.py`.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import time
+
+from cycle import run_cycle
+from run import LUA, Gateway, build, medians, postgres_database, side_by_side_args, wrk, write_user_lists
+
+SCENARIOS = [
+    ("GET /Users/{id}", "get_by_id.lua", "2k"),
+    ("GET /Users?filter=userName eq", "filter_username.lua", "2k"),
+    ("GET /Users 100 per page", "list_users.lua", "5k"),
+]
+
+
+def main():
+    postgres = "--postgres" in sys.argv
+    if postgres:
+        sys.argv.remove("--postgres")
+    args = side_by_side_args("scale-postgres" if postgres else "scale", users=(20_000, 100_000))
+    sizes = {"2k": 2_000, "5k": 5_000, "large": args.users}
+    build("scimgate", "scimgate-bench-cycle")
+    workdirs, gateways, targets = [], [], {}
+    try:
+        for label, users in sizes.items():
+            workdir = tempfile.mkdtemp(prefix="scimgate-bench-scale-")
+            workdirs.append(workdir)
+            store = postgres_database(f"scale{label}") if postgres else 'path = "bench.db"\n'
+            gw = Gateway(workdir, store=store)
+            gateways.append(gw)
+            env = dict(os.environ, SCIMGATE_TOKEN=gw.token, BENCH_LUA_DIR=LUA)
+            # Exactly `users` users, through the API, as an IdP's initial cycle.
+            started = time.monotonic()
+            run_cycle(gw.url + "/scim/v2", gw.token, users, 0, f"seed{label}", concurrency=args.connections)
+            secs = time.monotonic() - started
+            env.update(write_user_lists(workdir, lambda path, gw=gw: gw.get("/scim/v2" + path), ""))
+            print(f"{label}: seeded {env['BENCH_USERS']} users in {secs:.1f} s", file=sys.stderr)
+            targets[label] = (gw.url, env)
+        samples = {(t, s): [] for t in targets for s, _, _ in SCENARIOS}
+        for r in range(args.runs):
+            for scenario, script, _ in SCENARIOS:
+                for label, (url, env) in targets.items():
+                    sample = wrk(url, script, dict(env, BENCH_PREFIX=f"run{r}"), args.duration, args.connections)
+                    samples[(label, scenario)].append(sample)
+    except BaseException:
+        for g in gateways:
+            print(f"gateway log:\n{g.log_tail()}", file=sys.stderr)
+        raise
+    finally:
+        for g in gateways:
+            g.stop()
+        for w in workdirs:
+            shutil.rmtree(w, ignore_errors=True)
+
+    results = {t: {s: medians(samples[(t, s)]) for s, _, _ in SCENARIOS} for t in targets}
+    loaded = {t: int(env["BENCH_USERS"]) for t, (_, env) in targets.items()}
+    report = {"store": "postgres" if postgres else "sqlite", "users": loaded, "runs": args.runs,
+              "duration_s": args.duration, "connections": args.connections, "cores": os.cpu_count(),
+              "scenarios": results}
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(report, f, indent=2)
+    large = f"{loaded['large']:,}"
+    print(f"Reads as the tenant grows, {'PostgreSQL' if postgres else 'embedded store'}: gateways with "
+          f"{loaded['2k']:,}, {loaded['5k']:,} and {large} users side by side, wrk -t1 -c{args.connections}, "
+          f"median of {args.runs} x {args.duration} s, {os.cpu_count()} cores shared\n")
+    print(f"| scenario | 2k req/s (p50) | 5k req/s (p50) | {large} req/s (p50) | {large} vs | aim |")
+    print("|---|---:|---:|---:|---:|---|")
+    for scenario, _, base in SCENARIOS:
+        cells = [f"{results[t][scenario]['rps']:,.0f} ({results[t][scenario]['p50_ms']:.2f} ms)" for t in sizes]
+        ratio = results["large"][scenario]["rps"] / results[base][scenario]["rps"]
+        aim = "0.9x of 2k" if base == "2k" else "0.8x of 5k"
+        print(f"| `{scenario}` | " + " | ".join(cells) + f" | {ratio:.2f}x of {base} | {aim} |")
+    print(f"\nJSON: {args.json}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
