@@ -79,6 +79,21 @@ export interface MatchKey {
 }
 export function matchKey(attribute: string, value: string): MatchKey;
 
+/**
+ * Why a connector operation did not succeed: throw one made by `conflict`
+ * or `busy`, or the HookErrors of `rejected` and `failed`.
+ */
+export class ConnectorError extends Error {
+  constructor(kind: 'rejected' | 'conflict' | 'busy' | 'failed', message: string, seconds?: number | null);
+  kind: 'rejected' | 'conflict' | 'busy' | 'failed';
+  /** For `busy`: the seconds the target asks to wait; else null. */
+  seconds: number | null;
+}
+/** The target already has such an account: the gateway may find and link it, else the IdP gets a 409. */
+export function conflict(message: string): ConnectorError;
+/** The target asks to slow down: the seconds to wait (a whole number, 0 to 2^32 - 1). */
+export function busy(seconds: number): ConnectorError;
+
 type Line = (message: string) => void;
 /** Lines to the gateway's log, tagged with the plugin and the tenant. */
 export const log: { trace: Line; debug: Line; info: Line; warn: Line; error: Line };
@@ -88,9 +103,9 @@ export interface Response {
   headers: [string, string][];
   body: string;
 }
-/** No answer came back (timeout, refused connection). */
+/** No answer came back (timeout, refused connection); the message names the request. */
 export class HttpError extends Error {}
-/** Outbound HTTP, for `onEvent` hooks, to the origins the tenant granted. */
+/** Outbound HTTP, for connectors (to the tenant's upstream) and `onEvent` hooks (to the origins the tenant granted). */
 export const http: {
   send(method: string, url: string, headers?: [string, string][], body?: string): Response;
 };
@@ -101,3 +116,19 @@ export type TransformIn = (doc: Resource, ctx: Context, config: Json) => Resourc
 export type TransformOut = TransformIn;
 export type MatchKeys = (doc: Resource, ctx: Context, config: Json) => MatchKey[];
 export type OnEvent = (event: Event, doc: Resource, ctx: Context, config: Json) => void;
+
+/**
+ * A connector module exports all five, and no hook. `delete` is a reserved
+ * word: define the function under another name and `export { remove as delete }`.
+ * A document answered is a Resource or an object; null (or undefined) is none.
+ */
+export type Create = (doc: Resource, ctx: Context, config: Json) => Resource | { [member: string]: Json };
+export type Get = (id: string, ctx: Context, config: Json) => Resource | { [member: string]: Json } | null | undefined;
+export type Update = (
+  id: string,
+  doc: Resource,
+  ctx: Context,
+  config: Json,
+) => Resource | { [member: string]: Json } | null | undefined;
+export type Delete = (id: string, ctx: Context, config: Json) => void;
+export type Find = (key: MatchKey, ctx: Context, config: Json) => Resource | { [member: string]: Json } | null | undefined;

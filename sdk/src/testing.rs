@@ -35,8 +35,9 @@ pub fn take_logs() -> Vec<(Level, String)> {
 }
 
 /// Answer this thread's [`crate::http::send`] calls with `handler` (natively;
-/// in the component the host sends them). `Err` plays a request that got no
-/// answer. Without a handler every request fails that way.
+/// in the component the host sends them). `Err(reason)` plays a request that
+/// got no answer: `send` fails with `METHOD URL: reason`, as in the
+/// component. Without a handler every request fails that way.
 pub fn mock_http(handler: impl FnMut(&Request) -> Result<Response, String> + 'static) {
     #[cfg(not(target_arch = "wasm32"))]
     HTTP.with(|http| *http.borrow_mut() = Some(Box::new(handler)));
@@ -57,12 +58,11 @@ pub fn take_requests() -> Vec<Request> {
 pub(crate) fn send_mocked(request: Request) -> Result<Response, String> {
     REQUESTS.with(|requests| requests.borrow_mut().push(request.clone()));
     let answer = HTTP.with(|http| http.borrow_mut().as_mut().map(|handler| handler(&request)));
-    answer.unwrap_or_else(|| {
-        Err(format!(
-            "{} {}: no HTTP outside the gateway (set one with testing::mock_http)",
-            request.method, request.url
-        ))
-    })
+    let no_answer = |reason: String| format!("{} {}: {reason}", request.method, request.url);
+    match answer {
+        Some(answer) => answer.map_err(no_answer),
+        None => Err(no_answer("no HTTP outside the gateway (set one with testing::mock_http)".to_owned())),
+    }
 }
 
 /// A `create` context for a User.

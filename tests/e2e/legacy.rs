@@ -99,7 +99,10 @@ fn front(hr: &LegacyHr, plugin: &str, upstream_extra: &str) -> (Gateway, String)
          plugin = {plugin:?}\nauth = {{ kind = \"header\", name = \"X-Api-Key\", value = \"${{env:HR_KEY}}\" }}\n{upstream_extra}\n",
         hr.url
     );
-    let gw = Gateway::start_config("", &toml, &[("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN), ("HR_KEY", API_KEY)]);
+    // The JavaScript and Python components are large: compiled once per
+    // run, in the cache the tests share.
+    let cache = format!("plugin_cache = {:?}", crate::harness::shared_plugin_cache().display().to_string());
+    let gw = Gateway::start_config(&cache, &toml, &[("SCIMGATE_ADMIN_TOKEN", ADMIN_TOKEN), ("HR_KEY", API_KEY)]);
     let token = gw.token("hr");
     (gw, token)
 }
@@ -123,8 +126,24 @@ fn patch(ops: Value) -> Value {
 
 #[test]
 fn entra_cycle_into_legacy_hr_through_the_connector() {
+    entra_cycle_through(plugin_artifacts::LEGACY_HR_CONNECTOR);
+}
+
+/// The same cycle through the connector's JavaScript and Python ports
+/// (`plugins/js/legacy-hr-connector`, `plugins/python/legacy-hr-connector`).
+#[test]
+fn entra_cycle_through_the_javascript_and_python_connectors() {
+    let Some(dir) = crate::harness::guest_plugins("javascript_and_python_connectors") else { return };
+    for lang in ["js", "python"] {
+        let plugin = dir.join(lang).join("legacy-hr-connector.wasm");
+        eprintln!("{}", plugin.display());
+        entra_cycle_through(plugin.to_str().unwrap());
+    }
+}
+
+fn entra_cycle_through(plugin: &str) {
     let hr = LegacyHr::start(0);
-    let (gw, t) = front(&hr, plugin_artifacts::LEGACY_HR_CONNECTOR, "");
+    let (gw, t) = front(&hr, plugin, "");
     let created = gw
         .post("/Users", &t, &entra_user("ann@contoso.onmicrosoft.com", "ann.lee@contoso.com", "Research"))
         .expect(201);

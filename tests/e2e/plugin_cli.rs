@@ -23,6 +23,8 @@ fn plugin_test(plugin: &Path, fixture: &Path, extra: &[&str]) -> Output {
         .arg("--fixture")
         .arg(fixture)
         .args(extra)
+        // Not the user's cache: the one this run's tests share.
+        .env("SCIMGATE_PLUGIN_CACHE", crate::harness::shared_plugin_cache())
         .output()
         .expect("scimgate runs")
 }
@@ -164,19 +166,46 @@ fn on_event_hooks_and_connectors_run_offline_on_canned_answers() {
     let out = plugin_test(&revoke, user.path(), &["--config", config]);
     assert!(out.status.success() && !stdout_of(&out).contains("http "), "{}", stdout_of(&out));
 
-    let connector = PathBuf::from(plugin_artifacts::LEGACY_HR_CONNECTOR);
+    connector_runs_offline(Path::new(plugin_artifacts::LEGACY_HR_CONNECTOR), user.path());
+}
+
+/// `plugin test --connector` runs any connector component offline, whatever
+/// its language: here the JavaScript and Python ports of legacy-hr-connector.
+#[test]
+fn connectors_in_javascript_and_python_run_offline_on_canned_answers() {
+    let Some(dir) = crate::harness::guest_plugins("connectors_in_javascript_and_python") else { return };
+    let user = fixture(
+        r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "barbara",
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "emails": [{"value": "Barbara@Example.com", "type": "work", "primary": true}], "active": true}"#,
+    );
+    for lang in ["js", "python"] {
+        connector_runs_offline(&dir.join(lang).join("legacy-hr-connector.wasm"), user.path());
+    }
+}
+
+/// A create answered 201, a find answered with an empty list, and a create
+/// that gets no answer.
+fn connector_runs_offline(connector: &Path, user: &Path) {
     let canned = fixture(
         r#"[{"method": "POST", "url": "http://hr.example/api/v1/employees", "status": 201,
              "body": {"id": 17, "mail": "barbara@example.com", "first": "Barbara", "last": "Jensen", "status": "A"}},
             {"method": "GET", "url": "http://hr.example/api/v1/employees?mail=*", "body": {"data": []}}]"#,
     );
     let base = ["--config", r#"{"base_url": "http://hr.example"}"#, "--http", canned.path().to_str().unwrap()];
-    let out = plugin_test(&connector, user.path(), &[&base[..], &["--connector", "create"]].concat());
+    let out = plugin_test(connector, user, &[&base[..], &["--connector", "create"]].concat());
     let text = stdout_of(&out);
-    assert!(out.status.success(), "{text}");
+    assert!(out.status.success(), "{}: {text}", connector.display());
     assert!(text.contains("connector create ok") && text.contains(r#""id": "17""#), "{text}");
     assert!(text.contains("http POST http://hr.example/api/v1/employees -> 201 (canned)"), "{text}");
     let find = ["--connector", "find", "--key", "userName=nobody@example.com"];
-    let out = plugin_test(&connector, user.path(), &[&base[..], &find[..]].concat());
-    assert!(stdout_of(&out).contains(r#""found": false"#), "{}", stdout_of(&out));
+    let out = plugin_test(connector, user, &[&base[..], &find[..]].concat());
+    let text = stdout_of(&out);
+    assert!(text.contains(r#""found": false"#), "{}: {text}", connector.display());
+    assert!(text.contains("http GET http://hr.example/api/v1/employees?mail=nobody%40example.com -> 200"), "{text}");
+    let out =
+        plugin_test(connector, user, &["--config", r#"{"base_url": "http://hr.example"}"#, "--connector", "create"]);
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{}: without an answer the create fails: {text}", connector.display());
+    assert!(text.contains("no canned answer for POST http://hr.example/api/v1/employees"), "{text}");
 }

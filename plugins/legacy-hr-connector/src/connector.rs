@@ -12,7 +12,7 @@ impl Connector for LegacyHr {
     fn create(doc: Resource, ctx: &Context, config: &Value) -> Result<Resource, ConnectorError> {
         let kind = Kind::of(ctx);
         let answer = send(config, crate::create(kind, doc.value())?)?
-            .ok_or_else(|| ConnectorError::failed("legacy-hr answered 404 to a create"))?;
+            .ok_or_else(|| ConnectorError::failed("legacy-hr answered a create without the new resource"))?;
         crate::to_scim(kind, &answer).map(Resource::new)
     }
 

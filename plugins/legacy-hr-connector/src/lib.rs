@@ -149,7 +149,7 @@ pub fn to_scim(kind: Kind, answer: &Value) -> Result<Value, ConnectorError> {
     let object = answer.get(kind.wrapper()).unwrap_or(answer);
     let id = match object.get("id") {
         Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(ConnectorError::Failed(format!("legacy-hr answered a {} without an id", kind.wrapper()))),
+        _ => return Err(ConnectorError::Failed(format!("legacy-hr's answer has no {} id", kind.wrapper()))),
     };
     let field = |k: &str| object.get(k).filter(|v| !v.is_null()).cloned();
     Ok(match kind {

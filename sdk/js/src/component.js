@@ -1,14 +1,27 @@
 // The component side: the entry module scimgate-js-build generates binds the
 // host's imports (`bindHost`) and exports `exportsOf(plugin)`'s members for
-// the hooks the plugin implements. componentize-js calls them with WIT
-// values and takes a thrown `{tag, val}` as the `hook-error` variant.
+// the hooks the plugin implements, or for the connector interface.
+// componentize-js calls them with WIT values and takes a thrown `{tag, val}`
+// as the error variant (`hook-error`, `connector-error`).
 
+import * as connector from './connector.js';
 import * as glue from './glue.js';
 
 export { bindHost } from './host.js';
 
-/** The WIT exports of a plugin module's hooks, by export name. */
+/** The WIT exports of a plugin module (its hooks, or the connector), by export name. */
 export function exportsOf(plugin) {
+  if (connector.pluginKind(plugin).connector) {
+    return {
+      connector: {
+        create: (doc, ctx, config) => witConnector(() => connector.create(plugin, doc, ctx, config)),
+        get: (id, ctx, config) => witConnector(() => connector.get(plugin, id, ctx, config)),
+        update: (id, doc, ctx, config) => witConnector(() => connector.update(plugin, id, doc, ctx, config)),
+        delete: (id, ctx, config) => witConnector(() => connector.remove(plugin, id, ctx, config)),
+        find: (key, ctx, config) => witConnector(() => connector.find(plugin, key, ctx, config)),
+      },
+    };
+  }
   const all = {
     scopeHook: {
       scope: (doc, ctx, config) =>
@@ -39,5 +52,14 @@ function wit(body) {
     return body();
   } catch (e) {
     throw { tag: e.kind, val: e.message };
+  }
+}
+
+/** A ConnectorError (the connector glue throws nothing else) as the WIT variant. */
+function witConnector(body) {
+  try {
+    return body();
+  } catch (e) {
+    throw { tag: e.kind, val: e.kind === 'busy' ? e.seconds : e.message };
   }
 }

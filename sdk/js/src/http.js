@@ -1,12 +1,15 @@
-// Outbound HTTP from an `onEvent` hook. The host decides where it may go:
-// only to the origins the tenant granted for events, with the tenant's
+// Outbound HTTP, from connectors and `onEvent` hooks. The host decides where
+// it may go: a connector to its tenant's upstream, an on-event hook only to
+// the origins the tenant granted for events, each with the tenant's
 // credential added by the host (a plugin never holds a secret). A request
 // anywhere else stops the plugin, as does exceeding the per-call budget.
 // Other hooks have no grant, and their components do not import HTTP.
+// Natively the requests go to the handler a test set with `mockHttp`
+// (`@scimgate/sdk/testing`).
 
 import { host } from './host.js';
 
-/** No answer came back (timeout, refused connection). */
+/** No answer came back (timeout, refused connection); the message names the request. */
 export class HttpError extends Error {
   constructor(message) {
     super(message);
@@ -25,21 +28,26 @@ export const http = {
    * @param {string} [body]
    */
   send(method, url, headers = [], body = undefined) {
-    const request = { method, url, headers: headers.map(([k, v]) => [k, v]), body };
+    const request = { method, url, headers: headers.map(([k, v]) => [k, v]), body: body ?? undefined };
     let response;
     try {
       response = host.send(request);
     } catch (e) {
-      throw new HttpError(describe(e, method, url));
+      throw noAnswer(e, method, url);
     }
-    return { status: response.status, headers: response.headers, body: response.body };
+    return { status: response.status, headers: response.headers ?? [], body: response.body ?? '' };
   },
 };
 
-/** The message for an import's error: the WIT `http-error` variant, or a native failure. */
-function describe(error, method, url) {
+/**
+ * The HttpError for an import's error: the WIT `http-error` variant (from
+ * the host, or thrown by a test's handler), an HttpError as it is, or any
+ * other failure as a transport error.
+ */
+function noAnswer(error, method, url) {
+  if (error instanceof HttpError) return error;
   const variant = error?.payload ?? error;
-  if (variant?.tag === 'timeout') return `${method} ${url}: no answer in time`;
-  if (variant?.tag === 'transport') return `${method} ${url}: ${variant.val}`;
-  return String(error?.message ?? error);
+  if (variant?.tag === 'timeout') return new HttpError(`${method} ${url}: no answer in time`);
+  const reason = variant?.tag === 'transport' ? String(variant.val) : String(error?.message ?? error);
+  return new HttpError(`${method} ${url}: ${reason}`);
 }

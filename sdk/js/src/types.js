@@ -55,3 +55,33 @@ export const outOfScope = (reason) => ({ inScope: false, reason });
 
 /** One key to find an existing target account: a SCIM attribute path and the value it must equal. */
 export const matchKey = (attribute, value) => ({ attribute, value });
+
+/**
+ * Why a connector operation did not succeed. Throw one made by `conflict`
+ * or `busy`, or the `rejected` and `failed` HookErrors, which a connector
+ * answers as the connector variants of the same names.
+ */
+export class ConnectorError extends Error {
+  /**
+   * @param {'rejected' | 'conflict' | 'busy' | 'failed'} kind
+   * @param {string} message
+   * @param {number | null} [seconds] how long to wait, for `busy`
+   */
+  constructor(kind, message, seconds = null) {
+    super(message);
+    this.name = 'ConnectorError';
+    /** `rejected`, `conflict`, `busy` or `failed`. */
+    this.kind = kind;
+    /** For `busy`: the seconds the target asks to wait; else null. */
+    this.seconds = seconds;
+  }
+}
+
+/**
+ * The target already has such an account: the gateway may find (with the
+ * connector's `find`) and link it, else the IdP gets a 409 with this message.
+ */
+export const conflict = (message) => new ConnectorError('conflict', message);
+
+/** The target asks to slow down: the seconds to wait (a whole number, 0 to 2^32 - 1). */
+export const busy = (seconds) => new ConnectorError('busy', `the target asks to retry after ${seconds} s`, seconds);

@@ -86,7 +86,7 @@ test('HTTP answers what a test installed, else refuses natively', () => {
   takeLogs();
   assert.deepEqual(errorOf(() => call(plugin, 'on-event', { userName: 'u' })), [
     'failed',
-    'on-event threw HttpError: POST https://hooks.example/x: no HTTP outside the gateway (native build)',
+    'on-event threw HttpError: POST https://hooks.example/x: no HTTP outside the gateway (set one with mockHttp)',
   ]);
   const seen = [];
   respondWith((request) => {

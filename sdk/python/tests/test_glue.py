@@ -79,7 +79,7 @@ class Hooks(unittest.TestCase):
             call(PLUGIN, "on-event", {"userName": "u"})
         self.assertEqual(
             raised.exception.message,
-            "on-event raised HttpError: POST https://hooks.example/x: no HTTP outside the gateway (native build)",
+            "on-event raised HttpError: POST https://hooks.example/x: no HTTP outside the gateway (set one with testing.mock_http)",
         )
         seen = []
 

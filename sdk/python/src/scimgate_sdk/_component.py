@@ -4,8 +4,9 @@ componentize-py's bindings (`wit_world`) exist only in the component that
 `scimgate_sdk.build` makes. Its generated app module binds the plugin's hooks
 with `exports_of`: one class per WIT export, as componentize-py looks them up,
 each running the glue and raising a HookError as the `hook-error` variant in
-an `Err`. Importing this module binds the host's `log`; an event hook also
-binds `http`, which only its world imports.
+an `Err`; for a connector, one `Connector` class whose errors are the
+`connector-error` variant. Importing this module binds the host's `log`; an
+event hook and a connector also bind `http`, which only their worlds import.
 """
 
 from __future__ import annotations
@@ -16,15 +17,19 @@ from typing import Any, Callable
 from componentize_py_types import Err
 from wit_world.imports import host, types
 
-from . import _glue, _host
-from .http import HttpError, Request, Response
-from .types import Context, HookError, Out
+from . import _connector, _glue, _host
+from .http import Request, Response
+from .types import ConnectorError, Context, HookError, MatchKey, Out
 
 _host.log = lambda level, message: host.log(host.LogLevel[level.upper()], message)
 
 
 def exports_of(plugin: ModuleType) -> dict[str, type]:
-    """The export classes of the hooks a plugin module implements, by class name."""
+    """The export classes of the hooks a plugin module implements (or of the
+    connector), by class name."""
+    hooks = _connector.plugin_kind(plugin)
+    if hooks is None:
+        return {_connector.EXPORT: _connector_class(plugin)}
     factories = {
         "ScopeHook": _scope_hook,
         "TransformInHook": _transform_in_hook,
@@ -32,7 +37,7 @@ def exports_of(plugin: ModuleType) -> dict[str, type]:
         "MatchKeysHook": _match_keys_hook,
         "EventHook": _event_hook,
     }
-    return {hook.export: factories[hook.export](plugin) for hook in _glue.hooks_of(plugin)}
+    return {hook.export: factories[hook.export](plugin) for hook in hooks}
 
 
 def _context(ctx: types.Context) -> Context:
@@ -84,21 +89,65 @@ def _match_keys_hook(plugin: ModuleType) -> type:
     return MatchKeysHook
 
 
-def _event_hook(plugin: ModuleType) -> type:
+def _bind_http() -> None:
+    """Send `http.send`'s requests through the host's import (only the worlds of event
+    hooks and connectors have it)."""
     from wit_world.imports import http
 
     def send(request: Request) -> Response:
         try:
             answer = http.send(http.Request(request.method, request.url, request.headers, request.body))
         except Err as e:
-            why = "no answer in time" if isinstance(e.value, http.HttpError_Timeout) else e.value.value
-            raise HttpError(f"{request.method} {request.url}: {why}") from None
+            if isinstance(e.value, http.HttpError_Timeout):
+                raise _host.NoAnswer(True) from None
+            raise _host.NoAnswer(False, e.value.value) from None
         return Response(answer.status, answer.headers, answer.body)
 
     _host.send = send
+
+
+def _event_hook(plugin: ModuleType) -> type:
+    _bind_http()
 
     class EventHook:
         def on_event(self, event: types.Event, doc: str, ctx: types.Context, config: str) -> None:
             _wit(lambda: _glue.on_event(plugin, event.name.lower(), doc, _context(ctx), config))
 
     return EventHook
+
+
+def _connector_class(plugin: ModuleType) -> type:
+    from wit_world.exports import connector as wit
+
+    _bind_http()
+    variants = {
+        "rejected": wit.ConnectorError_Rejected,
+        "conflict": wit.ConnectorError_Conflict,
+        "busy": wit.ConnectorError_Busy,
+        "failed": wit.ConnectorError_Failed,
+    }
+
+    def run(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except ConnectorError as e:
+            raise Err(variants[e.kind](e.seconds if e.kind == "busy" else e.message)) from None
+
+    class Connector:
+        def create(self, doc: str, ctx: types.Context, config: str) -> str:
+            return run(lambda: _connector.create(plugin, doc, _context(ctx), config))
+
+        def get(self, id: str, ctx: types.Context, config: str) -> str | None:
+            return run(lambda: _connector.get(plugin, id, _context(ctx), config))
+
+        def update(self, id: str, doc: str, ctx: types.Context, config: str) -> str | None:
+            return run(lambda: _connector.update(plugin, id, doc, _context(ctx), config))
+
+        def delete(self, id: str, ctx: types.Context, config: str) -> None:
+            run(lambda: _connector.delete(plugin, id, _context(ctx), config))
+
+        def find(self, key: types.MatchKey, ctx: types.Context, config: str) -> str | None:
+            match_key = MatchKey(key.attribute, key.value)
+            return run(lambda: _connector.find(plugin, match_key, _context(ctx), config))
+
+    return Connector

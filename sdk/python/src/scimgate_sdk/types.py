@@ -30,6 +30,18 @@ class Context:
         return eq_ignore_ascii_case(self.resource_type, "Group")
 
 
+class ConnectorError(Exception):
+    """Why a connector operation did not succeed: raise `Rejected`, `Conflict`, `Busy`
+    or `Failed`. (This base class raised itself counts as a failure.)"""
+
+    kind: str = "failed"
+    """`rejected`, `conflict`, `busy` or `failed`."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 class HookError(Exception):
     """Why a hook did not succeed: raise `Rejected` or `Failed`."""
 
@@ -40,17 +52,37 @@ class HookError(Exception):
         self.message = message
 
 
-class Rejected(HookError):
+class Rejected(HookError, ConnectorError):
     """The plugin refused the document on purpose (e.g. a required attribute is missing):
-    the IdP gets a 400 with this message."""
+    the IdP gets a 400 with this message. A hook's or a connector's."""
 
     kind = "rejected"
 
 
-class Failed(HookError):
-    """The plugin could not do its work (bad configuration, a bug)."""
+class Failed(HookError, ConnectorError):
+    """The plugin could not do its work (bad configuration, a bug). A hook's or a
+    connector's."""
 
     kind = "failed"
+
+
+class Conflict(ConnectorError):
+    """A connector's: the target already has such an account. The gateway may find
+    (with the connector's `find`) and link it, else the IdP gets a 409 with this
+    message."""
+
+    kind = "conflict"
+
+
+class Busy(ConnectorError):
+    """A connector's: the target asks to slow down, for `seconds` (a whole number,
+    0 to 2**32 - 1)."""
+
+    kind = "busy"
+
+    def __init__(self, seconds: int):
+        super().__init__(f"the target asks to retry after {seconds} s")
+        self.seconds = seconds
 
 
 @dataclass(frozen=True)
