@@ -41,8 +41,9 @@ class Gateway:
     tables; `tokens` maps each tenant name to a fresh token."""
 
     def __init__(self, workdir, tenants='[tenants.bench]\n', server="", env=None, store='path = "bench.db"\n',
-                 replica_of=None):
+                 replica_of=None, binary=None):
         self.workdir = workdir
+        binary = binary or BIN
         if replica_of:
             # Another process on the same config and store.
             self.config, self.tokens, self.token = replica_of.config, replica_of.tokens, replica_of.token
@@ -52,14 +53,14 @@ class Gateway:
             with open(self.config, "w") as f:
                 f.write('[server]\n' + server + '\n[store]\n' + store + tenants)
             names = re.findall(r"^\[tenants\.([a-z0-9_-]+)\]\s*$", tenants, re.M)
-            self.tokens = {n: sh(BIN, "token", "issue", "--config", self.config, "--tenant", n,
+            self.tokens = {n: sh(binary, "token", "issue", "--config", self.config, "--tenant", n,
                                  capture_output=True).stdout.strip() for n in names}
             self.token = self.tokens[names[0]]
             log = "gateway.log"
         self.log = os.path.join(workdir, log)
         env = {**os.environ, "RUST_LOG": "warn", **(env or {})}
         self.stderr = open(self.log, "w")
-        self.proc = subprocess.Popen([BIN, "serve", "--config", self.config, "--listen", "127.0.0.1:0"],
+        self.proc = subprocess.Popen([binary, "serve", "--config", self.config, "--listen", "127.0.0.1:0"],
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
         line = self.proc.stdout.readline()
         m = re.search(r"listening on (http://\S+)", line)

@@ -273,7 +273,8 @@ pub(super) fn apply(
                 insert_link(c, tenant, kind, seq, &target_id)?;
                 return Ok(TargetOutcome::Linked { target_id, attribute });
             }
-            let target_id = uuid::Uuid::new_v4().to_string();
+            // Time-ordered, like resource ids: index inserts append.
+            let target_id = uuid::Uuid::now_v7().to_string();
             let now = now_rfc3339();
             c.execute(
                 "INSERT INTO target_accounts (tenant, kind, target_id, active, created, last_modified, doc)
