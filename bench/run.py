@@ -253,8 +253,12 @@ def run_scenarios(targets, runs, duration, connections, scenarios=SCENARIOS):
     Returns {target: {scenario: medians}}."""
     samples = {(t, s): [] for t in targets for s, _ in scenarios}
     for r in range(runs):
+        # The targets take turns going first: the second of two runs back to
+        # back was measured up to 1.3x faster on the same build.
+        order = list(targets.items())
+        order = order[r % len(order):] + order[:r % len(order)]
         for label, script in scenarios:
-            for target, (url, env, get) in targets.items():
+            for target, (url, env, get) in order:
                 if script.startswith("scim-cycle"):
                     set_aside_for_delete(env, get, f"{target}-", first=r == 0)
                     sample = delete_users(url, env, duration, connections)

@@ -500,22 +500,39 @@ pub fn etag_matches(header: &str, version: i64) -> bool {
 fn update(tx: &dyn Db, tenant: &str, current: &StoredResource, doc: Value) -> Result<()> {
     let kind = current.kind;
     let (doc, members) = split_members(kind, doc);
-    check_unique_for_write(tx, tenant, kind, &doc, Some(current.seq))?;
+    // Most updates (a PATCH of a name, `active`, a title) keep the indexed
+    // keys and emails: then their index entries and rows are left alone,
+    // and no other resource can newly hold the same keys.
+    let same_keys =
+        name_key(kind, &doc) == name_key(kind, &current.doc) && external_id(&doc) == external_id(&current.doc);
+    if !same_keys {
+        check_unique_for_write(tx, tenant, kind, &doc, Some(current.seq))?;
+    }
     let member_rows = resolve_members(tx, tenant, &members)?;
-    tx.execute(
-        "UPDATE resources SET name_key = ?2, display = ?3, external_id = ?4, version = version + 1,
-                last_modified = ?5, doc = ?6 WHERE seq = ?1",
-        args![
-            current.seq,
-            name_key(kind, &doc).as_str(),
-            display_of(kind, &doc).as_deref(),
-            external_id(&doc),
-            now_rfc3339().as_str(),
-            doc.to_string().as_str()
-        ],
-    )?;
-    tx.execute("DELETE FROM emails WHERE resource_seq = ?1", args![current.seq])?;
-    write_emails(tx, tenant, current.seq, &doc)?;
+    let (now, text) = (now_rfc3339(), doc.to_string());
+    if same_keys {
+        tx.execute(
+            "UPDATE resources SET display = ?2, version = version + 1, last_modified = ?3, doc = ?4 WHERE seq = ?1",
+            args![current.seq, display_of(kind, &doc).as_deref(), now.as_str(), text.as_str()],
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE resources SET name_key = ?2, display = ?3, external_id = ?4, version = version + 1,
+                    last_modified = ?5, doc = ?6 WHERE seq = ?1",
+            args![
+                current.seq,
+                name_key(kind, &doc).as_str(),
+                display_of(kind, &doc).as_deref(),
+                external_id(&doc),
+                now.as_str(),
+                text.as_str()
+            ],
+        )?;
+    }
+    if email_keys(&doc) != email_keys(&current.doc) {
+        tx.execute("DELETE FROM emails WHERE resource_seq = ?1", args![current.seq])?;
+        write_emails(tx, tenant, current.seq, &doc)?;
+    }
     if kind == ResourceKind::Group {
         replace_memberships(tx, current.seq, &member_rows)?;
     }
@@ -717,14 +734,19 @@ fn replace_memberships(c: &dyn Db, group_seq: i64, members: &[(i64, Option<Strin
 }
 
 fn write_emails(c: &dyn Db, tenant: &str, seq: i64, doc: &Value) -> Result<()> {
-    let Some(Value::Array(emails)) = doc.get("emails") else { return Ok(()) };
-    for value in emails.iter().filter_map(|e| e.get("value").and_then(Value::as_str)) {
+    for key in email_keys(doc) {
         c.execute(
             "INSERT INTO emails (resource_seq, tenant, value_key) VALUES (?1, ?2, ?3)",
-            args![seq, tenant, value.to_lowercase().as_str()],
+            args![seq, tenant, key.as_str()],
         )?;
     }
     Ok(())
+}
+
+/// The `emails` rows of a document: each email value, lower-cased.
+fn email_keys(doc: &Value) -> Vec<String> {
+    let Some(Value::Array(emails)) = doc.get("emails") else { return Vec::new() };
+    emails.iter().filter_map(|e| e.get("value").and_then(Value::as_str)).map(str::to_lowercase).collect()
 }
 
 /// One row as selected by [`resource_columns`].
@@ -943,5 +965,31 @@ mod tests {
         check("after creates");
         assert_eq!(block(s.list_page("b", ResourceKind::User, 0, 10)).unwrap().0, 1);
         assert_eq!(block(s.list_page("a", ResourceKind::Group, 0, 10)).unwrap().0, 1);
+    }
+
+    /// An update that keeps the keys and emails leaves their rows alone;
+    /// one that changes them moves them, and is checked for uniqueness.
+    #[test]
+    fn updates_move_only_the_keys_and_emails_they_change() {
+        let (_d, s) = store();
+        let a =
+            block(s.create("t", ResourceKind::User, json!({"userName": "a", "emails": [{"value": "A@x.example"}]})))
+                .unwrap();
+        block(s.create("t", ResourceKind::User, json!({"userName": "b"}))).unwrap();
+        let put = |doc: Value| {
+            block(s.modify_with("t", ResourceKind::User, &a.id, None, move |_| Ok((doc, TargetChange::None))))
+        };
+        let by_email = |v: &str| {
+            block(s.candidates("t", ResourceKind::User, Some(&IndexedLookup::Email(v.into())))).unwrap().len()
+        };
+        put(json!({"userName": "a", "title": "t", "emails": [{"value": "a@x.example"}]})).unwrap();
+        assert_eq!(by_email("a@x.example"), 1);
+        put(json!({"userName": "A2", "emails": [{"value": "c@x.example"}]})).unwrap();
+        assert_eq!((by_email("a@x.example"), by_email("c@x.example")), (0, 1));
+        let found = block(s.candidates("t", ResourceKind::User, Some(&IndexedLookup::Name("a2".into())))).unwrap();
+        assert_eq!(found.len(), 1);
+        let taken = put(json!({"userName": "B"}));
+        assert!(matches!(taken, Err(StoreError::Scim(ref e)) if e.status == 409), "{taken:?}");
+        assert_eq!(block(s.get("t", ResourceKind::User, &a.id)).unwrap().unwrap().version, 3);
     }
 }
