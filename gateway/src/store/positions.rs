@@ -3,8 +3,10 @@
 //! then one index seek (`seq >= S LIMIT n`) and its `totalResults` a length,
 //! instead of a count and an `OFFSET` walk over every row before it.
 //!
-//! Only the embedded store keeps positions: its one process does every
-//! write, so it sees every insert and delete. Replicas on PostgreSQL see
+//! Only the embedded store keeps positions: its one `serve` process does
+//! every write, so it sees every insert and delete (replicas need
+//! PostgreSQL; two gateways serving one SQLite file would each miss the
+//! other's creates in their pages and counts). Replicas on PostgreSQL see
 //! each other's writes only through the database, and page with SQL.
 //!
 //! A tenant's positions are loaded on its first plain list and then follow
