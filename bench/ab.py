@@ -14,13 +14,11 @@ before/after claims in BENCHMARKS.md.
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 from cycle import run_cycle
-from run import BIN, LUA, SCENARIOS, Gateway, build, run_scenarios, side_by_side_args, write_user_lists
+from run import BIN, LUA, SCENARIOS, Fleet, Gateway, build, run_scenarios, side_by_side_args, write_user_lists
 
 
 def main():
@@ -35,13 +33,11 @@ def main():
     binaries.setdefault("after", BIN)
     args = side_by_side_args("ab", durations=(3, 4), users=(5_000, 20_000))
     build("scimgate-bench-cycle")
-    workdirs, gateways, targets = [], [], {}
-    try:
+    targets = {}
+    with Fleet() as fleet:
         for label, binary in binaries.items():
-            workdir = tempfile.mkdtemp(prefix=f"scimgate-bench-{label}-")
-            workdirs.append(workdir)
-            gw = Gateway(workdir, binary=binary)
-            gateways.append(gw)
+            workdir = fleet.workdir(f"scimgate-bench-{label}-")
+            gw = fleet.add(Gateway(workdir, binary=binary))
             started = time.monotonic()
             run_cycle(gw.url + "/scim/v2", gw.token, args.users, 0, f"seed{label}", concurrency=args.connections)
             print(f"{label}: seeded {args.users} users in {time.monotonic() - started:.1f} s", file=sys.stderr)
@@ -50,15 +46,6 @@ def main():
             env.update(write_user_lists(workdir, get, f"{label}-"))
             targets[label] = (gw.url, env, get)
         results = run_scenarios(targets, args.runs, args.duration, args.connections)
-    except BaseException:
-        for g in gateways:
-            print(f"gateway log:\n{g.log_tail()}", file=sys.stderr)
-        raise
-    finally:
-        for g in gateways:
-            g.stop()
-        for w in workdirs:
-            shutil.rmtree(w, ignore_errors=True)
 
     report = {"binaries": binaries, "users": args.users, "runs": args.runs, "duration_s": args.duration,
               "connections": args.connections, "cores": os.cpu_count(), "scenarios": results}

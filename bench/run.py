@@ -95,6 +95,35 @@ def postgres_database(name):
     return f'url = "{base}/{db}"\n'
 
 
+class Fleet:
+    """The gateways and work directories of one harness run: on leaving the
+    `with` block every gateway stops and every directory goes, and if the
+    run failed each gateway's log tail is printed first."""
+
+    def __init__(self):
+        self.gateways, self.workdirs = [], []
+
+    def __enter__(self):
+        return self
+
+    def workdir(self, prefix):
+        self.workdirs.append(tempfile.mkdtemp(prefix=prefix))
+        return self.workdirs[-1]
+
+    def add(self, gateway):
+        self.gateways.append(gateway)
+        return gateway
+
+    def __exit__(self, failed, *_):
+        if failed:
+            for g in self.gateways:
+                print(f"gateway log:\n{g.log_tail()}", file=sys.stderr)
+        for g in self.gateways:
+            g.stop()
+        for w in self.workdirs:
+            shutil.rmtree(w, ignore_errors=True)
+
+
 def stop_process(proc, sig=signal.SIGTERM, timeout=30):
     """Stop a process the harness started: `sig`, then SIGKILL if it lingers."""
     proc.send_signal(sig)

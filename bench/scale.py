@@ -14,14 +14,12 @@ PostgreSQL comes from `.ci/postgres`, as for `stores.py`.
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 import time
 
 from cycle import run_cycle
-from run import LUA, Gateway, build, medians, postgres_database, side_by_side_args, wrk, write_user_lists
+from run import LUA, Fleet, Gateway, build, postgres_database, run_scenarios, side_by_side_args, write_user_lists
 
 SCENARIOS = [
     ("GET /Users/{id}", "get_by_id.lua", "2k"),
@@ -37,40 +35,25 @@ def main():
     args = side_by_side_args("scale-postgres" if postgres else "scale", users=(20_000, 100_000))
     sizes = {"2k": 2_000, "5k": 5_000, "large": args.users}
     build("scimgate", "scimgate-bench-cycle")
-    workdirs, gateways, targets = [], [], {}
-    try:
+    targets = {}
+    with Fleet() as fleet:
         for label, users in sizes.items():
-            workdir = tempfile.mkdtemp(prefix="scimgate-bench-scale-")
-            workdirs.append(workdir)
+            workdir = fleet.workdir("scimgate-bench-scale-")
             store = postgres_database(f"scale{label}") if postgres else 'path = "bench.db"\n'
-            gw = Gateway(workdir, store=store)
-            gateways.append(gw)
+            gw = fleet.add(Gateway(workdir, store=store))
             env = dict(os.environ, SCIMGATE_TOKEN=gw.token, BENCH_LUA_DIR=LUA)
             # Exactly `users` users, through the API, as an IdP's initial cycle.
             started = time.monotonic()
             run_cycle(gw.url + "/scim/v2", gw.token, users, 0, f"seed{label}", concurrency=args.connections)
             secs = time.monotonic() - started
-            env.update(write_user_lists(workdir, lambda path, gw=gw: gw.get("/scim/v2" + path), ""))
+            get = lambda path, gw=gw: gw.get("/scim/v2" + path)  # noqa: E731
+            env.update(write_user_lists(workdir, get, ""))
             print(f"{label}: seeded {env['BENCH_USERS']} users in {secs:.1f} s", file=sys.stderr)
-            targets[label] = (gw.url, env)
-        samples = {(t, s): [] for t in targets for s, _, _ in SCENARIOS}
-        for r in range(args.runs):
-            for scenario, script, _ in SCENARIOS:
-                for label, (url, env) in targets.items():
-                    sample = wrk(url, script, dict(env, BENCH_PREFIX=f"run{r}"), args.duration, args.connections)
-                    samples[(label, scenario)].append(sample)
-    except BaseException:
-        for g in gateways:
-            print(f"gateway log:\n{g.log_tail()}", file=sys.stderr)
-        raise
-    finally:
-        for g in gateways:
-            g.stop()
-        for w in workdirs:
-            shutil.rmtree(w, ignore_errors=True)
+            targets[label] = (gw.url, env, get)
+        scenarios = [(scenario, script) for scenario, script, _ in SCENARIOS]
+        results = run_scenarios(targets, args.runs, args.duration, args.connections, scenarios)
 
-    results = {t: {s: medians(samples[(t, s)]) for s, _, _ in SCENARIOS} for t in targets}
-    loaded = {t: int(env["BENCH_USERS"]) for t, (_, env) in targets.items()}
+    loaded = {t: int(env["BENCH_USERS"]) for t, (_, env, _) in targets.items()}
     report = {"store": "postgres" if postgres else "sqlite", "users": loaded, "runs": args.runs,
               "duration_s": args.duration, "connections": args.connections, "cores": os.cpu_count(),
               "scenarios": results}

@@ -15,13 +15,11 @@ for the next run (`bash .ci/postgres stop /tmp/scimgate-bench-pg`).
 
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 
-from run import (LUA, Gateway, build, medians, postgres_database, seed_users, side_by_side_args, wrk,
+from run import (LUA, Fleet, Gateway, build, medians, postgres_database, seed_users, side_by_side_args, wrk,
                  write_user_lists)
 
 SCENARIOS = [
@@ -62,16 +60,14 @@ def split_wrk(urls, script, env, duration, connections):
 def main():
     args = side_by_side_args("stores", users=(5_000, 20_000))
     build("scimgate")
-    workdirs, gateways, targets = [], [], {}
-    try:
+    targets = {}
+    with Fleet() as fleet:
         for label, store, replicas in (("sqlite", 'path = "bench.db"\n', 1),
                                        ("postgres", postgres_database("bench"), 1),
                                        ("postgres x2", postgres_database("bench2"), 2)):
-            workdir = tempfile.mkdtemp(prefix="scimgate-bench-store-")
-            workdirs.append(workdir)
-            first = Gateway(workdir, store=store)
-            group = [first] + [Gateway(workdir, replica_of=first) for _ in range(replicas - 1)]
-            gateways.extend(group)
+            workdir = fleet.workdir("scimgate-bench-store-")
+            first = fleet.add(Gateway(workdir, store=store))
+            group = [first] + [fleet.add(Gateway(workdir, replica_of=first)) for _ in range(replicas - 1)]
             env = dict(os.environ, SCIMGATE_TOKEN=first.token, BENCH_LUA_DIR=LUA)
             seed_secs = seed_users(first.url, env, args.users, args.connections,
                                    lambda gw=first: gw.get("/scim/v2/Users?count=0")["totalResults"])
@@ -84,15 +80,6 @@ def main():
                 for label, (urls, env, _) in targets.items():
                     env = dict(env, BENCH_PREFIX=f"run{r}")
                     samples[(label, scenario)].append(split_wrk(urls, script, env, args.duration, args.connections))
-    except BaseException:
-        for g in gateways:
-            print(f"gateway log:\n{g.log_tail()}", file=sys.stderr)
-        raise
-    finally:
-        for g in gateways:
-            g.stop()
-        for w in workdirs:
-            shutil.rmtree(w, ignore_errors=True)
 
     results = {t: {s: medians(samples[(t, s)]) for s, _ in SCENARIOS} for t in targets}
     report = {"users": args.users, "runs": args.runs, "duration_s": args.duration, "connections": args.connections,
