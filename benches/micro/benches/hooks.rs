@@ -16,6 +16,10 @@
 //! - `native_json_roundtrip`: `native` plus what the Wasm boundary adds, done
 //!   natively: `Value` to JSON text, text to `Resource`, the logic, back to
 //!   text, text to `Value`.
+//! - `native_json_roundtrip_reads`: the same round trip with what the host
+//!   now sends a plugin that declares what it reads (`work-email` reads
+//!   `userName` and `emails`): only those attributes (and `schemas`) to text
+//!   and back, the answer laid over the whole user (`wasm_host::ReadSet`).
 //! - `wasm_reuse` / `wasm_fresh`: `wasm_host::WasmStep::transform_in` through
 //!   the `Step` trait, default `Limits`, with the default `InstancePolicy`
 //!   (idle instances reused) or `InstancePolicy::Fresh` (a new instance per
@@ -27,6 +31,8 @@
 //! - `wasm_scope_floor`: the `spin` test plugin's `scope` hook, which answers
 //!   `in` at once: the host serialises the user, the guest's SDK glue parses
 //!   it. The floor of any Wasm hook on this document (one direction of JSON).
+//! - `wasm_scope_floor_empty`: the same on `{}`: the call machinery alone
+//!   (store, epoch deadline, context and config lowered, the answer lifted).
 //! - `rhai`: `pipeline::RhaiStep::transform_in` (examples/rhai/work-email.rhai,
 //!   default `RhaiLimits`) through the `Step` trait.
 //! - `mapping`: `pipeline::MappingStep::transform_in` with the one rule
@@ -50,9 +56,9 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use pipeline::{HookContext, MappingConfig, MappingStep, Operation, RhaiLimits, RhaiStep, Step};
-use scimgate_sdk::{Resource, TransformIn};
+use scimgate_sdk::{Reads, Resource, TransformIn};
 use serde_json::Value;
-use wasm_host::{EngineConfig, InstancePolicy, Limits, PluginEngine, WasmPlugin, WasmStep};
+use wasm_host::{EngineConfig, InstancePolicy, Limits, PluginEngine, ReadSet, WasmPlugin, WasmStep};
 
 const EXPECTED_USER_NAME: &str = "alice.smith@corp.example";
 
@@ -84,6 +90,14 @@ fn native_json_roundtrip(doc: Value, ctx: &scimgate_sdk::Context) -> Value {
     serde_json::from_str(&out.to_json()).expect("reparse")
 }
 
+fn native_json_roundtrip_reads(doc: Value, ctx: &scimgate_sdk::Context, reads: &ReadSet) -> Value {
+    let text = reads.project(&doc);
+    let resource = Resource::from_json(&text).expect("parse");
+    let out = work_email::WorkEmail::transform_in(resource, ctx, &Value::Null).expect("native call");
+    drop(scimgate_sdk::testing::take_logs());
+    reads.merge(doc, serde_json::from_str(&out.to_json()).expect("reparse"))
+}
+
 fn engine() -> PluginEngine {
     // Compiled components are cached on disk, so a rerun does not recompile.
     let cache_dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache");
@@ -102,10 +116,13 @@ fn bench_hooks(c: &mut Criterion) {
 
     let engine = engine();
     let work_email = plugin(&engine, "work-email", plugin_artifacts::WORK_EMAIL);
+    assert!(work_email.reads().is_some(), "work-email declares what it reads");
     let spin = plugin(&engine, "spin", plugin_artifacts::SPIN);
     let wasm_reuse = WasmStep::new(work_email.clone(), &Value::Null, Limits::default());
     let wasm_fresh = WasmStep::new(work_email, &Value::Null, Limits::default()).with_policy(InstancePolicy::Fresh);
     let wasm_floor = WasmStep::new(spin, &Value::Null, Limits::default());
+    let empty = Value::Object(Default::default());
+    let reads = ReadSet::new(work_email::WorkEmail::ATTRIBUTES.iter().map(|s| s.to_string()).collect()).expect("reads");
 
     let script_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/rhai/work-email.rhai");
     let script = std::fs::read_to_string(script_path).expect("examples/rhai/work-email.rhai");
@@ -142,6 +159,7 @@ fn bench_hooks(c: &mut Criterion) {
     let reference = native(user.clone(), &native_ctx);
     assert_eq!(reference["userName"], EXPECTED_USER_NAME);
     assert_eq!(native_json_roundtrip(user.clone(), &native_ctx), reference);
+    assert_eq!(native_json_roundtrip_reads(user.clone(), &native_ctx, &reads), reference);
     for &(label, step) in &steps {
         let out = step.transform_in(user.clone(), &ctx).unwrap_or_else(|e| panic!("{label}: {e}"));
         assert_eq!(out, reference, "{label}");
@@ -155,12 +173,22 @@ fn bench_hooks(c: &mut Criterion) {
     group.bench_function("native_json_roundtrip", |b| {
         b.iter_batched(|| user.clone(), |doc| native_json_roundtrip(doc, &native_ctx), BatchSize::SmallInput)
     });
+    group.bench_function("native_json_roundtrip_reads", |b| {
+        b.iter_batched(
+            || user.clone(),
+            |doc| native_json_roundtrip_reads(doc, &native_ctx, &reads),
+            BatchSize::SmallInput,
+        )
+    });
     for &(label, step) in &steps {
         group.bench_function(label, |b| {
             b.iter_batched(|| user.clone(), |doc| step.transform_in(doc, &ctx).expect("call"), BatchSize::SmallInput)
         });
     }
     group.bench_function("wasm_scope_floor", |b| b.iter(|| wasm_floor.scope(black_box(&user), &ctx).expect("call")));
+    group.bench_function("wasm_scope_floor_empty", |b| {
+        b.iter(|| wasm_floor.scope(black_box(&empty), &ctx).expect("call"))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("boundary");

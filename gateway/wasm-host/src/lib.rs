@@ -50,6 +50,7 @@ mod host;
 mod language;
 mod plugin;
 mod pool;
+mod reads;
 mod step;
 
 pub use canned::CannedHttp;
@@ -58,6 +59,7 @@ pub use engine::{EngineConfig, PluginEngine};
 pub use host::{MAX_LOG_LINE_BYTES, MAX_LOG_LINES_PER_CALL};
 pub use language::Language;
 pub use plugin::WasmPlugin;
+pub use reads::ReadSet;
 pub use step::{InstancePolicy, Limits, WasmStep};
 
 /// A plugin could not be loaded (configuration time, never per request).

@@ -10,10 +10,11 @@ use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
 use crate::bindings::exports::scimgate::plugin::{
-    event_hook, match_keys_hook, scope_hook, transform_in_hook, transform_out_hook,
+    attributes, event_hook, match_keys_hook, scope_hook, transform_in_hook, transform_out_hook,
 };
 use crate::engine::{PluginEngine, hex};
 use crate::host::HostState;
+use crate::reads::ReadSet;
 use crate::{Language, LoadError};
 
 /// A compiled plugin, ready to instantiate. Shared by every tenant step
@@ -24,6 +25,8 @@ pub struct WasmPlugin {
     pub(crate) engine: PluginEngine,
     pub(crate) pre: InstancePre<HostState>,
     pub(crate) indices: HookIndices,
+    /// What the hooks are handed of a document; `None`: all of it.
+    pub(crate) reads: Option<ReadSet>,
     language: Language,
 }
 
@@ -60,13 +63,14 @@ impl WasmPlugin {
             on_event: event_hook::GuestIndices::new(&pre).ok(),
         };
         let language = Language::of(wasm);
-        let plugin = WasmPlugin { name: name.into(), digest, engine: engine.clone(), pre, indices, language };
+        let mut plugin =
+            WasmPlugin { name: name.into(), digest, engine: engine.clone(), pre, indices, reads: None, language };
         if plugin.hooks() == Hooks::default() {
             let exports: Vec<String> =
                 component.component_type().exports(engine.engine()).map(|(name, _)| name.to_owned()).collect();
             return Err(LoadError::NoHooks { name: name.to_owned(), exports: format!("{exports:?}") });
         }
-        plugin.check().map_err(invalid)?;
+        plugin.reads = plugin.check().map_err(invalid)?;
         Ok(Arc::new(plugin))
     }
 
@@ -105,8 +109,14 @@ impl WasmPlugin {
         }
     }
 
-    /// Instantiate once and type-check every exported hook.
-    fn check(&self) -> wasmtime::Result<()> {
+    /// The attributes the plugin declared it reads (lower-cased), if it did.
+    pub fn reads(&self) -> Option<&[String]> {
+        self.reads.as_ref().map(ReadSet::names)
+    }
+
+    /// Instantiate once, type-check every exported hook, and ask which
+    /// attributes the hooks read.
+    fn check(&self) -> wasmtime::Result<Option<ReadSet>> {
         let config = self.engine.config();
         let mut store = Store::new(self.engine.engine(), HostState::new(self.name.clone(), config.max_memory_bytes));
         store.limiter(|state| &mut state.limiter);
@@ -128,7 +138,9 @@ impl WasmPlugin {
         if let Some(x) = &i.on_event {
             x.load(&mut store, &instance)?;
         }
-        Ok(())
+        let Ok(attributes) = attributes::GuestIndices::new(&self.pre) else { return Ok(None) };
+        let names = attributes.load(&mut store, &instance)?.call_reads(&mut store)?;
+        ReadSet::new(names).map(Some).map_err(wasmtime::Error::msg)
     }
 }
 

@@ -178,6 +178,14 @@ impl WasmStep {
         }
     }
 
+    /// What a hook is handed of `doc`: the attributes the plugin reads.
+    fn input(&self, doc: &Value) -> String {
+        match &self.plugin.reads {
+            Some(reads) => reads.project(doc),
+            None => serde_json::to_string(doc).unwrap_or_default(),
+        }
+    }
+
     fn over_output(&self, hook: &str, bytes: usize) -> StepError {
         StepError::ResourceLimit {
             step: self.step(),
@@ -199,7 +207,7 @@ impl WasmStep {
     }
 
     fn transform(&self, hook: Transform, doc: Value, ctx: &HookContext) -> Result<Value, StepError> {
-        let input = doc.to_string();
+        let input = self.input(&doc);
         let wctx = context(ctx);
         let config = self.config_json.as_str();
         let (name, entered) = match hook {
@@ -226,9 +234,12 @@ impl WasmStep {
         match result {
             Ok(json) => {
                 // A malformed or oversized result drops the instance with `slot`.
-                let doc = self.document(name, &json)?;
+                let out = self.document(name, &json)?;
                 self.instances.release(slot);
-                Ok(doc)
+                Ok(match &self.plugin.reads {
+                    Some(reads) => reads.merge(doc, out),
+                    None => out,
+                })
             }
             Err(e) => {
                 self.instances.release(slot);
@@ -271,7 +282,7 @@ impl Step for WasmStep {
             return Ok(ScopeDecision::In);
         };
         guarded(self, "scope", || {
-            let input = doc.to_string();
+            let input = self.input(doc);
             let wctx = context(ctx);
             let (result, slot) = self.enter(ctx, "scope", |store, instance| {
                 indices.load(&mut *store, instance)?.call_scope(store, &input, &wctx, &self.config_json)
@@ -307,7 +318,7 @@ impl Step for WasmStep {
             return Ok(Vec::new());
         };
         guarded(self, "match-keys", || {
-            let input = doc.to_string();
+            let input = self.input(doc);
             let wctx = context(ctx);
             let (result, slot) = self.enter(ctx, "match-keys", |store, instance| {
                 indices.load(&mut *store, instance)?.call_match_keys(store, &input, &wctx, &self.config_json)
@@ -339,7 +350,7 @@ impl Step for WasmStep {
             return Ok(());
         };
         guarded(self, "on-event", || {
-            let input = doc.to_string();
+            let input = self.input(doc);
             let wctx = context(ctx);
             let wevent = match event {
                 Event::Created => wit::Event::Created,

@@ -14,7 +14,7 @@
 //! configured.
 
 use scimgate_sdk::scim::schema::ENTERPRISE_USER_SCHEMA;
-use scimgate_sdk::{Context, HookError, Resource, Scope, ScopeDecision, Value};
+use scimgate_sdk::{Context, HookError, Reads, Resource, Scope, ScopeDecision, Value};
 
 pub struct DepartmentScope;
 
@@ -50,7 +50,12 @@ impl Scope for DepartmentScope {
     }
 }
 
-scimgate_sdk::export_plugin!(DepartmentScope: scope);
+/// Only these cross into the component (see [`Reads`]).
+impl Reads for DepartmentScope {
+    const ATTRIBUTES: &'static [&'static str] = &[ENTERPRISE_USER_SCHEMA, "userType"];
+}
+
+scimgate_sdk::export_plugin!(DepartmentScope: scope, reads);
 
 #[cfg(test)]
 mod tests {

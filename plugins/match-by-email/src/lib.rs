@@ -4,7 +4,7 @@
 //! give no key. Groups are matched by `externalId`, then `displayName`. No
 //! configuration.
 
-use scimgate_sdk::{Context, HookError, MatchKey, MatchKeys, Resource, Value};
+use scimgate_sdk::{Context, HookError, MatchKey, MatchKeys, Reads, Resource, Value};
 
 pub struct MatchByEmail;
 
@@ -35,7 +35,12 @@ impl MatchKeys for MatchByEmail {
     }
 }
 
-scimgate_sdk::export_plugin!(MatchByEmail: match_keys);
+/// Only these cross into the component (see [`Reads`]).
+impl Reads for MatchByEmail {
+    const ATTRIBUTES: &'static [&'static str] = &["externalId", "displayName", "emails", "userName"];
+}
+
+scimgate_sdk::export_plugin!(MatchByEmail: match_keys, reads);
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@
 //! Values that were sent are never overwritten. Groups pass through. No
 //! configuration.
 
-use scimgate_sdk::{Context, HookError, Resource, TransformIn, Value};
+use scimgate_sdk::{Context, HookError, Reads, Resource, TransformIn, Value};
 
 pub struct NameSplit;
 
@@ -62,7 +62,12 @@ fn split_display_name(display: &str) -> Option<(String, Option<String>)> {
     }
 }
 
-scimgate_sdk::export_plugin!(NameSplit: transform_in);
+/// Only these cross into the component (see [`Reads`]).
+impl Reads for NameSplit {
+    const ATTRIBUTES: &'static [&'static str] = &["name", "displayName"];
+}
+
+scimgate_sdk::export_plugin!(NameSplit: transform_in, reads);
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@
 //! target could not identify them. Groups pass through unchanged. No
 //! configuration.
 
-use scimgate_sdk::{Context, HookError, Resource, TransformIn, Value, log};
+use scimgate_sdk::{Context, HookError, Reads, Resource, TransformIn, Value, log};
 
 pub struct WorkEmail;
 
@@ -38,7 +38,12 @@ fn work_email(doc: &Resource) -> Option<&str> {
         .or_else(|| doc.get_all(r#"emails[type eq "work"].value"#).into_iter().filter_map(Value::as_str).find(usable))
 }
 
-scimgate_sdk::export_plugin!(WorkEmail: transform_in);
+/// Only these cross into the component (see [`Reads`]).
+impl Reads for WorkEmail {
+    const ATTRIBUTES: &'static [&'static str] = &["userName", "emails"];
+}
+
+scimgate_sdk::export_plugin!(WorkEmail: transform_in, reads);
 
 #[cfg(test)]
 mod tests {

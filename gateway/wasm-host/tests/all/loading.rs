@@ -56,6 +56,20 @@ fn hooks_come_from_the_exports() {
 }
 
 #[test]
+fn what_a_plugin_reads_comes_from_its_export() {
+    let engine = super::engine();
+    let work_email = WasmPlugin::load_file(engine, "work-email", plugin_artifacts::WORK_EMAIL).unwrap();
+    let names: &[&str] = &["emails", "schemas", "username"];
+    assert_eq!(work_email.reads().map(|r| r.iter().map(String::as_str).collect::<Vec<_>>()), Some(names.to_vec()));
+    let scope = WasmPlugin::load_file(engine, "department-scope", plugin_artifacts::DEPARTMENT_SCOPE).unwrap();
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user".to_owned();
+    assert!(scope.reads().unwrap().contains(&enterprise));
+    // No declaration: every hook gets the whole document.
+    let spin = WasmPlugin::load_file(engine, "spin", plugin_artifacts::SPIN).unwrap();
+    assert_eq!(spin.reads(), None);
+}
+
+#[test]
 fn bad_components_are_refused_at_load() {
     let engine = super::engine();
     let err = WasmPlugin::load(engine, "junk", b"not wasm").unwrap_err();
