@@ -220,6 +220,7 @@ impl WasmConnector {
             &str,
         ) -> wasmtime::Result<R>,
     ) -> Result<(R, Slot), ConnectorError> {
+        let _ticking = self.engine.ticking();
         let run = || {
             let budget = grant.budget();
             let mut slot = match self.instances.take() {

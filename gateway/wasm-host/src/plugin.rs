@@ -120,6 +120,7 @@ impl WasmPlugin {
         let config = self.engine.config();
         let mut store = Store::new(self.engine.engine(), HostState::new(self.name.clone(), config.max_memory_bytes));
         store.limiter(|state| &mut state.limiter);
+        let _ticking = self.engine.ticking();
         store.set_epoch_deadline(self.engine.ticks(Duration::from_secs(1)));
         let instance = self.pre.instantiate(&mut store)?;
         let i = &self.indices;

@@ -112,6 +112,7 @@ impl WasmStep {
         hook: &str,
         call: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<(R, Slot), StepError> {
+        let _ticking = self.plugin.engine.ticking();
         let mut slot = match self.instances.take() {
             Some(slot) => slot,
             None => self.instantiate(ctx, hook)?,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use pipeline::{Hooks, ScopeDecision, Step, StepError};
 use serde_json::{Value, json};
-use wasm_host::{InstancePolicy, Limits, WasmStep};
+use wasm_host::{EngineConfig, InstancePolicy, Limits, PluginEngine, WasmPlugin, WasmStep};
 
 use super::{plugin, step, user_ctx};
 
@@ -62,6 +62,25 @@ fn the_deadline_is_per_step() {
     let start = Instant::now();
     assert_eq!(spin.transform_in(alice(), &user_ctx()), Err(StepError::Timeout { step: "spin".into(), limit_ms: 200 }));
     assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+}
+
+#[test]
+fn a_deadline_holds_after_the_ticker_slept() {
+    // An engine of its own, idle long enough for its ticker to sleep (it
+    // does after 100 ticks without a call): the call must wake it.
+    let cache_dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache");
+    let engine = PluginEngine::new(EngineConfig { cache_dir: Some(cache_dir), ..EngineConfig::default() }).unwrap();
+    let spin = WasmPlugin::load_file(&engine, "spin", plugin_artifacts::SPIN).unwrap();
+    let spin = WasmStep::new(spin, &Value::Null, Limits::default());
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(400));
+        let start = Instant::now();
+        assert_eq!(
+            spin.transform_in(alice(), &user_ctx()),
+            Err(StepError::Timeout { step: "spin".into(), limit_ms: 50 })
+        );
+        assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+    }
 }
 
 #[test]
