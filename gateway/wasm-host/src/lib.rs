@@ -4,13 +4,15 @@
 //!
 //! - **process**: one [`PluginEngine`]: a wasmtime `Engine` with the pooling
 //!   allocator and epoch interruption (a ticker thread increments the epoch
-//!   every [`EngineConfig::epoch_tick`]), and one `Linker` with WASI preview 2
+//!   every [`EngineConfig::epoch_tick`] while calls run, and sleeps while
+//!   none does), and one `Linker` with WASI preview 2
 //!   granting nothing (no files, env, args or sockets; stdout discarded,
 //!   stderr captured for panic messages) plus the host `log` import;
 //! - **plugin** (at configuration load, off the request path):
 //!   [`WasmPlugin::load`] compiles once per content hash (kept in memory and
 //!   in an on-disk cache), prepares an `InstancePre`, learns which hooks the
-//!   component exports and instantiates it once to check them;
+//!   component exports and instantiates it once to check them and to ask
+//!   which attributes they read ([`ReadSet`]);
 //! - **call**: [`WasmStep`] implements [`pipeline::Step`]. Each call runs in
 //!   its own `Store` with a memory cap and an epoch deadline
 //!   ([`Limits`]); see [`InstancePolicy`] for fresh vs reused instances.
