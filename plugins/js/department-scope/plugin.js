@@ -13,6 +13,9 @@
 
 import { ENTERPRISE_USER_SCHEMA, failed, inScope, outOfScope } from '@scimgate/sdk';
 
+/** Only these cross into the component (see `reads` in docs/plugins.md). */
+export const reads = [ENTERPRISE_USER_SCHEMA, 'userType'];
+
 export function scope(doc, ctx, config) {
   const { departments, user_types: userTypes } = readConfig(config);
   if (!ctx.isUser()) return inScope();

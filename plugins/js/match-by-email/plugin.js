@@ -6,6 +6,9 @@
 
 import { matchKey } from '@scimgate/sdk';
 
+/** Only these cross into the component (see `reads` in docs/plugins.md). */
+export const reads = ['externalId', 'displayName', 'emails', 'userName'];
+
 export function matchKeys(doc, ctx) {
   const keys = [];
   const externalId = nonBlank(doc.getStr('externalId'));

@@ -14,6 +14,9 @@
 
 const PARTS = ['honorificPrefix', 'givenName', 'middleName', 'familyName', 'honorificSuffix'];
 
+/** Only these cross into the component (see `reads` in docs/plugins.md). */
+export const reads = ['name', 'displayName'];
+
 export function transformIn(doc, ctx) {
   if (!ctx.isUser()) return doc;
   const present = (path) => trim(doc.getStr(path) ?? '') !== '';

@@ -8,6 +8,9 @@
 
 import { log, rejected } from '@scimgate/sdk';
 
+/** Only these cross into the component (see `reads` in docs/plugins.md). */
+export const reads = ['userName', 'emails'];
+
 export function transformIn(doc, ctx) {
   if (!ctx.isUser()) return doc;
   const email = workEmail(doc);

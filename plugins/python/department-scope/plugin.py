@@ -20,6 +20,10 @@ WHITE_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u20
 FIELDS = ("departments", "user_types")
 
 
+reads = [ENTERPRISE_USER_SCHEMA, "userType"]
+"""Only these cross into the component (see `reads` in docs/plugins.md)."""
+
+
 def scope(doc: Resource, ctx: Context, config: object) -> ScopeDecision:
     lists = read_config(config)
     if not ctx.is_user():

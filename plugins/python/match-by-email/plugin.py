@@ -11,6 +11,10 @@ WHITE_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u20
 """Rust's `str::trim` strips Unicode White_Space (`str.strip()` also strips U+001C..U+001F)."""
 
 
+reads = ["externalId", "displayName", "emails", "userName"]
+"""Only these cross into the component (see `reads` in docs/plugins.md)."""
+
+
 def match_keys(doc: Resource, ctx: Context, config: object) -> list[MatchKey]:
     keys = []
     if external_id := non_blank(doc.get_str("externalId")):

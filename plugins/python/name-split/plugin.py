@@ -23,6 +23,10 @@ WORD_BREAK = re.compile(f"[{WHITE_SPACE}]+")
 PARTS = ("honorificPrefix", "givenName", "middleName", "familyName", "honorificSuffix")
 
 
+reads = ["name", "displayName"]
+"""Only these cross into the component (see `reads` in docs/plugins.md)."""
+
+
 def transform_in(doc: Resource, ctx: Context, config: object) -> Resource:
     if not ctx.is_user():
         return doc

@@ -11,7 +11,8 @@ export { bindHost } from './host.js';
 
 /** The WIT exports of a plugin module (its hooks, or the connector), by export name. */
 export function exportsOf(plugin) {
-  if (connector.pluginKind(plugin).connector) {
+  const kind = connector.pluginKind(plugin);
+  if (kind.connector) {
     return {
       connector: {
         create: (doc, ctx, config) => witConnector(() => connector.create(plugin, doc, ctx, config)),
@@ -42,8 +43,11 @@ export function exportsOf(plugin) {
     eventHook: {
       onEvent: (event, doc, ctx, config) => wit(() => glue.onEvent(plugin, event, doc, ctx, config)),
     },
+    attributes: {
+      reads: () => [...glue.readsOf(plugin)],
+    },
   };
-  return Object.fromEntries(glue.hooksOf(plugin).map(({ export: name }) => [name, all[name]]));
+  return Object.fromEntries(kind.hooks.map(({ export: name }) => [name, all[name]]));
 }
 
 /** A HookError (the glue throws nothing else) as the WIT variant. */

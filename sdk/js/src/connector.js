@@ -8,7 +8,7 @@
 // under another name and `export { remove as delete }`), and no hook.
 
 import { isObject } from './document.js';
-import { HOOKS, hooksOf } from './glue.js';
+import { HOOKS, READS, hooksOf, readsOf } from './glue.js';
 import { Resource } from './resource.js';
 import { Context, ConnectorError, HookError, matchKey } from './types.js';
 
@@ -25,7 +25,8 @@ export const operationsOf = (plugin) => OPERATIONS.filter((op) => typeof plugin[
 
 /**
  * What a plugin module is: `{connector: true}` when it exports the five
- * connector operations, else `{connector: false, hooks}` for its hooks.
+ * connector operations, else `{connector: false, hooks}` for its hooks (and
+ * `READS` when it declares what they read: one more export).
  * Throws an Error saying why when it is neither, or mixes the two.
  */
 export function pluginKind(plugin) {
@@ -36,7 +37,7 @@ export function pluginKind(plugin) {
       const names = HOOKS.map((h) => h.fn).join(', ');
       throw new Error(`exports no hook (${names}) and no connector operations (${OPERATIONS.join(', ')})`);
     }
-    return { connector: false, hooks };
+    return { connector: false, hooks: readsOf(plugin) ? [...hooks, READS] : hooks };
   }
   if (hooks.length > 0) {
     throw new Error(

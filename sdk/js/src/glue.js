@@ -23,6 +23,23 @@ export const HOOKS = [
 /** The hooks a plugin module implements. */
 export const hooksOf = (plugin) => HOOKS.filter(({ fn }) => typeof plugin[fn] === 'function');
 
+/**
+ * The optional declaration of what the hooks read (`export const reads =
+ * ['userName', 'emails']`): exported as `scimgate:plugin/attributes`, so the
+ * gateway hands the hooks only those attributes (and `schemas`).
+ */
+export const READS = { fn: 'reads', hook: 'reads', world: 'attributes-plugin', export: 'attributes' };
+
+/** The attributes a plugin module declares it reads, or null. Throws on a malformed declaration. */
+export function readsOf(plugin) {
+  const reads = plugin.reads;
+  if (reads === undefined) return null;
+  if (!Array.isArray(reads) || !reads.every((name) => typeof name === 'string' && name.trim() !== '')) {
+    throw new Error('exports `reads`, which must be an array of attribute names');
+  }
+  return reads;
+}
+
 export function scope(plugin, doc, ctx, config) {
   return run('scope', () => {
     const decision = plugin.scope(...inputs(doc, ctx, config));

@@ -65,6 +65,18 @@ test('a module is hooks or a connector, not both, and a connector has all five o
   assert.throws(() => pluginKind({}), /^Error: exports no hook \(scope, .*\) and no connector operations/);
 });
 
+test('a declaration of what the hooks read is one more export, and must name attributes', () => {
+  const kind = pluginKind({ transformIn() {}, reads: ['userName', 'emails'] });
+  assert.deepEqual(
+    kind.hooks.map((h) => h.export),
+    ['transformInHook', 'attributes'],
+  );
+  assert.deepEqual(exportsOf({ transformIn() {}, reads: ['userName'] }).attributes.reads(), ['userName']);
+  assert.throws(() => pluginKind({ scope() {}, reads: 'userName' }), /`reads`, which must be an array/);
+  assert.throws(() => pluginKind({ scope() {}, reads: [''] }), /`reads`, which must be an array/);
+  assert.throws(() => pluginKind({ reads: ['userName'] }), /exports no hook/);
+});
+
 test('operations answer documents, null for none, and keep the requests', () => {
   takeRequests();
   mockHttp((request) =>

@@ -94,6 +94,15 @@ class Connectors(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, r"^defines no hook \(scope, .*\) and no connector operations"):
             plugin_kind(module())
 
+    def test_a_declaration_of_what_the_hooks_read_is_one_more_export(self):
+        hooks = plugin_kind(module(transform_in=lambda *_: None, reads=["userName", "emails"]))
+        self.assertEqual([h.export for h in hooks], ["TransformInHook", "Attributes"])
+        for bad in ("userName", [""], [1]):
+            with self.assertRaisesRegex(ValueError, r"`reads`, which must be a list"):
+                plugin_kind(module(scope=lambda *_: None, reads=bad))
+        with self.assertRaisesRegex(ValueError, r"^defines no hook"):
+            plugin_kind(module(reads=["userName"]))
+
     def test_operations_answer_documents_none_and_keep_the_requests(self):
         def handler(request: Request) -> Response:
             return Response(201, [], '{"id":"7"}') if request.method == "POST" else Response(200, body='{"active":true}')

@@ -100,6 +100,9 @@ fn every_fixture_gives_its_answer_in_every_language() {
                 _ => Language::Compiled,
             };
             assert_eq!(loaded.language(), expected_language, "{}", component.display());
+            // Every example declares what it reads, so each case below runs
+            // on the narrowed document the host sends, merged back.
+            assert!(loaded.reads().is_some(), "{lang} {plugin} declares no reads");
             for case in fixture["cases"].as_array().unwrap() {
                 let name = case["name"].as_str().unwrap();
                 let limits = wasm_host::Limits { deadline: relaxed().deadline, ..loaded.language().default_limits() };

@@ -36,8 +36,19 @@ def exports_of(plugin: ModuleType) -> dict[str, type]:
         "TransformOutHook": _transform_out_hook,
         "MatchKeysHook": _match_keys_hook,
         "EventHook": _event_hook,
+        "Attributes": _attributes,
     }
     return {hook.export: factories[hook.export](plugin) for hook in hooks}
+
+
+def _attributes(plugin: ModuleType) -> type:
+    names = _glue.reads_of(plugin) or []
+
+    class Attributes:
+        def reads(self) -> list[str]:
+            return list(names)
+
+    return Attributes
 
 
 def _context(ctx: types.Context) -> Context:

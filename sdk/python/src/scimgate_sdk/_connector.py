@@ -12,7 +12,7 @@ import json
 from types import ModuleType
 from typing import Any, Callable
 
-from ._glue import HOOKS, Hook, hooks_of
+from ._glue import HOOKS, READS, Hook, hooks_of, reads_of
 from .resource import Resource
 from .types import Busy, ConnectorError, Context, Failed, HookError, MatchKey
 
@@ -33,14 +33,14 @@ def operations_of(plugin: ModuleType) -> list[str]:
 
 def plugin_kind(plugin: ModuleType) -> list[Hook] | None:
     """What a plugin module is: None for a connector (it defines the five
-    operations), else its hooks. Raises ValueError saying why when it is neither, or
-    mixes the two."""
+    operations), else its hooks (and `READS` when it declares what they read: one
+    more export). Raises ValueError saying why when it is neither, or mixes the two."""
     hooks, ops = hooks_of(plugin), operations_of(plugin)
     if not ops:
         if not hooks:
             names = ", ".join(hook.function for hook in HOOKS)
             raise ValueError(f"defines no hook ({names}) and no connector operations ({', '.join(OPERATIONS)})")
-        return hooks
+        return hooks + [READS] if reads_of(plugin) is not None else hooks
     if hooks:
         raise ValueError(
             f"defines hooks ({', '.join(hook.function for hook in hooks)}) and connector operations "

@@ -42,6 +42,23 @@ def hooks_of(plugin: ModuleType) -> list[Hook]:
     return [hook for hook in HOOKS if callable(getattr(plugin, hook.function, None))]
 
 
+READS = Hook("reads", "reads", "attributes-plugin", "Attributes")
+"""The optional declaration of what the hooks read (`reads = ["userName",
+"emails"]`): exported as `scimgate:plugin/attributes`, so the gateway hands the
+hooks only those attributes (and `schemas`)."""
+
+
+def reads_of(plugin: ModuleType) -> list[str] | None:
+    """The attributes a plugin module declares it reads, or None. Raises
+    ValueError on a malformed declaration."""
+    reads = getattr(plugin, "reads", None)
+    if reads is None:
+        return None
+    if not isinstance(reads, (list, tuple)) or not all(isinstance(n, str) and n.strip() for n in reads):
+        raise ValueError("defines `reads`, which must be a list of attribute names")
+    return list(reads)
+
+
 def scope(plugin: ModuleType, doc: str, ctx: Context, config: str) -> In | Out:
     def body() -> In | Out:
         decision = plugin.scope(*_inputs(doc, ctx, config))
