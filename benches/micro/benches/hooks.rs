@@ -42,7 +42,9 @@
 //!   and `serde_json::from_str` of that text: one direction of the Wasm
 //!   boundary (a call crosses it twice, and the guest side runs as Wasm).
 //! - `boundary/json_display_from_str`: the same through `Value`'s `Display`
-//!   (`doc.to_string()`), which is what the Wasm host and the SDK glue use.
+//!   (`doc.to_string()`), which the Wasm host and the SDK glue used until
+//!   issue 18 (they now use `serde_json::to_string`; `native_json_roundtrip`
+//!   still serialises the user with `Display`, as its earlier runs did).
 //! - `boundary/json_display_from_str_owned`: the same, but on an owned clone
 //!   made outside the timing and dropped after serialising, as the
 //!   `transform_in` lines receive the document and as `WasmStep` treats it.

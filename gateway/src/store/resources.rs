@@ -503,8 +503,8 @@ fn update(tx: &dyn Db, tenant: &str, current: &StoredResource, doc: Value) -> Re
     // Most updates (a PATCH of a name, `active`, a title) keep the indexed
     // keys and emails: then their index entries and rows are left alone,
     // and no other resource can newly hold the same keys.
-    let same_keys =
-        name_key(kind, &doc) == name_key(kind, &current.doc) && external_id(&doc) == external_id(&current.doc);
+    let new_name = name_key(kind, &doc);
+    let same_keys = new_name == name_key(kind, &current.doc) && external_id(&doc) == external_id(&current.doc);
     if !same_keys {
         check_unique_for_write(tx, tenant, kind, &doc, Some(current.seq))?;
     }
@@ -521,7 +521,7 @@ fn update(tx: &dyn Db, tenant: &str, current: &StoredResource, doc: Value) -> Re
                     last_modified = ?5, doc = ?6 WHERE seq = ?1",
             args![
                 current.seq,
-                name_key(kind, &doc).as_str(),
+                new_name.as_str(),
                 display_of(kind, &doc).as_deref(),
                 external_id(&doc),
                 now.as_str(),

@@ -72,19 +72,13 @@ impl ReadSet {
         };
         full.retain(|key, _| !self.contains(key) || out.keys().any(|k| k.eq_ignore_ascii_case(key)));
         for (key, value) in out {
-            match full.keys().find(|k| k.eq_ignore_ascii_case(&key)).cloned() {
-                Some(existing) if existing == key => {
-                    full.insert(key, value);
-                }
-                Some(existing) => {
-                    // A new spelling of an attribute: keep one entry, the plugin's.
-                    full.shift_remove(&existing);
-                    full.insert(key, value);
-                }
-                None => {
-                    full.insert(key, value);
-                }
+            // A new spelling of an attribute: keep one entry, the plugin's.
+            // The same spelling is replaced in place by `insert`.
+            let existing = full.keys().find(|k| k.eq_ignore_ascii_case(&key)).filter(|k| **k != key).cloned();
+            if let Some(existing) = existing {
+                full.shift_remove(&existing);
             }
+            full.insert(key, value);
         }
         Value::Object(full)
     }
