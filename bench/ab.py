@@ -12,25 +12,17 @@ before/after claims in BENCHMARKS.md.
 `--after` defaults to target/release/scimgate.
 """
 
-import json
 import os
 import sys
 import time
 
 from cycle import run_cycle
-from run import BIN, LUA, SCENARIOS, Fleet, Gateway, build, run_scenarios, side_by_side_args, write_user_lists
+from run import (LUA, SCENARIOS, Fleet, Gateway, build, run_scenarios, side_by_side_args, two_builds, write_json,
+                 write_user_lists)
 
 
 def main():
-    binaries = {}
-    for flag in ("--before", "--after"):
-        if flag in sys.argv:
-            i = sys.argv.index(flag)
-            binaries[flag[2:]] = sys.argv[i + 1]
-            del sys.argv[i:i + 2]
-    if "before" not in binaries:
-        raise SystemExit(__doc__)
-    binaries.setdefault("after", BIN)
+    binaries = two_builds(__doc__)
     args = side_by_side_args("ab", durations=(3, 4), users=(5_000, 20_000))
     build("scimgate-bench-cycle")
     targets = {}
@@ -49,9 +41,7 @@ def main():
 
     report = {"binaries": binaries, "users": args.users, "runs": args.runs, "duration_s": args.duration,
               "connections": args.connections, "cores": os.cpu_count(), "scenarios": results}
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(args.json, report)
     print(f"Two builds side by side, {args.users:,} users loaded in each, wrk -t1 -c{args.connections}, "
           f"median of {args.runs} x {args.duration} s, {os.cpu_count()} cores shared\n")
     print("| scenario | before req/s (p50) | after req/s (p50) | after / before |")

@@ -13,9 +13,8 @@ the proxy path in BENCHMARKS.md.
 """
 
 import os
-import sys
 
-from run import BIN, LUA, Fleet, Gateway, build, medians, side_by_side_args, wrk
+from run import LUA, Fleet, Gateway, build, medians, side_by_side_args, two_builds, write_json, wrk
 
 
 def cpu_seconds(pid):
@@ -26,15 +25,7 @@ def cpu_seconds(pid):
 
 
 def main():
-    binaries = {}
-    for flag in ("--before", "--after"):
-        if flag in sys.argv:
-            i = sys.argv.index(flag)
-            binaries[flag[2:]] = sys.argv[i + 1]
-            del sys.argv[i:i + 2]
-    if "before" not in binaries:
-        raise SystemExit(__doc__)
-    binaries.setdefault("after", BIN)
+    binaries = two_builds(__doc__)
     args = side_by_side_args("ab_upstream", durations=(3, 4))
     runs = args.runs
     build("scimgate")
@@ -70,6 +61,8 @@ def main():
                     sample["upstream_cpu_us"] = (cpu_seconds(upstream.proc.pid) - up0) / n * 1e6
                     samples[(label, c)].append(sample)
 
+    write_json(args.json, {"binaries": binaries, "runs": runs, "duration_s": args.duration,
+                           "results": {f"{label} c={c}": s for (label, c), s in samples.items()}})
     print(f"Two builds in front of one upstream, GET by id, median of {runs} x {args.duration} s, "
           f"{os.cpu_count()} cores shared\n")
     print("| build | connections | GET/s | p50 ms | gateway CPU µs/request | upstream CPU µs/request |")

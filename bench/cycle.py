@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from run import CYCLE, ROOT, Gateway, build, postgres_database
+from run import CYCLE, ROOT, Gateway, build, postgres_database, write_json
 
 
 def run_cycle(base, token, users, groups, prefix, concurrency=16, batch=10):
@@ -65,9 +65,7 @@ def main():
     finally:
         gw.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(args.json, report)
     where = "PostgreSQL" if args.postgres else "the embedded store"
     print(f"Initial cycle into {where}: {users:,} users and {groups:,} groups of 100, "
           f"{report['concurrency']} requests in flight, member PATCHes of {report['batch']}\n")

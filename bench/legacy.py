@@ -20,7 +20,7 @@ import sys
 import tempfile
 import urllib.request
 
-from run import Gateway, LUA, ROOT, build, medians, side_by_side_args, stop_process, wrk
+from run import Gateway, LUA, ROOT, build, medians, side_by_side_args, stop_process, wrk, write_json
 
 CONNECTOR = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release", "legacy_hr_connector.wasm")
 API_KEY = "bench-legacy-hr-key-0123456789"
@@ -96,9 +96,7 @@ def main():
         print(f"| {label} | {get['rps']:.0f} ({get['rps'] / direct['GET by id']['rps']:.2f}x) "
               f"| {get['p50_ms']:.2f} / {get['p99_ms']:.2f} | {one['p50_ms']:.3f} | {added:+.0f} µs "
               f"| {post['rps']:.0f} ({post['rps'] / direct['create']['rps']:.2f}x) |")
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump({"runs": runs, "duration_s": duration, "results": results}, f, indent=2)
+    write_json(args.json, {"runs": runs, "duration_s": duration, "results": results})
     print(f"\nJSON: {args.json}", file=sys.stderr)
     shutil.rmtree(workdir, ignore_errors=True)
 

@@ -13,14 +13,13 @@ them alike:
 """
 
 import argparse
-import json
 import os
 import shutil
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import Gateway, LUA, ROOT, build, medians, wrk  # noqa: E402
+from run import Gateway, LUA, ROOT, build, medians, wrk, write_json  # noqa: E402
 
 VARIANTS = {
     "bare": ("metrics = false\n", {}),
@@ -65,9 +64,7 @@ def main():
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
     results = {f"{n} | {s}": medians(v) for (n, s), v in samples.items()}
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(results, f, indent=2)
+    write_json(args.json, results)
     print(f"Metrics and tracing cost, wrk -t1 -c{args.connections}, median of {runs} x {duration} s\n")
     print("| scenario | variant | requests/s | vs bare | p50 |")
     print("|---|---|---:|---:|---:|")

@@ -25,7 +25,8 @@ import tempfile
 import urllib.request
 
 from cycle import run_cycle
-from run import LUA, ROOT, Gateway, build, run_scenarios, side_by_side_args, stop_process, write_user_lists
+from run import (LUA, ROOT, Gateway, build, run_scenarios, side_by_side_args, stop_process, write_json,
+                 write_user_lists)
 
 PEER_VERSION = "0.8.3"
 VENV = os.path.join(ROOT, "target", "bench", "peer-venv")
@@ -114,10 +115,8 @@ def main():
         ratio = f"{o['rps'] / t['rps']:.1f}x" if t["rps"] else "none answered in time"
         print(f"| `{label}` | {o['rps']:,.0f}/s, p50 {o['p50_ms']:.2f} ms | {t['rps']:,.0f}/s, p50 {t['p50_ms']:.2f} ms "
               f"| {ratio} |")
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump({"users": users, "runs": runs, "duration_s": duration, "peer": f"scim2-server {PEER_VERSION}",
-                   "cycles": cycles, "results": results}, f, indent=2)
+    write_json(args.json, {"users": users, "runs": runs, "duration_s": duration,
+                           "peer": f"scim2-server {PEER_VERSION}", "cycles": cycles, "results": results})
     print(f"\nJSON: {args.json}", file=sys.stderr)
 
 

@@ -12,13 +12,12 @@ Needs `wrk` and the wasm32-wasip2 target (the Wasm plugin is built first).
 """
 
 import glob
-import json
 import os
 import shutil
 import sys
 import tempfile
 
-from run import Gateway, LUA, ROOT, build, medians, side_by_side_args, wrk
+from run import Gateway, LUA, ROOT, build, medians, side_by_side_args, wrk, write_json
 
 def _work_email_wasm():
     """The plugin the artifacts crate built: under `target/plugins` when cargo
@@ -90,10 +89,8 @@ def main():
         gw.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump({"runs": runs, "duration_s": duration, "connections": args.connections,
-                   "cores": os.cpu_count(), "tenants": results}, f, indent=2)
+    write_json(args.json, {"runs": runs, "duration_s": duration, "connections": args.connections,
+                           "cores": os.cpu_count(), "tenants": results})
     print(f"Pipeline cost through the gateway, wrk -t1 -c{args.connections}, median of {runs} x {duration} s, "
           f"{os.cpu_count()} cores shared by gateway and load generator\n")
     for scenario in ("POST /Users", "GET /Users/{id}"):

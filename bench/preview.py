@@ -21,7 +21,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import BIN, ROOT, Gateway, build, sh  # noqa: E402
+from run import BIN, ROOT, Gateway, build, sh, write_json  # noqa: E402
 
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -104,9 +104,7 @@ def main():
     result = {"users": users, "seed_s": seeded, "cli_s": cli_s, "cli_elapsed_ms": cli["elapsed_ms"],
               "api_s": api_s, "api_first_progress_s": first_progress, "changed": expected,
               "cores": os.cpu_count()}
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(result, f, indent=2)
+    write_json(args.json, result)
     print(f"| users | changed | CLI (process) | CLI preview | admin API | first progress |\n|---:|---:|---:|---:|---:|---:|\n"
           f"| {users:,} | {expected:,} | {cli_s:.1f} s | {cli['elapsed_ms'] / 1000:.1f} s | {api_s:.1f} s | "
           f"{first_progress:.2f} s |")

@@ -24,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import BIN, ROOT, build, sh  # noqa: E402
+from run import BIN, ROOT, build, sh, write_json  # noqa: E402
 
 PLUGINS = os.path.join(ROOT, "target", "plugins", "wasm32-wasip2", "release")
 STAMP = os.path.join(PLUGINS, "test_stamp.wasm")
@@ -150,9 +150,7 @@ def main():
         "reload_ms_max": latencies[-1],
         "samples_ms": latencies,
     }
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(args.json, report)
     print(f"{tenants} tenants (each a Wasm and a Rhai step; one with mapping + Rhai + Wasm), {os.cpu_count()} cores\n")
     print("| measure | value | aim |")
     print("|---|---:|---:|")

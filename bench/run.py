@@ -156,6 +156,29 @@ def side_by_side_args(name, durations=(3, 10), users=None):
     return args
 
 
+def two_builds(usage):
+    """`--before BINARY` (required) and `--after BINARY` (default: this
+    tree's release build), taken out of `sys.argv` before the common options
+    are parsed; exits with `usage` when `--before` is missing."""
+    binaries = {}
+    for flag in ("--before", "--after"):
+        if flag in sys.argv:
+            i = sys.argv.index(flag)
+            binaries[flag[2:]] = sys.argv[i + 1]
+            del sys.argv[i:i + 2]
+    if "before" not in binaries:
+        raise SystemExit(usage)
+    binaries.setdefault("after", BIN)
+    return binaries
+
+
+def write_json(path, report):
+    """A harness's results, for `--json` (its directory made first)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+
+
 def wrk(url, script, env, duration, connections):
     # A 10 s timeout (wrk's default is 2 s): a slow answer is measured, not dropped.
     out = sh("wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "--latency", "-s",
@@ -345,9 +368,7 @@ def main():
         "scenarios": results,
         "ceiling_get": ceiling,
     }
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(args.json, report)
     print(f"Embedded store, {seeded:,} users loaded, wrk -t1 -c{args.connections}, median of {runs} x {duration} s, "
           f"{os.cpu_count()} cores shared by gateway and load generator\n")
     print("| scenario | requests/s | p50 | p99 | aim |")

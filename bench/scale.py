@@ -12,14 +12,14 @@ and the list page at 100k at least 0.8x its rate at 5k.
 PostgreSQL comes from `.ci/postgres`, as for `stores.py`.
 """
 
-import json
 import os
 import sys
 
 import time
 
 from cycle import run_cycle
-from run import LUA, Fleet, Gateway, build, postgres_database, run_scenarios, side_by_side_args, write_user_lists
+from run import (LUA, Fleet, Gateway, build, postgres_database, run_scenarios, side_by_side_args, write_json,
+                 write_user_lists)
 
 SCENARIOS = [
     ("GET /Users/{id}", "get_by_id.lua", "2k"),
@@ -57,9 +57,7 @@ def main():
     report = {"store": "postgres" if postgres else "sqlite", "users": loaded, "runs": args.runs,
               "duration_s": args.duration, "connections": args.connections, "cores": os.cpu_count(),
               "scenarios": results}
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(args.json, report)
     large = f"{loaded['large']:,}"
     print(f"Reads as the tenant grows, {'PostgreSQL' if postgres else 'embedded store'}: gateways with "
           f"{loaded['2k']:,}, {loaded['5k']:,} and {large} users side by side, wrk -t1 -c{args.connections}, "

@@ -13,14 +13,13 @@ synchronous commit on). The gateways it starts it stops; the cluster stays
 for the next run (`bash .ci/postgres stop /tmp/scimgate-bench-pg`).
 """
 
-import json
 import os
 import statistics
 import sys
 import threading
 
 from run import (LUA, Fleet, Gateway, build, medians, postgres_database, seed_users, side_by_side_args, wrk,
-                 write_user_lists)
+                 write_json, write_user_lists)
 
 SCENARIOS = [
     ("GET /Users/{id}", "get_by_id.lua"),
@@ -85,9 +84,7 @@ def main():
     report = {"users": args.users, "runs": args.runs, "duration_s": args.duration, "connections": args.connections,
               "cores": os.cpu_count(), "scenarios": results,
               "seed_users_per_s": {t: v[2] for t, v in targets.items()}}
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(args.json, report)
     labels = list(targets)
     print(f"Stores side by side, at least {args.users:,} users each, wrk -t1 -c{args.connections} (split over replicas), "
           f"median of {args.runs} x {args.duration} s, {os.cpu_count()} cores shared by gateways, PostgreSQL "

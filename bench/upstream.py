@@ -14,7 +14,6 @@ Needs `wrk`, `nginx` (Debian packages) and the wasm32-wasip2 target.
 Everything it starts it stops.
 """
 
-import json
 import os
 import shutil
 import signal
@@ -25,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 
-from run import Gateway, LUA, build, medians, side_by_side_args, stop_process, wrk
+from run import Gateway, LUA, build, medians, side_by_side_args, stop_process, wrk, write_json
 from pipeline import MAPPING, RHAI, WASM
 
 STEPS = {
@@ -159,10 +158,7 @@ def main():
         print(f"| {label} | {get['rps']:.0f} | {get['rps'] / floor['GET /Users/{id}']['rps']:.2f}x "
               f"| {get['p50_ms']:.2f} / {get['p99_ms']:.2f} | {one['p50_ms']:.3f} | {added_us:+.0f} µs "
               f"| {post['rps']:.0f} | {post['rps'] / floor['POST /Users']['rps']:.2f}x |")
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump({"runs": runs, "duration_s": duration, "connections": args.connections, "results": results}, f,
-                  indent=2)
+    write_json(args.json, {"runs": runs, "duration_s": duration, "connections": args.connections, "results": results})
     print(f"\nJSON: {args.json}", file=sys.stderr)
     shutil.rmtree(workdir, ignore_errors=True)
 
